@@ -1,0 +1,22 @@
+"""llm-otel: OpenTelemetry for LLM applications.
+
+    import llm_otel
+    llm_otel.configure(service_name="my-llm-app")
+
+sets up OTLP export of traces, metrics and logs and instruments every supported LLM client
+library that is installed. See the README and docs/ for zero-code use, content capture and the
+attributes recorded.
+"""
+
+from llm_otel._configure import Configuration, configure
+from llm_otel._version import __version__
+from llm_otel.genai import ContentMode, ContentPolicy, Redactor
+
+__all__ = [
+    "Configuration",
+    "ContentMode",
+    "ContentPolicy",
+    "Redactor",
+    "__version__",
+    "configure",
+]

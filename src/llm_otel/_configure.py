@@ -1,0 +1,236 @@
+"""``llm_otel.configure()``: providers, OTLP exporters and instrumentation in one call."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    ConsoleLogRecordExporter,
+    LogRecordExporter,
+)
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+from llm_otel.genai import ContentMode, Redactor, policy_from_env
+
+__all__ = ["Configuration", "configure"]
+
+_logger = logging.getLogger("llm_otel")
+_lock = threading.Lock()
+_current: Configuration | None = None
+
+_SIGNALS = {"traces": "TRACES", "metrics": "METRICS", "logs": "LOGS"}
+_HTTP_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
+DEFAULT_PROTOCOL = "http/protobuf"
+
+
+@dataclass
+class Configuration:
+    """What :func:`configure` set up; :meth:`shutdown` flushes and stops it."""
+
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider | None
+    logger_provider: LoggerProvider | None
+    instrumented: list[str] = field(default_factory=list)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> None:
+        """Export everything recorded so far (spans, metrics, log records)."""
+        for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
+            if provider is not None:
+                provider.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        """Flush and shut the providers down; instrumentations stay in place."""
+        for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
+            if provider is not None:
+                provider.shutdown()
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    resource_attributes: Mapping[str, str] | None = None,
+    capture_content: ContentMode | str | None = None,
+    content_max_length: int | None = None,
+    content_redactor: Redactor | None = None,
+    instrument: bool | Iterable[str] = True,
+    span_exporter: SpanExporter | None = None,
+    metric_reader: MetricReader | None = None,
+    log_exporter: LogRecordExporter | None = None,
+) -> Configuration:
+    """Set up tracing, metrics and logs with OTLP export and instrument installed LLM clients.
+
+    Every argument left out falls back to the standard ``OTEL_*`` environment variables
+    (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_EXPORTER_OTLP_ENDPOINT``,
+    ``OTEL_EXPORTER_OTLP_PROTOCOL``, ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_{TRACES,METRICS,LOGS}
+    _EXPORTER`` = otlp | console | none, ``OTEL_TRACES_SAMPLER``, ...) and then to OTLP over
+    HTTP to localhost:4318. ``instrument`` is True (every llm_otel instrumentation whose library
+    is installed), False, or entry-point names such as ``["llm_otel_openai"]``.
+
+    Calling it again returns the first call's configuration unchanged (a warning says so when
+    the arguments differ): OpenTelemetry's global providers can be set only once per process.
+    """
+    global _current
+    with _lock:
+        if _current is not None:
+            if any(v is not None for v in (service_name, endpoint, protocol, headers)):
+                _logger.warning("llm_otel.configure() was already called; keeping that setup")
+            return _current
+        attributes: dict[str, Any] = dict(resource_attributes or {})
+        if service_name:
+            attributes[SERVICE_NAME] = service_name
+        resource = Resource.create(attributes)
+        settings = _ExportSettings(endpoint, protocol, headers)
+
+        tracer_provider = None
+        span_exp = span_exporter or settings.exporter("traces")
+        if span_exp is not None:
+            tracer_provider = TracerProvider(resource=resource)
+            tracer_provider.add_span_processor(BatchSpanProcessor(span_exp))
+            trace.set_tracer_provider(tracer_provider)
+
+        meter_provider = None
+        reader = metric_reader
+        if reader is None:
+            metric_exp = settings.exporter("metrics")
+            if metric_exp is not None:
+                reader = PeriodicExportingMetricReader(metric_exp)
+        if reader is not None:
+            meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+            metrics.set_meter_provider(meter_provider)
+
+        logger_provider = None
+        log_exp = log_exporter or settings.exporter("logs")
+        if log_exp is not None:
+            logger_provider = LoggerProvider(resource=resource)
+            logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exp))
+            set_logger_provider(logger_provider)
+
+        configuration = Configuration(tracer_provider, meter_provider, logger_provider)
+        if instrument:
+            policy = policy_from_env(capture_content, content_max_length, content_redactor)
+            names = None if instrument is True else set(instrument)  # type: ignore[arg-type]
+            configuration.instrumented = _instrument_all(names, content_policy=policy)
+        _current = configuration
+        return configuration
+
+
+class _ExportSettings:
+    """Picks each signal's exporter from the arguments and the OTEL_* variables."""
+
+    def __init__(
+        self, endpoint: str | None, protocol: str | None, headers: Mapping[str, str] | None
+    ) -> None:
+        self.endpoint = endpoint
+        self.protocol = protocol
+        self.headers = dict(headers) if headers else None
+
+    def exporter(self, signal: str) -> Any:
+        env = _SIGNALS[signal]
+        name = os.environ.get(f"OTEL_{env}_EXPORTER", "otlp").strip().lower()
+        if name == "none":
+            return None
+        if name == "console":
+            return {"traces": ConsoleSpanExporter, "metrics": ConsoleMetricExporter}.get(
+                signal, ConsoleLogRecordExporter
+            )()
+        if name != "otlp":
+            _logger.warning("llm_otel: OTEL_%s_EXPORTER=%r is not supported; using otlp", env, name)
+        protocol = (
+            self.protocol
+            or os.environ.get(f"OTEL_EXPORTER_OTLP_{env}_PROTOCOL")
+            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or DEFAULT_PROTOCOL
+        ).strip()
+        kwargs: dict[str, Any] = {}
+        if self.headers:
+            kwargs["headers"] = self.headers
+        if protocol == "grpc":
+            if self.endpoint:
+                kwargs["endpoint"] = self.endpoint
+            return _grpc_exporter(signal)(**kwargs)
+        if protocol not in ("http/protobuf", "http"):
+            _logger.warning("llm_otel: OTLP protocol %r is not supported; using http", protocol)
+        if self.endpoint:
+            kwargs["endpoint"] = f"{self.endpoint.rstrip('/')}/{_HTTP_PATHS[signal]}"
+        return _http_exporter(signal)(**kwargs)
+
+
+def _grpc_exporter(signal: str) -> Any:
+    if signal == "traces":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter
+    if signal == "metrics":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+    return OTLPLogExporter
+
+
+def _http_exporter(signal: str) -> Any:
+    if signal == "traces":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HTTPSpanExporter,
+        )
+
+        return HTTPSpanExporter
+    if signal == "metrics":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+            OTLPMetricExporter as HTTPMetricExporter,
+        )
+
+        return HTTPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+        OTLPLogExporter as HTTPLogExporter,
+    )
+
+    return HTTPLogExporter
+
+
+def _instrument_all(names: set[str] | None, **kwargs: Any) -> list[str]:
+    """Instrument every llm_otel instrumentor (or those named), honouring
+    ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; returns the names instrumented."""
+    disabled = {
+        n.strip() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
+    }
+    done: list[str] = []
+    for entry_point in entry_points(group="opentelemetry_instrumentor"):
+        if not entry_point.value.startswith("llm_otel."):
+            continue
+        if entry_point.name in disabled or "*" in disabled:
+            continue
+        if names is not None and entry_point.name not in names:
+            continue
+        try:
+            instrumentor = entry_point.load()()
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument(skip_dep_check=True, **kwargs)
+            if instrumentor.is_instrumented_by_opentelemetry:
+                done.append(entry_point.name)
+        except Exception as exc:
+            _logger.warning("llm_otel: could not instrument %s: %r", entry_point.name, exc)
+    return done

@@ -1,0 +1,31 @@
+"""Entry points for ``opentelemetry-instrument``: zero-code setup with OTLP export."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from opentelemetry.environment_variables import (
+    OTEL_LOGS_EXPORTER,
+    OTEL_METRICS_EXPORTER,
+    OTEL_TRACES_EXPORTER,
+)
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
+from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_PROTOCOL
+
+__all__ = ["LLMOtelConfigurator", "LLMOtelDistro"]
+
+
+class LLMOtelDistro(BaseDistro):  # type: ignore[misc]
+    """Defaults every signal to OTLP over HTTP; explicit ``OTEL_*`` variables win."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        os.environ.setdefault(OTEL_TRACES_EXPORTER, "otlp")
+        os.environ.setdefault(OTEL_METRICS_EXPORTER, "otlp")
+        os.environ.setdefault(OTEL_LOGS_EXPORTER, "otlp")
+        os.environ.setdefault(OTEL_EXPORTER_OTLP_PROTOCOL, "http/protobuf")
+
+
+class LLMOtelConfigurator(_OTelSDKConfigurator):
+    """The SDK's own configurator: providers and exporters from the ``OTEL_*`` variables."""

@@ -1,0 +1,171 @@
+"""Content capture: whether prompts and responses are recorded, and how they are cut and redacted.
+
+Content is off by default. ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` turns it on, on
+the span (``SPAN_ONLY``), as the ``gen_ai.client.inference.operation.details`` log record
+(``EVENT_ONLY``) or both (``SPAN_AND_EVENT``); ``true``/``false`` from older packages are read as
+``SPAN_ONLY``/``NO_CONTENT``. Every text value passes the redactor first and is then cut to
+``max_length`` characters, so a secret can never survive by being split at the cut.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from llm_otel._guard import report_internal_error
+
+__all__ = [
+    "CAPTURE_ENV",
+    "DEFAULT_MAX_LENGTH",
+    "MAX_LENGTH_ENV",
+    "REDACTION_FAILED",
+    "ContentMode",
+    "ContentPolicy",
+    "Redactor",
+    "policy_from_env",
+]
+
+_logger = logging.getLogger("llm_otel")
+
+CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+MAX_LENGTH_ENV = "LLM_OTEL_CONTENT_MAX_LENGTH"
+DEFAULT_MAX_LENGTH = 16384
+REDACTION_FAILED = "[REDACTION FAILED]"
+_TRUNCATED = "...[truncated {} chars]"
+
+Redactor = Callable[[str], str]
+"""Takes one text value (a message part, tool arguments, ...) and returns what may be recorded."""
+
+
+class ContentMode(enum.Enum):
+    """Where message content is recorded."""
+
+    NO_CONTENT = "NO_CONTENT"
+    SPAN_ONLY = "SPAN_ONLY"
+    EVENT_ONLY = "EVENT_ONLY"
+    SPAN_AND_EVENT = "SPAN_AND_EVENT"
+
+    @classmethod
+    def parse(cls, value: str | None) -> ContentMode:
+        """Read the environment variable's value; unknown values log a warning and mean off."""
+        if value is None or not value.strip():
+            return cls.NO_CONTENT
+        text = value.strip().upper()
+        if text in ("TRUE", "1", "YES", "ON"):
+            return cls.SPAN_ONLY
+        if text in ("FALSE", "0", "NO", "OFF"):
+            return cls.NO_CONTENT
+        try:
+            return cls(text)
+        except ValueError:
+            _logger.warning(
+                "llm_otel: %s=%r is not one of NO_CONTENT, SPAN_ONLY, EVENT_ONLY, "
+                "SPAN_AND_EVENT, true, false; content capture stays off",
+                CAPTURE_ENV,
+                value,
+            )
+            return cls.NO_CONTENT
+
+
+@dataclass(frozen=True, slots=True)
+class ContentPolicy:
+    """The content rules one instrumentation applies to every call."""
+
+    mode: ContentMode = ContentMode.NO_CONTENT
+    max_length: int = DEFAULT_MAX_LENGTH
+    """Characters kept per text value; 0 keeps everything."""
+    redactor: Redactor | None = None
+
+    @property
+    def on_span(self) -> bool:
+        return self.mode in (ContentMode.SPAN_ONLY, ContentMode.SPAN_AND_EVENT)
+
+    @property
+    def in_event(self) -> bool:
+        return self.mode in (ContentMode.EVENT_ONLY, ContentMode.SPAN_AND_EVENT)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode is not ContentMode.NO_CONTENT
+
+    def clean_text(self, text: str) -> str:
+        """Redact, then truncate one text value."""
+        if self.redactor is not None:
+            try:
+                text = self.redactor(text)
+                if not isinstance(text, str):
+                    raise TypeError(f"redactor returned {type(text).__name__}, not str")
+            except Exception as exc:
+                # Never record what the redactor was meant to hide.
+                report_internal_error("content redactor", exc)
+                return REDACTION_FAILED
+        limit = self.max_length
+        if limit and len(text) > limit:
+            return text[:limit] + _TRUNCATED.format(len(text) - limit)
+        return text
+
+    def clean(self, value: Any) -> Any:
+        """Apply :meth:`clean_text` to every string inside a JSON-like value."""
+        if isinstance(value, str):
+            return self.clean_text(value)
+        if isinstance(value, dict):
+            return {k: (v if k in _STRUCTURAL_KEYS else self.clean(v)) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.clean(v) for v in value]
+        return value
+
+    def serialize(self, value: Any) -> str:
+        """Clean a messages/parts value and encode it as the JSON string the conventions use."""
+        return json.dumps(self.clean(value), ensure_ascii=False, default=_json_default)
+
+
+# Keys whose values are schema structure, not user content: never redacted or cut.
+_STRUCTURAL_KEYS = frozenset({"role", "type", "finish_reason", "id", "name", "mime_type", "modality"})
+
+
+def _json_default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            return dump(mode="json", exclude_none=True)
+        except Exception:
+            pass
+    if isinstance(value, bytes | bytearray):
+        return value.decode("utf-8", errors="replace")
+    return repr(value)
+
+
+def policy_from_env(
+    mode: ContentMode | str | None = None,
+    max_length: int | None = None,
+    redactor: Redactor | None = None,
+) -> ContentPolicy:
+    """Build a policy from explicit values, falling back to the environment."""
+    if mode is None:
+        resolved = ContentMode.parse(os.environ.get(CAPTURE_ENV))
+    elif isinstance(mode, ContentMode):
+        resolved = mode
+    else:
+        resolved = ContentMode.parse(mode)
+    if max_length is None:
+        raw = os.environ.get(MAX_LENGTH_ENV, "").strip()
+        max_length = DEFAULT_MAX_LENGTH
+        if raw:
+            try:
+                max_length = int(raw)
+                if max_length < 0:
+                    raise ValueError(raw)
+            except ValueError:
+                _logger.warning(
+                    "llm_otel: %s=%r is not a non-negative integer; using %d",
+                    MAX_LENGTH_ENV,
+                    raw,
+                    DEFAULT_MAX_LENGTH,
+                )
+                max_length = DEFAULT_MAX_LENGTH
+    return ContentPolicy(mode=resolved, max_length=max_length, redactor=redactor)

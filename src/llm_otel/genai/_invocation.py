@@ -1,0 +1,247 @@
+"""One LLM operation: its CLIENT span, its metric points and its content, recorded once."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from array import array
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
+from opentelemetry.semconv.attributes import error_attributes, server_attributes
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from llm_otel._guard import report_internal_error
+from llm_otel.genai._telemetry import GenAITelemetry
+from llm_otel.genai._types import LLMRequest, LLMResponse
+
+__all__ = ["OPERATION_DETAILS_EVENT", "Invocation", "error_type_of"]
+
+OPERATION_DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+
+_USAGE_ATTRIBUTES = (
+    ("input_tokens", ga.GEN_AI_USAGE_INPUT_TOKENS),
+    ("output_tokens", ga.GEN_AI_USAGE_OUTPUT_TOKENS),
+    ("cache_read_input_tokens", ga.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+    ("cache_creation_input_tokens", ga.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
+    ("reasoning_output_tokens", ga.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
+)
+
+
+def error_type_of(exc: BaseException) -> str:
+    """A low-cardinality ``error.type``: the HTTP status for API errors, else the class name."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool):
+        return str(status)
+    return type(exc).__qualname__
+
+
+class Invocation:
+    """Starts the span when created; :meth:`finish` or :meth:`fail` ends it exactly once."""
+
+    __slots__ = (
+        "_done",
+        "_ends",
+        "_first_chunk",
+        "_gaps",
+        "_last_chunk",
+        "_metric_attrs",
+        "_start",
+        "_telemetry",
+        "request",
+        "span",
+    )
+
+    def __init__(self, telemetry: GenAITelemetry, request: LLMRequest) -> None:
+        self._telemetry = telemetry
+        self.request = request
+        # next() on a count is atomic under the GIL: only the first caller of _end gets 0.
+        self._ends = itertools.count()
+        self._done = False
+        self._first_chunk: float | None = None
+        self._last_chunk = 0.0
+        self._gaps: array[float] | None = None
+        metric_attrs: dict[str, AttributeValue] = {
+            ga.GEN_AI_OPERATION_NAME: request.operation,
+            ga.GEN_AI_PROVIDER_NAME: request.provider,
+        }
+        if request.model:
+            metric_attrs[ga.GEN_AI_REQUEST_MODEL] = request.model
+        if request.server_address:
+            metric_attrs[server_attributes.SERVER_ADDRESS] = request.server_address
+            if request.server_port:
+                metric_attrs[server_attributes.SERVER_PORT] = request.server_port
+        self._metric_attrs = metric_attrs
+        span_attrs = dict(metric_attrs)
+        if request.stream:
+            span_attrs[ga.GEN_AI_REQUEST_STREAM] = True
+        span_attrs.update(request.attributes)
+        name = f"{request.operation} {request.model}" if request.model else request.operation
+        self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attrs)
+        self._start = time.perf_counter()
+        if telemetry.content.on_span and self.span.is_recording():
+            try:
+                self.span.set_attributes(self._input_content())
+            except Exception as exc:
+                report_internal_error("input content", exc)
+
+    @property
+    def done(self) -> bool:
+        """Whether the invocation has been ended (or is being ended)."""
+        return self._done
+
+    def attach(self) -> object:
+        """Make the span current (so HTTP client spans nest under it); returns the token."""
+        return otel_context.attach(trace.set_span_in_context(self.span))
+
+    @staticmethod
+    def detach(token: object) -> None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+    def on_chunk(self) -> None:
+        """Note that a streamed chunk arrived (for time to first chunk and time per chunk)."""
+        now = time.perf_counter()
+        if self._first_chunk is None:
+            self._first_chunk = now
+            self._gaps = array("d")
+        else:
+            self._gaps.append(now - self._last_chunk)  # type: ignore[union-attr]
+        self._last_chunk = now
+
+    def finish(self, response: LLMResponse | None) -> None:
+        """End successfully with what the response says (``None`` when nothing usable came)."""
+        self._end(response, None, None)
+
+    def fail(
+        self,
+        exc: BaseException | None,
+        response: LLMResponse | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        """End with an error: the exception raised, or an ``error_type`` the response reported."""
+        self._end(response, exc, error_type or (error_type_of(exc) if exc else "_OTHER"))
+
+    def _end(
+        self,
+        response: LLMResponse | None,
+        exc: BaseException | None,
+        error_type: str | None,
+    ) -> None:
+        if next(self._ends):
+            return
+        self._done = True
+        duration = time.perf_counter() - self._start
+        span = self.span
+        try:
+            self._record(span, duration, response, exc, error_type)
+        except Exception as internal:
+            report_internal_error("finish invocation", internal)
+        finally:
+            span.end()
+
+    def _record(
+        self,
+        span: trace.Span,
+        duration: float,
+        response: LLMResponse | None,
+        exc: BaseException | None,
+        error_type: str | None,
+    ) -> None:
+        telemetry = self._telemetry
+        attrs = self._metric_attrs
+        if response is not None and response.response_model:
+            attrs = {**attrs, ga.GEN_AI_RESPONSE_MODEL: response.response_model}
+        if error_type is not None:
+            attrs = {**attrs, error_attributes.ERROR_TYPE: error_type}
+
+        recording = span.is_recording()
+        ttfc = None if self._first_chunk is None else self._first_chunk - self._start
+        if recording:
+            span_attrs = self._response_attributes(response)
+            if ttfc is not None:
+                span_attrs[ga.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+            if error_type is not None:
+                span_attrs[error_attributes.ERROR_TYPE] = error_type
+            span.set_attributes(span_attrs)
+            if telemetry.content.on_span and response is not None:
+                span.set_attributes(_output_content(telemetry, response))
+            if error_type is not None:
+                span.set_status(Status(StatusCode.ERROR, str(exc) if exc else error_type))
+                if exc is not None:
+                    span.record_exception(exc)
+
+        telemetry.duration.record(duration, attrs)
+        if response is not None:
+            if response.input_tokens is not None:
+                telemetry.token_usage.record(
+                    response.input_tokens, {**attrs, ga.GEN_AI_TOKEN_TYPE: "input"}
+                )
+            if response.output_tokens is not None:
+                telemetry.token_usage.record(
+                    response.output_tokens, {**attrs, ga.GEN_AI_TOKEN_TYPE: "output"}
+                )
+        if ttfc is not None:
+            telemetry.time_to_first_chunk.record(ttfc, attrs)
+            record_gap = telemetry.time_per_output_chunk.record
+            for gap in self._gaps or ():
+                record_gap(gap, attrs)
+
+        if telemetry.content.in_event:
+            self._emit_details_event(span, response, error_type)
+
+    def _response_attributes(self, response: LLMResponse | None) -> dict[str, AttributeValue]:
+        out: dict[str, AttributeValue] = {}
+        if response is None:
+            return out
+        if response.response_id:
+            out[ga.GEN_AI_RESPONSE_ID] = response.response_id
+        if response.response_model:
+            out[ga.GEN_AI_RESPONSE_MODEL] = response.response_model
+        if response.finish_reasons:
+            out[ga.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
+        for field, key in _USAGE_ATTRIBUTES:
+            value = getattr(response, field)
+            if value is not None:
+                out[key] = value
+        out.update(response.attributes)
+        return out
+
+    def _input_content(self) -> dict[str, AttributeValue]:
+        policy = self._telemetry.content
+        request = self.request
+        out: dict[str, AttributeValue] = {}
+        if request.input_messages:
+            out[ga.GEN_AI_INPUT_MESSAGES] = policy.serialize(request.input_messages)
+        if request.system_instructions:
+            out[ga.GEN_AI_SYSTEM_INSTRUCTIONS] = policy.serialize(request.system_instructions)
+        if request.tool_definitions:
+            out[ga.GEN_AI_TOOL_DEFINITIONS] = policy.serialize(request.tool_definitions)
+        return out
+
+    def _emit_details_event(
+        self, span: trace.Span, response: LLMResponse | None, error_type: str | None
+    ) -> None:
+        attributes: dict[str, Any] = {**self._metric_attrs}
+        if self.request.stream:
+            attributes[ga.GEN_AI_REQUEST_STREAM] = True
+        attributes.update(self.request.attributes)
+        attributes.update(self._response_attributes(response))
+        if error_type is not None:
+            attributes[error_attributes.ERROR_TYPE] = error_type
+        attributes.update(self._input_content())
+        if response is not None:
+            attributes.update(_output_content(self._telemetry, response))
+        self._telemetry.event_logger.emit(
+            event_name=OPERATION_DETAILS_EVENT,
+            attributes=attributes,
+            context=trace.set_span_in_context(span),
+        )
+
+
+def _output_content(telemetry: GenAITelemetry, response: LLMResponse) -> dict[str, AttributeValue]:
+    if not response.output_messages:
+        return {}
+    return {ga.GEN_AI_OUTPUT_MESSAGES: telemetry.content.serialize(response.output_messages)}

@@ -1,0 +1,75 @@
+"""The tracer, instruments and content policy that every invocation of one instrumentation shares."""
+
+from __future__ import annotations
+
+from opentelemetry import metrics, trace
+from opentelemetry._logs import LoggerProvider, get_logger
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as m
+from opentelemetry.trace import TracerProvider
+
+from llm_otel._version import __version__
+from llm_otel.genai._content import ContentPolicy, policy_from_env
+
+__all__ = ["DURATION_BUCKETS", "TOKEN_BUCKETS", "GenAITelemetry"]
+
+# Bucket boundaries the GenAI conventions advise for these histograms.
+TOKEN_BUCKETS = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+DURATION_BUCKETS = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+
+SCOPE_NAME = "llm_otel"
+
+
+class GenAITelemetry:
+    """One instrumentation's handles on the OTel providers and its content rules."""
+
+    __slots__ = (
+        "content",
+        "duration",
+        "event_logger",
+        "time_per_output_chunk",
+        "time_to_first_chunk",
+        "token_usage",
+        "tracer",
+    )
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
+        content: ContentPolicy | None = None,
+    ) -> None:
+        self.tracer = trace.get_tracer(SCOPE_NAME, __version__, tracer_provider)
+        meter = metrics.get_meter(SCOPE_NAME, __version__, meter_provider)
+        self.event_logger = get_logger(SCOPE_NAME, __version__, logger_provider)
+        self.content = content if content is not None else policy_from_env()
+        self.duration = meter.create_histogram(
+            m.GEN_AI_CLIENT_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.token_usage = meter.create_histogram(
+            m.GEN_AI_CLIENT_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
+        self.time_to_first_chunk = meter.create_histogram(
+            m.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time to receive the first chunk of a streamed response.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.time_per_output_chunk = meter.create_histogram(
+            m.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
+            unit="s",
+            description="Time between consecutive chunks of a streamed response.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )

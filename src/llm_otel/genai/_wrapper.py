@@ -1,0 +1,135 @@
+"""wrapt wrappers shared by every provider: an adapter maps, this module records.
+
+The wrapper starts an invocation from the adapter's request description, makes the span current
+for the duration of the client call, and either ends it with the adapter's response description
+or hands a stream to a proxy. A call made while another llm_otel-instrumented call is in progress
+(a wrapper library calling an instrumented client, a helper calling ``create``) or while OTel
+instrumentation is suppressed is passed through untouched, so each LLM call gets one span.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY
+
+from llm_otel._guard import report_internal_error
+from llm_otel.genai._invocation import Invocation
+from llm_otel.genai._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
+from llm_otel.genai._telemetry import GenAITelemetry
+from llm_otel.genai._types import LLMRequest, LLMResponse
+
+__all__ = ["Adapter", "async_wrapper", "in_instrumented_call", "sync_wrapper"]
+
+_IN_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("llm_otel_in_call", default=False)
+
+
+def in_instrumented_call() -> bool:
+    """True while an llm_otel-instrumented client call is running in this context."""
+    return _IN_CALL.get()
+
+
+class Adapter(Protocol):
+    """How one client-library operation maps onto the GenAI core."""
+
+    def request(
+        self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], capture: bool
+    ) -> LLMRequest: ...
+
+    def response(self, result: Any, capture: bool) -> LLMResponse | None: ...
+
+    def stream_accumulator(self, result: Any, capture: bool) -> StreamAccumulator | None:
+        """An accumulator when ``result`` is a stream to proxy, else None."""
+        ...
+
+
+def _skip() -> bool:
+    return _IN_CALL.get() or bool(otel_context.get_value(_SUPPRESS_INSTRUMENTATION_KEY))
+
+
+def _start(
+    telemetry: GenAITelemetry,
+    adapter: Adapter,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+) -> tuple[Invocation, object] | None:
+    try:
+        request = adapter.request(instance, args, kwargs, telemetry.content.enabled)
+        invocation = Invocation(telemetry, request)
+    except Exception as exc:
+        report_internal_error(f"{type(adapter).__name__}.request", exc)
+        return None
+    return invocation, invocation.attach()
+
+
+def _result(
+    telemetry: GenAITelemetry,
+    adapter: Adapter,
+    invocation: Invocation,
+    result: Any,
+    proxy: type[SyncStreamProxy] | type[AsyncStreamProxy],
+) -> Any:
+    capture = telemetry.content.enabled
+    try:
+        accumulator = adapter.stream_accumulator(result, capture)
+        if accumulator is not None:
+            return proxy(result, invocation, accumulator)
+        invocation.finish(adapter.response(result, capture))
+    except Exception as exc:
+        report_internal_error(f"{type(adapter).__name__}.response", exc)
+        invocation.finish(None)
+    return result
+
+
+def sync_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., Any]:
+    """A wrapt wrapper for a synchronous client method."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        if _skip():
+            return wrapped(*args, **kwargs)
+        started = _start(telemetry, adapter, instance, args, kwargs)
+        if started is None:
+            return wrapped(*args, **kwargs)
+        invocation, token = started
+        in_call = _IN_CALL.set(True)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            invocation.fail(exc)
+            raise
+        finally:
+            _IN_CALL.reset(in_call)
+            Invocation.detach(token)
+        return _result(telemetry, adapter, invocation, result, SyncStreamProxy)
+
+    return wrapper
+
+
+def async_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., Any]:
+    """A wrapt wrapper for a coroutine client method."""
+
+    async def call(
+        wrapped: Callable[..., Awaitable[Any]], instance: Any, args: Any, kwargs: Any
+    ) -> Any:
+        if _skip():
+            return await wrapped(*args, **kwargs)
+        started = _start(telemetry, adapter, instance, args, kwargs)
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        invocation, token = started
+        in_call = _IN_CALL.set(True)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            invocation.fail(exc)
+            raise
+        finally:
+            _IN_CALL.reset(in_call)
+            Invocation.detach(token)
+        return _result(telemetry, adapter, invocation, result, AsyncStreamProxy)
+
+    return call

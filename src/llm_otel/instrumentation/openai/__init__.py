@@ -1,0 +1,57 @@
+"""OpenTelemetry instrumentation for the ``openai`` client library.
+
+Chat Completions (``create``, ``parse`` and the ``stream()`` helper), the Responses API and
+embeddings, sync and async, streamed or not; OpenAI, Azure OpenAI and OpenAI-compatible servers.
+
+    from llm_otel.instrumentation.openai import OpenAIInstrumentor
+    OpenAIInstrumentor().instrument()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+
+from llm_otel.genai import GenAITelemetry, policy_from_env
+from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation.openai.package import _instruments
+
+__all__ = ["OpenAIInstrumentor"]
+
+
+class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Records one GenAI span and the GenAI client metrics for every OpenAI call."""
+
+    # BaseInstrumentor is a singleton whose __init__ runs on every construction, so the list of
+    # patched methods lives on the class, not in __init__.
+    _patched: list[tuple[Any, str]] = []  # noqa: RUF012
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        if not supported(self.instrumentation_dependencies(), "openai"):
+            return
+        from llm_otel.instrumentation.openai._wrappers import present_targets
+
+        telemetry = GenAITelemetry(
+            tracer_provider=kwargs.get("tracer_provider"),
+            meter_provider=kwargs.get("meter_provider"),
+            logger_provider=kwargs.get("logger_provider"),
+            content=kwargs.get("content_policy") or policy_from_env(),
+        )
+        for cls, method, wrapper in present_targets(telemetry):
+            wrapt.wrap_function_wrapper(cls, method, wrapper)
+            OpenAIInstrumentor._patched.append((cls, method))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        while OpenAIInstrumentor._patched:
+            cls, method = OpenAIInstrumentor._patched.pop()
+            current = cls.__dict__.get(method)
+            if isinstance(current, wrapt.ObjectProxy):
+                setattr(cls, method, current.__wrapped__)

@@ -1,0 +1,306 @@
+"""Chat Completions (``client.chat.completions.create/parse``) onto the GenAI core."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
+from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
+from opentelemetry.util.types import AttributeValue
+
+from llm_otel.genai import LLMRequest, LLMResponse, Message
+from llm_otel.instrumentation.openai._common import (
+    as_int,
+    as_number,
+    client_identity,
+    field,
+    given,
+    parse_arguments,
+    text_parts,
+)
+from llm_otel.instrumentation.openai._raw import unwrap_response
+
+__all__ = ["ChatAdapter", "ChatStreamAccumulator"]
+
+# OpenAI finish reasons -> the conventions' output message finish_reason values.
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_call",
+    "function_call": "tool_call",
+}
+_NUMERIC_PARAMS = (
+    ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", ga.GEN_AI_REQUEST_TOP_P),
+    ("frequency_penalty", ga.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", ga.GEN_AI_REQUEST_PRESENCE_PENALTY),
+)
+
+
+def output_type(response_format: Any) -> str | None:
+    kind = field(response_format, "type")
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    if kind == "text":
+        return "text"
+    if isinstance(response_format, type):  # parse(response_format=SomeModel)
+        return "json"
+    return None
+
+
+def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
+    attrs: dict[str, AttributeValue] = {}
+    for name, key in _NUMERIC_PARAMS:
+        value = as_number(kwargs.get(name))
+        if value is not None:
+            attrs[key] = value
+    max_tokens = as_int(kwargs.get("max_completion_tokens"))
+    if max_tokens is None:
+        max_tokens = as_int(kwargs.get("max_tokens"))
+    if max_tokens is not None:
+        attrs[ga.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+    seed = as_int(kwargs.get("seed"))
+    if seed is not None:
+        attrs[ga.GEN_AI_REQUEST_SEED] = seed
+    n = as_int(kwargs.get("n"))
+    if n is not None and n != 1:
+        attrs[ga.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    stop = kwargs.get("stop")
+    if isinstance(stop, str):
+        attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
+    elif isinstance(stop, list | tuple) and stop:
+        attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+    kind = output_type(kwargs.get("response_format"))
+    if kind is not None:
+        attrs[ga.GEN_AI_OUTPUT_TYPE] = kind
+    tier = kwargs.get("service_tier")
+    if isinstance(tier, str):
+        attrs[oa.OPENAI_REQUEST_SERVICE_TIER] = tier
+    return attrs
+
+
+def input_messages(messages: Any) -> list[Message]:
+    out: list[Message] = []
+    for message in messages or ():
+        role = field(message, "role", "user")
+        if role == "developer":
+            role = "system"
+        parts = text_parts(field(message, "content"))
+        if role == "tool":
+            parts = [
+                {
+                    "type": "tool_call_response",
+                    "id": field(message, "tool_call_id"),
+                    "response": _joined_text(parts),
+                }
+            ]
+        for call in field(message, "tool_calls") or ():
+            function = field(call, "function")
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": field(call, "id"),
+                    "name": field(function, "name"),
+                    "arguments": parse_arguments(field(function, "arguments")),
+                }
+            )
+        entry: Message = {"role": role, "parts": parts}
+        name = field(message, "name")
+        if isinstance(name, str):
+            entry["name"] = name
+        out.append(entry)
+    return out
+
+
+def _joined_text(parts: list[dict[str, Any]]) -> Any:
+    texts = [p.get("content") for p in parts if p.get("type") == "text"]
+    return texts[0] if len(texts) == 1 else texts
+
+
+def usage_into(response: LLMResponse, usage: Any) -> None:
+    if usage is None:
+        return
+    response.input_tokens = as_int(field(usage, "prompt_tokens"))
+    response.output_tokens = as_int(field(usage, "completion_tokens"))
+    response.cache_read_input_tokens = as_int(
+        field(field(usage, "prompt_tokens_details"), "cached_tokens")
+    )
+    response.reasoning_output_tokens = as_int(
+        field(field(usage, "completion_tokens_details"), "reasoning_tokens")
+    )
+
+
+def _service_attributes(response: LLMResponse, source: Any) -> None:
+    tier = field(source, "service_tier")
+    if isinstance(tier, str):
+        response.attributes[oa.OPENAI_RESPONSE_SERVICE_TIER] = tier
+    fingerprint = field(source, "system_fingerprint")
+    if isinstance(fingerprint, str):
+        response.attributes[oa.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+
+
+class ChatAdapter:
+    """``chat.completions.create`` / ``parse``: operation ``chat``."""
+
+    def request(
+        self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], capture: bool
+    ) -> LLMRequest:
+        provider, host, port = client_identity(instance)
+        model = kwargs.get("model")
+        request = LLMRequest(
+            operation="chat",
+            provider=provider,
+            model=model if isinstance(model, str) else None,
+            server_address=host,
+            server_port=port,
+            stream=kwargs.get("stream") is True,
+            attributes=request_attributes(kwargs),
+        )
+        if capture:
+            request.input_messages = input_messages(kwargs.get("messages"))
+            tools = kwargs.get("tools")
+            if given(tools) and tools:
+                request.tool_definitions = list(tools)
+        return request
+
+    def response(self, result: Any, capture: bool) -> LLMResponse | None:
+        completion = unwrap_response(result)
+        if completion is None:
+            return None
+        response = LLMResponse(
+            response_id=field(completion, "id"),
+            response_model=field(completion, "model"),
+        )
+        choices = field(completion, "choices") or ()
+        reasons = [str(r) for r in (field(c, "finish_reason") for c in choices) if r]
+        if reasons:
+            response.finish_reasons = reasons
+        usage_into(response, field(completion, "usage"))
+        _service_attributes(response, completion)
+        if capture:
+            response.output_messages = [_choice_message(c) for c in choices]
+        return response
+
+    def stream_accumulator(self, result: Any, capture: bool) -> ChatStreamAccumulator | None:
+        if type(result).__name__ not in ("Stream", "AsyncStream"):
+            return None
+        return ChatStreamAccumulator(capture)
+
+
+def _choice_message(choice: Any) -> Message:
+    message = field(choice, "message")
+    parts = text_parts(field(message, "content"))
+    refusal = field(message, "refusal")
+    if isinstance(refusal, str) and refusal:
+        parts.append({"type": "text", "content": refusal})
+    for call in field(message, "tool_calls") or ():
+        function = field(call, "function")
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": field(call, "id"),
+                "name": field(function, "name"),
+                "arguments": parse_arguments(field(function, "arguments")),
+            }
+        )
+    reason = field(choice, "finish_reason")
+    return {
+        "role": field(message, "role", "assistant"),
+        "parts": parts,
+        "finish_reason": FINISH_REASONS.get(reason, reason or "error"),
+    }
+
+
+class _ChoiceState:
+    __slots__ = ("finish_reason", "role", "text", "tool_calls")
+
+    def __init__(self) -> None:
+        self.role = "assistant"
+        self.text: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+
+
+class ChatStreamAccumulator:
+    """Folds ``ChatCompletionChunk`` s: ids, usage, finish reasons; text and tool calls if kept."""
+
+    __slots__ = ("_capture", "_choices", "_response", "error_type")
+
+    def __init__(self, capture: bool) -> None:
+        self._capture = capture
+        self._choices: dict[int, _ChoiceState] = {}
+        self._response = LLMResponse()
+        self.error_type: str | None = None
+
+    def add(self, chunk: Any) -> None:
+        response = self._response
+        if not response.response_id:
+            # Azure sends a first chunk with empty id/model (prompt filter results).
+            response.response_id = field(chunk, "id") or None
+            response.response_model = field(chunk, "model") or None
+            _service_attributes(response, chunk)
+        usage = field(chunk, "usage")
+        if usage is not None:
+            usage_into(response, usage)
+        for choice in field(chunk, "choices") or ():
+            index = field(choice, "index", 0)
+            state = self._choices.get(index)
+            if state is None:
+                state = self._choices[index] = _ChoiceState()
+            reason = field(choice, "finish_reason")
+            if reason:
+                state.finish_reason = reason
+            if self._capture:
+                self._add_delta(state, field(choice, "delta"))
+
+    @staticmethod
+    def _add_delta(state: _ChoiceState, delta: Any) -> None:
+        if delta is None:
+            return
+        role = field(delta, "role")
+        if role:
+            state.role = role
+        for key in ("content", "refusal"):
+            text = field(delta, key)
+            if text:
+                state.text.append(text)
+        for call in field(delta, "tool_calls") or ():
+            index = field(call, "index", 0)
+            entry = state.tool_calls.setdefault(
+                index, {"type": "tool_call", "id": None, "name": None, "arguments": []}
+            )
+            if field(call, "id"):
+                entry["id"] = field(call, "id")
+            function = field(call, "function")
+            if field(function, "name"):
+                entry["name"] = field(function, "name")
+            if field(function, "arguments"):
+                entry["arguments"].append(field(function, "arguments"))
+
+    def response(self) -> LLMResponse:
+        response = self._response
+        states = [self._choices[i] for i in sorted(self._choices)]
+        reasons = [s.finish_reason for s in states if s.finish_reason]
+        if reasons:
+            response.finish_reasons = reasons
+        if self._capture:
+            response.output_messages = [_state_message(s) for s in states]
+        return response
+
+
+def _state_message(state: _ChoiceState) -> Message:
+    parts: list[dict[str, Any]] = []
+    if state.text:
+        parts.append({"type": "text", "content": "".join(state.text)})
+    for index in sorted(state.tool_calls):
+        call = dict(state.tool_calls[index])
+        call["arguments"] = parse_arguments("".join(call["arguments"]))
+        parts.append(call)
+    reason = state.finish_reason
+    return {
+        "role": state.role,
+        "parts": parts,
+        "finish_reason": FINISH_REASONS.get(reason, reason) if reason else "error",
+    }

@@ -1,0 +1,126 @@
+"""Helpers every OpenAI adapter uses: reading SDK objects or dicts, the client's address."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiProviderNameValues
+
+__all__ = [
+    "as_int",
+    "as_number",
+    "client_identity",
+    "field",
+    "given",
+    "parse_arguments",
+    "text_parts",
+]
+
+_MISSING: Any = object()
+
+
+def given(value: Any) -> bool:
+    """False for None and the SDK's omit/NOT_GIVEN sentinels."""
+    if value is None:
+        return False
+    return type(value).__name__ not in ("Omit", "NotGiven")
+
+
+def field(obj: Any, name: str, default: Any = None) -> Any:
+    """``obj[name]`` for a mapping, ``obj.name`` for an SDK model; ``default`` when absent."""
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        value = obj.get(name, default)
+    else:
+        value = getattr(obj, name, default)
+    return value if given(value) else default
+
+
+def as_number(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def parse_arguments(arguments: Any) -> Any:
+    """Tool-call arguments as a JSON value when they parse, else the raw string."""
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments)
+        except ValueError:
+            return arguments
+    return arguments
+
+
+def text_parts(content: Any) -> list[dict[str, Any]]:
+    """Map OpenAI message content (a string or a list of typed parts) to semconv parts."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts: list[dict[str, Any]] = []
+    for part in content if isinstance(content, list | tuple) else [content]:
+        kind = field(part, "type")
+        if kind in ("text", "input_text", "output_text"):
+            parts.append({"type": "text", "content": field(part, "text", "")})
+        elif kind == "refusal":
+            parts.append({"type": "text", "content": field(part, "refusal", "")})
+        elif kind in ("image_url", "input_image"):
+            url = field(part, "image_url")
+            url = field(url, "url") if not isinstance(url, str) else url
+            parts.append(_media_part("image", url, field(part, "file_id")))
+        elif kind == "input_audio":
+            audio = field(part, "input_audio")
+            parts.append(
+                {
+                    "type": "blob",
+                    "modality": "audio",
+                    "mime_type": f"audio/{field(audio, 'format', 'wav')}",
+                    "content": field(audio, "data", ""),
+                }
+            )
+        elif kind in ("file", "input_file"):
+            file = field(part, "file", part)
+            parts.append({"type": "file", "file_id": field(file, "file_id")})
+        else:
+            parts.append({"type": str(kind), "content": part})
+    return parts
+
+
+def _media_part(modality: str, url: str | None, file_id: str | None) -> dict[str, Any]:
+    if file_id:
+        return {"type": "file", "modality": modality, "file_id": file_id}
+    if url and url.startswith("data:") and ";base64," in url:
+        header, data = url.split(",", 1)
+        return {
+            "type": "blob",
+            "modality": modality,
+            "mime_type": header[5:].split(";", 1)[0],
+            "content": data,
+        }
+    return {"type": "uri", "modality": modality, "uri": url}
+
+
+def client_identity(resource: Any) -> tuple[str, str | None, int | None]:
+    """Provider name and server address/port of the client a resource belongs to."""
+    client = getattr(resource, "_client", None)
+    provider = GenAiProviderNameValues.OPENAI.value
+    if client is not None and "Azure" in type(client).__name__:
+        provider = GenAiProviderNameValues.AZURE_AI_OPENAI.value
+    base_url = getattr(client, "base_url", None)
+    if base_url is None:
+        return provider, None, None
+    host = getattr(base_url, "host", None) or None
+    port = getattr(base_url, "port", None)
+    if port is None:
+        scheme = getattr(base_url, "scheme", "")
+        port = 443 if scheme == "https" else 80 if scheme == "http" else None
+    return provider, host, port

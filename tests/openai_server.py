@@ -1,0 +1,264 @@
+"""An OpenAI-compatible HTTP server on 127.0.0.1 for tests and the demo.
+
+It speaks the wire format the real ``openai`` client expects: JSON bodies, SSE streams
+(``data: {...}`` chunks ending in ``data: [DONE]`` for chat, ``event:``-typed events for the
+Responses API), error bodies with HTTP status codes. The model name picks the behaviour:
+
+- ``error-429`` / ``error-500`` / ``error-400``: that HTTP error (with the API's error body);
+- ``tool-model``: a tool call (``get_weather``) instead of text;
+- ``slow-first``: the first stream chunk waits ``SLOW_FIRST_DELAY`` seconds;
+- ``mid-error``: a stream that sends one chunk, then an error payload;
+- ``long-stream``: a stream of 200 chunks;
+- ``incomplete``: a Responses API response cut by max_output_tokens;
+- anything else: a normal answer, ``"Hello from the test server"`` split into chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["SLOW_FIRST_DELAY", "TEXT", "OpenAITestServer"]
+
+TEXT = "Hello from the test server"
+SLOW_FIRST_DELAY = 0.3
+CHUNKS = ["Hello", " from", " the", " test", " server"]
+USAGE = {
+    "prompt_tokens": 12,
+    "completion_tokens": 5,
+    "total_tokens": 17,
+    "prompt_tokens_details": {"cached_tokens": 4},
+    "completion_tokens_details": {"reasoning_tokens": 2},
+}
+TOOL_ARGS = '{"city": "Paris"}'
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self.server.requests.append((self.path, body))
+        model = str(body.get("model", ""))
+        if model.startswith("error-"):
+            status = int(model.split("-", 1)[1])
+            self._json(status, {"error": {"message": f"test error {status}", "type": "test",
+                                          "code": f"code_{status}"}})
+            return
+        if self.path.endswith("/chat/completions"):
+            if body.get("stream"):
+                self._chat_stream(body)
+            else:
+                self._json(200, chat_completion(body))
+        elif self.path.endswith("/responses"):
+            if body.get("stream"):
+                self._responses_stream(body)
+            else:
+                self._json(200, response_object(body))
+        elif self.path.endswith("/embeddings"):
+            inputs = body.get("input")
+            count = len(inputs) if isinstance(inputs, list) else 1
+            self._json(200, {
+                "object": "list",
+                "model": model + "-2024",
+                "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                         for i in range(count)],
+                "usage": {"prompt_tokens": 7, "total_tokens": 7},
+            })
+        else:
+            self._json(404, {"error": {"message": "not found"}})
+
+    def _json(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("x-request-id", "req_test")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _start_sse(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+    def _send(self, data: str, event: str | None = None) -> bool:
+        frame = (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
+        try:
+            self.wfile.write(frame.encode())
+            self.wfile.flush()
+            return True
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+
+    def _chat_stream(self, body: dict[str, Any]) -> None:
+        model = str(body.get("model"))
+        self._start_sse()
+        if model == "slow-first":
+            time.sleep(SLOW_FIRST_DELAY)
+        base = {"id": "chatcmpl-stream", "object": "chat.completion.chunk", "created": 1,
+                "model": model + "-2024", "system_fingerprint": "fp_test"}
+        n = int(body.get("n") or 1)
+        pieces = CHUNKS * 40 if model == "long-stream" else CHUNKS
+        for index in range(n):
+            if not self._send(json.dumps({**base, "choices": [
+                    {"index": index, "delta": {"role": "assistant", "content": ""},
+                     "finish_reason": None}]})):
+                return
+        if model == "tool-model":
+            deltas = [
+                {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                 "function": {"name": "get_weather", "arguments": ""}}]},
+                {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]},
+                {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]},
+            ]
+            for delta in deltas:
+                self._send(json.dumps({**base, "choices": [
+                    {"index": 0, "delta": delta, "finish_reason": None}]}))
+            finish = "tool_calls"
+        else:
+            for i, piece in enumerate(pieces):
+                if model == "mid-error" and i == 1:
+                    self._send(json.dumps({"error": {"message": "stream broke", "type": "server"}}))
+                    return
+                for index in range(n):
+                    if not self._send(json.dumps({**base, "choices": [
+                            {"index": index, "delta": {"content": piece},
+                             "finish_reason": None}]})):
+                        return
+            finish = "stop"
+        for index in range(n):
+            self._send(json.dumps({**base, "choices": [
+                {"index": index, "delta": {}, "finish_reason": finish}]}))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self._send(json.dumps({**base, "choices": [], "usage": USAGE}))
+        self._send("[DONE]")
+
+    def _responses_stream(self, body: dict[str, Any]) -> None:
+        model = str(body.get("model"))
+        self._start_sse()
+        if model == "slow-first":
+            time.sleep(SLOW_FIRST_DELAY)
+        final = response_object(body)
+        created = {**final, "status": "in_progress", "output": [], "usage": None}
+        seq = 0
+
+        def send(kind: str, payload: dict[str, Any]) -> bool:
+            nonlocal seq
+            seq += 1
+            return self._send(json.dumps({"type": kind, "sequence_number": seq, **payload}), kind)
+
+        if not send("response.created", {"response": created}):
+            return
+        for piece in CHUNKS:
+            if model == "mid-error" and piece == " from":
+                send("error", {"code": "server_error", "message": "stream broke", "param": None})
+                return
+            if not send("response.output_text.delta", {"item_id": "msg_1", "output_index": 0,
+                                                       "content_index": 0, "delta": piece,
+                                                       "logprobs": []}):
+                return
+        kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+        send(kind, {"response": final})
+
+
+def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
+    model = str(body.get("model"))
+    n = int(body.get("n") or 1)
+    if model == "tool-model":
+        message: dict[str, Any] = {
+            "role": "assistant", "content": None,
+            "tool_calls": [{"id": "call_1", "type": "function",
+                            "function": {"name": "get_weather", "arguments": TOOL_ARGS}}],
+        }
+        finish = "tool_calls"
+    else:
+        message = {"role": "assistant", "content": TEXT, "refusal": None}
+        finish = "stop"
+    return {
+        "id": "chatcmpl-test", "object": "chat.completion", "created": 1,
+        "model": model + "-2024", "system_fingerprint": "fp_test", "service_tier": "default",
+        "choices": [{"index": i, "message": message, "finish_reason": finish, "logprobs": None}
+                    for i in range(n)],
+        "usage": USAGE,
+    }
+
+
+def response_object(body: dict[str, Any]) -> dict[str, Any]:
+    model = str(body.get("model"))
+    incomplete = model == "incomplete"
+    if model == "tool-model":
+        output: list[dict[str, Any]] = [{
+            "type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_weather",
+            "arguments": TOOL_ARGS, "status": "completed"}]
+    else:
+        output = [{"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+                   "content": [{"type": "output_text", "text": TEXT, "annotations": []}]}]
+    return {
+        "id": "resp_test", "object": "response", "created_at": 1, "model": model + "-2024",
+        "status": "incomplete" if incomplete else "completed",
+        "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
+        "output": output, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+        "error": None, "instructions": body.get("instructions"), "metadata": {},
+        "temperature": body.get("temperature"), "top_p": body.get("top_p"),
+        "service_tier": "default",
+        "usage": {"input_tokens": 11, "output_tokens": 6, "total_tokens": 17,
+                  "input_tokens_details": {"cached_tokens": 3},
+                  "output_tokens_details": {"reasoning_tokens": 1}},
+    }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    requests: list[tuple[str, Any]]
+
+
+class OpenAITestServer:
+    """Runs the server on a free loopback port in a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server((host, port), _Handler)
+        self._server.requests = []
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def requests(self) -> list[tuple[str, Any]]:
+        return self._server.requests
+
+    def start(self) -> OpenAITestServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use: python -m tests.openai_server 8765
+    import sys
+
+    server = OpenAITestServer(port=int(sys.argv[1]) if len(sys.argv) > 1 else 8765).start()
+    print(f"OpenAI-compatible test server on {server.base_url}", flush=True)
+    try:
+        server._thread.join()
+    except KeyboardInterrupt:
+        server.stop()
