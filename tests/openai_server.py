@@ -161,6 +161,12 @@ class _Handler(BaseHTTPRequestHandler):
 
         if not send("response.created", {"response": created}):
             return
+        item = {"type": "message", "id": "msg_1", "role": "assistant", "status": "in_progress",
+                "content": []}
+        send("response.output_item.added", {"output_index": 0, "item": item})
+        part = {"type": "output_text", "text": "", "annotations": []}
+        send("response.content_part.added",
+             {"item_id": "msg_1", "output_index": 0, "content_index": 0, "part": part})
         for piece in CHUNKS:
             if model == "mid-error" and piece == " from":
                 send("error", {"code": "server_error", "message": "stream broke", "param": None})
@@ -169,6 +175,12 @@ class _Handler(BaseHTTPRequestHandler):
                                                        "content_index": 0, "delta": piece,
                                                        "logprobs": []}):
                 return
+        done_part = {"type": "output_text", "text": TEXT, "annotations": []}
+        send("response.output_text.done", {"item_id": "msg_1", "output_index": 0,
+                                           "content_index": 0, "text": TEXT, "logprobs": []})
+        send("response.content_part.done",
+             {"item_id": "msg_1", "output_index": 0, "content_index": 0, "part": done_part})
+        send("response.output_item.done", {"output_index": 0, "item": final["output"][0]})
         kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
         send(kind, {"response": final})
 

@@ -29,7 +29,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     # BaseInstrumentor is a singleton whose __init__ runs on every construction, so the list of
     # patched methods lives on the class, not in __init__.
-    _patched: list[tuple[Any, str]] = []  # noqa: RUF012
+    _patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -47,11 +47,11 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         for cls, method, wrapper in present_targets(telemetry):
             wrapt.wrap_function_wrapper(cls, method, wrapper)
-            OpenAIInstrumentor._patched.append((cls, method))
+            OpenAIInstrumentor._patched.append((cls, method, cls.__dict__[method]))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         while OpenAIInstrumentor._patched:
-            cls, method = OpenAIInstrumentor._patched.pop()
-            current = cls.__dict__.get(method)
-            if isinstance(current, wrapt.ObjectProxy):
-                setattr(cls, method, current.__wrapped__)
+            cls, method, installed = OpenAIInstrumentor._patched.pop()
+            # Only remove our own wrapper: one installed later by someone else stays on top.
+            if cls.__dict__.get(method) is installed:
+                setattr(cls, method, installed.__wrapped__)

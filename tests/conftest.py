@@ -1,0 +1,117 @@
+"""Fixtures: a live OpenAI-compatible server on loopback, in-memory OTel exporters, and the
+OpenAI instrumentation installed on them (torn down after every test)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+import pytest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from llm_otel.genai import ContentMode, ContentPolicy
+from llm_otel.instrumentation.openai import OpenAIInstrumentor
+from tests.openai_server import OpenAITestServer
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[OpenAITestServer]:
+    srv = OpenAITestServer().start()
+    yield srv
+    srv.stop()
+
+
+@dataclass
+class Telemetry:
+    """In-memory view of everything the instrumentation exported."""
+
+    spans_exporter: InMemorySpanExporter
+    metric_reader: InMemoryMetricReader
+    logs_exporter: InMemoryLogRecordExporter
+    tracer_provider: TracerProvider
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.spans_exporter.get_finished_spans())
+
+    def only_span(self) -> ReadableSpan:
+        spans = self.spans()
+        assert len(spans) == 1, [s.name for s in spans]
+        return spans[0]
+
+    def points(self, name: str) -> list[Any]:
+        data = self.metric_reader.get_metrics_data()
+        found: list[Any] = []
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name == name:
+                        found.extend(metric.data.data_points)
+        return found
+
+    def metric(self, name: str) -> Any:
+        data = self.metric_reader.get_metrics_data()
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name == name:
+                        return metric
+        raise AssertionError(f"no metric {name}")
+
+    def logs(self) -> list[Any]:
+        return [r.log_record for r in self.logs_exporter.get_finished_logs()]
+
+
+def make_telemetry(policy: ContentPolicy) -> Telemetry:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    logs = InMemoryLogRecordExporter()
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    OpenAIInstrumentor().instrument(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        logger_provider=logger_provider,
+        content_policy=policy,
+    )
+    return Telemetry(spans, reader, logs, tracer_provider)
+
+
+@pytest.fixture
+def content_policy() -> ContentPolicy:
+    """Override in a test module (or parametrize) to turn content capture on."""
+    return ContentPolicy(ContentMode.NO_CONTENT)
+
+
+@pytest.fixture
+def telemetry(content_policy: ContentPolicy) -> Iterator[Telemetry]:
+    result = make_telemetry(content_policy)
+    yield result
+    OpenAIInstrumentor().uninstrument()
+    gc.collect()
+
+
+@pytest.fixture
+def client(server: OpenAITestServer, telemetry: Telemetry) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=server.base_url, api_key="test-key", max_retries=0) as c:
+        yield c
+
+
+@pytest.fixture
+async def aclient(server: OpenAITestServer, telemetry: Telemetry) -> Any:
+    async with openai.AsyncOpenAI(base_url=server.base_url, api_key="test-key", max_retries=0) as c:
+        yield c
+
+
+USER = [{"role": "user", "content": "Say hello"}]

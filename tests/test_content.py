@@ -1,0 +1,195 @@
+"""Content capture: off by default; on the span, as the details event, truncated, redacted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import openai
+import pytest
+
+from llm_otel.genai import ContentMode, ContentPolicy, policy_from_env
+from llm_otel.genai._content import REDACTION_FAILED
+from tests.conftest import USER, Telemetry
+
+CONTENT_KEYS = {
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.definitions",
+}
+CONVERSATION = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_0", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_0", "content": "sunny"},
+]
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+
+
+def test_no_content_by_default(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    client.chat.completions.create(model="tool-model", messages=CONVERSATION, tools=TOOLS)
+    span = telemetry.only_span()
+    assert CONTENT_KEYS.isdisjoint(span.attributes)
+    assert telemetry.logs() == []
+
+
+@pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_ONLY)])
+def test_span_content_in_semconv_schema(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    client.chat.completions.create(model="tool-model", messages=CONVERSATION, tools=TOOLS)
+    span = telemetry.only_span()
+    assert json.loads(span.attributes["gen_ai.input.messages"]) == [
+        {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
+        {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
+        {"role": "assistant", "parts": [
+            {"type": "tool_call", "id": "call_0", "name": "get_weather",
+             "arguments": {"city": "Paris"}}]},
+        {"role": "tool", "parts": [
+            {"type": "tool_call_response", "id": "call_0", "response": "sunny"}]},
+    ]
+    assert json.loads(span.attributes["gen_ai.output.messages"]) == [
+        {"role": "assistant", "finish_reason": "tool_call", "parts": [
+            {"type": "tool_call", "id": "call_1", "name": "get_weather",
+             "arguments": {"city": "Paris"}}]},
+    ]
+    assert json.loads(span.attributes["gen_ai.tool.definitions"]) == TOOLS
+    assert telemetry.logs() == []
+
+
+@pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_ONLY)])
+def test_streamed_output_is_reassembled(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    for _ in client.chat.completions.create(model="tool-model", messages=USER, stream=True):
+        pass
+    for _ in client.chat.completions.create(model="gpt-test", messages=USER, stream=True):
+        pass
+    tool, text = telemetry.spans()
+    assert json.loads(tool.attributes["gen_ai.output.messages"]) == [
+        {"role": "assistant", "finish_reason": "tool_call", "parts": [
+            {"type": "tool_call", "id": "call_1", "name": "get_weather",
+             "arguments": {"city": "Paris"}}]},
+    ]
+    assert json.loads(text.attributes["gen_ai.output.messages"]) == [
+        {"role": "assistant", "finish_reason": "stop",
+         "parts": [{"type": "text", "content": "Hello from the test server"}]},
+    ]
+
+
+@pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_ONLY)])
+def test_responses_api_content(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    client.responses.create(model="gpt-test", input="hi", instructions="be brief")
+    span = telemetry.only_span()
+    assert json.loads(span.attributes["gen_ai.system_instructions"]) == [
+        {"type": "text", "content": "be brief"}
+    ]
+    assert json.loads(span.attributes["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "hi"}]}
+    ]
+    assert json.loads(span.attributes["gen_ai.output.messages"])[0]["parts"] == [
+        {"type": "text", "content": "Hello from the test server"}
+    ]
+
+
+@pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.EVENT_ONLY)])
+def test_event_only(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    client.chat.completions.create(model="gpt-test", messages=USER)
+    span = telemetry.only_span()
+    assert CONTENT_KEYS.isdisjoint(span.attributes)
+    (record,) = telemetry.logs()
+    assert record.event_name == "gen_ai.client.inference.operation.details"
+    assert record.trace_id == span.context.trace_id
+    assert record.span_id == span.context.span_id
+    attrs = record.attributes
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.usage.output_tokens"] == 5
+    assert json.loads(attrs["gen_ai.input.messages"])[0]["parts"][0]["content"] == "Say hello"
+    assert "Hello from the test server" in attrs["gen_ai.output.messages"]
+
+
+@pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_AND_EVENT)])
+def test_span_and_event_on_error(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="error-429", messages=USER)
+    span = telemetry.only_span()
+    assert "gen_ai.input.messages" in span.attributes
+    (record,) = telemetry.logs()
+    assert record.attributes["error.type"] == "429"
+
+
+@pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_ONLY, max_length=10)])
+def test_truncation_keeps_valid_json(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "x" * 50}])
+    span = telemetry.only_span()
+    (message,) = json.loads(span.attributes["gen_ai.input.messages"])
+    assert message["parts"][0]["content"] == "x" * 10 + "...[truncated 40 chars]"
+    assert message["role"] == "user"  # structure is never cut
+
+
+def _redact_emails(text: str) -> str:
+    return re.sub(r"[\w.]+@[\w.]+", "[EMAIL]", text)
+
+
+@pytest.mark.parametrize(
+    "content_policy", [ContentPolicy(ContentMode.SPAN_ONLY, max_length=20, redactor=_redact_emails)]
+)
+def test_redaction_runs_before_truncation(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    secret = "mail " + "a" * 10 + "@example.com please"
+    client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": secret}])
+    recorded = telemetry.only_span().attributes["gen_ai.input.messages"]
+    assert "example.com" not in recorded
+    assert "[EMAIL]" in recorded
+
+
+def _broken_redactor(text: str) -> str:
+    raise RuntimeError("redactor bug")
+
+
+@pytest.mark.parametrize(
+    "content_policy", [ContentPolicy(ContentMode.SPAN_ONLY, redactor=_broken_redactor)]
+)
+def test_failing_redactor_records_nothing_sensitive(
+    client: openai.OpenAI, telemetry: Telemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="llm_otel"):
+        result = client.chat.completions.create(model="gpt-test", messages=USER)
+    assert result.choices[0].message.content == "Hello from the test server"
+    recorded = telemetry.only_span().attributes["gen_ai.input.messages"]
+    assert "Say hello" not in recorded
+    assert REDACTION_FAILED in recorded
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [
+        (None, ContentMode.NO_CONTENT),
+        ("", ContentMode.NO_CONTENT),
+        ("span_only", ContentMode.SPAN_ONLY),
+        ("EVENT_ONLY", ContentMode.EVENT_ONLY),
+        ("SPAN_AND_EVENT", ContentMode.SPAN_AND_EVENT),
+        ("true", ContentMode.SPAN_ONLY),
+        ("False", ContentMode.NO_CONTENT),
+        ("bogus", ContentMode.NO_CONTENT),
+    ],
+)
+def test_env_values(value: str | None, mode: ContentMode, monkeypatch: pytest.MonkeyPatch) -> None:
+    if value is None:
+        monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
+    assert policy_from_env().mode is mode
+
+
+def test_bad_max_length_env_warns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("LLM_OTEL_CONTENT_MAX_LENGTH", "-3")
+    with caplog.at_level(logging.WARNING, logger="llm_otel"):
+        assert policy_from_env().max_length == 16384
+    assert "LLM_OTEL_CONTENT_MAX_LENGTH" in caplog.text

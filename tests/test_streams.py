@@ -1,0 +1,207 @@
+"""Streamed chat: every way a stream can end ends the span exactly once, with chunk timings."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import openai
+import pytest
+from opentelemetry.trace import StatusCode
+
+from tests.conftest import USER, Telemetry
+from tests.openai_server import CHUNKS, SLOW_FIRST_DELAY
+
+
+def _stream(client: openai.OpenAI, model: str = "gpt-test", **kwargs: object) -> object:
+    return client.chat.completions.create(model=model, messages=USER, stream=True, **kwargs)
+
+
+def test_exhausted_stream(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    stream = _stream(client, stream_options={"include_usage": True})
+    assert isinstance(stream, openai.Stream)  # the proxy keeps isinstance checks working
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "Hello from the test server"
+    span = telemetry.only_span()
+    assert span.attributes["gen_ai.request.stream"] is True
+    assert span.attributes["gen_ai.response.id"] == "chatcmpl-stream"
+    assert span.attributes["gen_ai.response.model"] == "gpt-test-2024"
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert span.attributes["gen_ai.usage.input_tokens"] == 12
+    assert span.attributes["gen_ai.usage.output_tokens"] == 5
+    assert span.attributes["gen_ai.response.time_to_first_chunk"] > 0
+    chunks = 1 + len(CHUNKS) + 1 + 1  # role chunk, text chunks, finish chunk, usage chunk
+    (ttfc,) = telemetry.points("gen_ai.client.operation.time_to_first_chunk")
+    assert ttfc.count == 1
+    (per_chunk,) = telemetry.points("gen_ai.client.operation.time_per_output_chunk")
+    assert per_chunk.count == chunks - 1
+    assert telemetry.metric("gen_ai.client.operation.time_per_output_chunk").unit == "s"
+    usage = {p.attributes["gen_ai.token.type"]: p.sum for p in telemetry.points(
+        "gen_ai.client.token.usage")}
+    assert usage == {"input": 12, "output": 5}
+
+
+def test_stream_without_usage_records_no_token_metric(
+    client: openai.OpenAI, telemetry: Telemetry
+) -> None:
+    for _ in _stream(client):
+        pass
+    span = telemetry.only_span()
+    assert "gen_ai.usage.input_tokens" not in span.attributes
+    assert telemetry.points("gen_ai.client.token.usage") == []
+
+
+def test_slow_first_chunk_is_measured(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    for _ in _stream(client, model="slow-first"):
+        pass
+    span = telemetry.only_span()
+    assert span.attributes["gen_ai.response.time_to_first_chunk"] >= SLOW_FIRST_DELAY
+    (ttfc,) = telemetry.points("gen_ai.client.operation.time_to_first_chunk")
+    assert ttfc.sum >= SLOW_FIRST_DELAY
+
+
+def test_close_mid_stream(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    stream = _stream(client, model="long-stream")
+    next(iter(stream))
+    assert telemetry.spans() == []
+    stream.close()
+    span = telemetry.only_span()
+    assert span.status.status_code is StatusCode.UNSET
+    assert "gen_ai.response.finish_reasons" not in span.attributes
+    stream.close()  # closing again is harmless
+    assert len(telemetry.spans()) == 1
+
+
+def test_context_manager_exit_early(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    with _stream(client, model="long-stream") as stream:
+        next(iter(stream))
+    assert len(telemetry.spans()) == 1
+
+
+def test_exception_in_user_code_inside_with(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    with pytest.raises(KeyError), _stream(client) as stream:
+        for _ in stream:
+            raise KeyError("user bug")
+    span = telemetry.only_span()
+    assert span.status.status_code is StatusCode.UNSET  # the LLM call itself did not fail
+
+
+def test_error_mid_stream(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    stream = _stream(client, model="mid-error")
+    with pytest.raises(openai.APIError, match="stream broke"):
+        for _ in stream:
+            pass
+    span = telemetry.only_span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "APIError"
+    assert span.attributes["gen_ai.response.id"] == "chatcmpl-stream"
+
+
+def test_abandoned_stream_is_ended_by_gc(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    stream = _stream(client, model="long-stream")
+    next(iter(stream))
+    del stream
+    gc.collect()
+    assert len(telemetry.spans()) == 1
+
+
+def test_stream_helper_early_exit(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    # The helper closes the raw HTTP response, not the stream object.
+    with client.chat.completions.stream(model="long-stream", messages=USER) as stream:
+        for event in stream:
+            if event.type == "content.delta":
+                break
+    assert len(telemetry.spans()) == 1
+
+
+def test_stream_helper_complete(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    with client.chat.completions.stream(model="gpt-test", messages=USER) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == "Hello from the test server"
+    span = telemetry.only_span()
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+def test_tool_call_stream_and_n(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    for _ in _stream(client, model="tool-model"):
+        pass
+    for _ in _stream(client, n=2):
+        pass
+    tool_span, n_span = telemetry.spans()
+    assert tool_span.attributes["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert n_span.attributes["gen_ai.request.choice.count"] == 2
+    assert n_span.attributes["gen_ai.response.finish_reasons"] == ("stop", "stop")
+
+
+def test_streams_consumed_from_threads(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    def consume(close_early: bool) -> None:
+        stream = _stream(client, model="long-stream")
+        for i, _ in enumerate(stream):
+            if close_early and i == 3:
+                stream.close()
+                break
+
+    threads = [threading.Thread(target=consume, args=(i % 2 == 0,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    spans = telemetry.spans()
+    assert len(spans) == 8
+    assert all(s.end_time is not None for s in spans)
+
+
+# --- async streams ---------------------------------------------------------------------------
+
+
+async def _astream(aclient: openai.AsyncOpenAI, model: str = "gpt-test", **kw: object) -> object:
+    return await aclient.chat.completions.create(
+        model=model, messages=USER, stream=True, **kw
+    )
+
+
+async def test_async_exhausted(aclient: openai.AsyncOpenAI, telemetry: Telemetry) -> None:
+    stream = await _astream(aclient, stream_options={"include_usage": True})
+    assert isinstance(stream, openai.AsyncStream)
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert text == "Hello from the test server"
+    span = telemetry.only_span()
+    assert span.attributes["gen_ai.usage.output_tokens"] == 5
+    assert len(telemetry.points("gen_ai.client.operation.time_to_first_chunk")) == 1
+
+
+async def test_async_close_mid_stream(aclient: openai.AsyncOpenAI, telemetry: Telemetry) -> None:
+    stream = await _astream(aclient, model="long-stream")
+    await stream.__anext__()
+    await stream.close()
+    assert len(telemetry.spans()) == 1
+
+
+async def test_async_context_manager(aclient: openai.AsyncOpenAI, telemetry: Telemetry) -> None:
+    async with await _astream(aclient, model="long-stream") as stream:
+        await stream.__anext__()
+    assert len(telemetry.spans()) == 1
+
+
+async def test_async_error_mid_stream(aclient: openai.AsyncOpenAI, telemetry: Telemetry) -> None:
+    stream = await _astream(aclient, model="mid-error")
+    with pytest.raises(openai.APIError):
+        async for _ in stream:
+            pass
+    assert telemetry.only_span().attributes["error.type"] == "APIError"
+
+
+async def test_async_stream_helper(aclient: openai.AsyncOpenAI, telemetry: Telemetry) -> None:
+    async with aclient.chat.completions.stream(model="long-stream", messages=USER) as stream:
+        async for event in stream:
+            if event.type == "content.delta":
+                break
+    assert len(telemetry.spans()) == 1
+
+
+async def test_async_abandoned_stream_gc(aclient: openai.AsyncOpenAI, telemetry: Telemetry) -> None:
+    stream = await _astream(aclient, model="long-stream")
+    await stream.__anext__()
+    del stream
+    gc.collect()
+    assert len(telemetry.spans()) == 1

@@ -1,0 +1,78 @@
+"""Instrument/uninstrument: originals restored, double instrumentation harmless."""
+
+from __future__ import annotations
+
+import logging
+
+import openai
+import pytest
+from openai.resources.chat.completions import AsyncCompletions, Completions
+from openai.resources.embeddings import Embeddings
+from openai.resources.responses import Responses
+
+from llm_otel.genai import ContentMode, ContentPolicy
+from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation.openai import OpenAIInstrumentor
+from tests.conftest import USER, make_telemetry
+from tests.openai_server import OpenAITestServer
+
+METHODS = [
+    (Completions, "create"),
+    (Completions, "parse"),
+    (AsyncCompletions, "create"),
+    (Responses, "create"),
+    (Embeddings, "create"),
+]
+ORIGINALS = {(cls, name): cls.__dict__[name] for cls, name in METHODS}
+
+
+def test_uninstrument_restores_originals(server: OpenAITestServer) -> None:
+    originals = ORIGINALS
+    telemetry = make_telemetry(ContentPolicy(ContentMode.NO_CONTENT))
+    try:
+        for cls, name in METHODS:
+            assert cls.__dict__[name] is not originals[(cls, name)]
+    finally:
+        OpenAIInstrumentor().uninstrument()
+    for cls, name in METHODS:
+        assert cls.__dict__[name] is originals[(cls, name)]
+    client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+    client.chat.completions.create(model="gpt-test", messages=USER)
+    assert telemetry.spans() == []
+
+
+def test_instrumenting_twice_gives_one_span(server: OpenAITestServer) -> None:
+    telemetry = make_telemetry(ContentPolicy(ContentMode.NO_CONTENT))
+    try:
+        OpenAIInstrumentor().instrument()  # a second call (another constructor too) is a no-op
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        client.chat.completions.create(model="gpt-test", messages=USER)
+        assert len(telemetry.spans()) == 1
+    finally:
+        OpenAIInstrumentor().uninstrument()
+    for cls, name in METHODS:
+        assert cls.__dict__[name] is ORIGINALS[(cls, name)]
+
+
+def test_reinstrument_after_uninstrument(server: OpenAITestServer) -> None:
+    make_telemetry(ContentPolicy(ContentMode.NO_CONTENT))
+    OpenAIInstrumentor().uninstrument()
+    telemetry = make_telemetry(ContentPolicy(ContentMode.NO_CONTENT))
+    try:
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        client.chat.completions.create(model="gpt-test", messages=USER)
+        assert len(telemetry.spans()) == 1
+    finally:
+        OpenAIInstrumentor().uninstrument()
+
+
+def test_unsupported_version_is_skipped_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="llm_otel"):
+        assert not supported(("openai < 0.1",), "openai")
+        assert not supported(("surely-not-installed-pkg >= 1",), "surely-not-installed-pkg")
+        assert supported(("openai >= 1.0",), "openai")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "openai" in warnings[0].getMessage()
