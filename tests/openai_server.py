@@ -50,8 +50,16 @@ class _Handler(BaseHTTPRequestHandler):
         model = str(body.get("model", ""))
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
-            self._json(status, {"error": {"message": f"test error {status}", "type": "test",
-                                          "code": f"code_{status}"}})
+            self._json(
+                status,
+                {
+                    "error": {
+                        "message": f"test error {status}",
+                        "type": "test",
+                        "code": f"code_{status}",
+                    }
+                },
+            )
             return
         if self.path.endswith("/chat/completions"):
             if body.get("stream"):
@@ -66,13 +74,18 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path.endswith("/embeddings"):
             inputs = body.get("input")
             count = len(inputs) if isinstance(inputs, list) else 1
-            self._json(200, {
-                "object": "list",
-                "model": model + "-2024",
-                "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
-                         for i in range(count)],
-                "usage": {"prompt_tokens": 7, "total_tokens": 7},
-            })
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "model": model + "-2024",
+                    "data": [
+                        {"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                        for i in range(count)
+                    ],
+                    "usage": {"prompt_tokens": 7, "total_tokens": 7},
+                },
+            )
         else:
             self._json(404, {"error": {"message": "not found"}})
 
@@ -107,25 +120,52 @@ class _Handler(BaseHTTPRequestHandler):
         self._start_sse()
         if model == "slow-first":
             time.sleep(SLOW_FIRST_DELAY)
-        base = {"id": "chatcmpl-stream", "object": "chat.completion.chunk", "created": 1,
-                "model": model + "-2024", "system_fingerprint": "fp_test"}
+        base = {
+            "id": "chatcmpl-stream",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": model + "-2024",
+            "system_fingerprint": "fp_test",
+        }
         n = int(body.get("n") or 1)
         pieces = CHUNKS * 40 if model == "long-stream" else CHUNKS
         for index in range(n):
-            if not self._send(json.dumps({**base, "choices": [
-                    {"index": index, "delta": {"role": "assistant", "content": ""},
-                     "finish_reason": None}]})):
+            if not self._send(
+                json.dumps(
+                    {
+                        **base,
+                        "choices": [
+                            {
+                                "index": index,
+                                "delta": {"role": "assistant", "content": ""},
+                                "finish_reason": None,
+                            }
+                        ],
+                    }
+                )
+            ):
                 return
         if model == "tool-model":
             deltas = [
-                {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                                 "function": {"name": "get_weather", "arguments": ""}}]},
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": ""},
+                        }
+                    ]
+                },
                 {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]},
                 {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]},
             ]
             for delta in deltas:
-                self._send(json.dumps({**base, "choices": [
-                    {"index": 0, "delta": delta, "finish_reason": None}]}))
+                self._send(
+                    json.dumps(
+                        {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                    )
+                )
             finish = "tool_calls"
         else:
             for i, piece in enumerate(pieces):
@@ -133,14 +173,28 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(json.dumps({"error": {"message": "stream broke", "type": "server"}}))
                     return
                 for index in range(n):
-                    if not self._send(json.dumps({**base, "choices": [
-                            {"index": index, "delta": {"content": piece},
-                             "finish_reason": None}]})):
+                    if not self._send(
+                        json.dumps(
+                            {
+                                **base,
+                                "choices": [
+                                    {
+                                        "index": index,
+                                        "delta": {"content": piece},
+                                        "finish_reason": None,
+                                    }
+                                ],
+                            }
+                        )
+                    ):
                         return
             finish = "stop"
         for index in range(n):
-            self._send(json.dumps({**base, "choices": [
-                {"index": index, "delta": {}, "finish_reason": finish}]}))
+            self._send(
+                json.dumps(
+                    {**base, "choices": [{"index": index, "delta": {}, "finish_reason": finish}]}
+                )
+            )
         if (body.get("stream_options") or {}).get("include_usage"):
             self._send(json.dumps({**base, "choices": [], "usage": USAGE}))
         self._send("[DONE]")
@@ -161,25 +215,49 @@ class _Handler(BaseHTTPRequestHandler):
 
         if not send("response.created", {"response": created}):
             return
-        item = {"type": "message", "id": "msg_1", "role": "assistant", "status": "in_progress",
-                "content": []}
+        item = {
+            "type": "message",
+            "id": "msg_1",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [],
+        }
         send("response.output_item.added", {"output_index": 0, "item": item})
         part = {"type": "output_text", "text": "", "annotations": []}
-        send("response.content_part.added",
-             {"item_id": "msg_1", "output_index": 0, "content_index": 0, "part": part})
+        send(
+            "response.content_part.added",
+            {"item_id": "msg_1", "output_index": 0, "content_index": 0, "part": part},
+        )
         for piece in CHUNKS:
             if model == "mid-error" and piece == " from":
                 send("error", {"code": "server_error", "message": "stream broke", "param": None})
                 return
-            if not send("response.output_text.delta", {"item_id": "msg_1", "output_index": 0,
-                                                       "content_index": 0, "delta": piece,
-                                                       "logprobs": []}):
+            if not send(
+                "response.output_text.delta",
+                {
+                    "item_id": "msg_1",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": piece,
+                    "logprobs": [],
+                },
+            ):
                 return
         done_part = {"type": "output_text", "text": TEXT, "annotations": []}
-        send("response.output_text.done", {"item_id": "msg_1", "output_index": 0,
-                                           "content_index": 0, "text": TEXT, "logprobs": []})
-        send("response.content_part.done",
-             {"item_id": "msg_1", "output_index": 0, "content_index": 0, "part": done_part})
+        send(
+            "response.output_text.done",
+            {
+                "item_id": "msg_1",
+                "output_index": 0,
+                "content_index": 0,
+                "text": TEXT,
+                "logprobs": [],
+            },
+        )
+        send(
+            "response.content_part.done",
+            {"item_id": "msg_1", "output_index": 0, "content_index": 0, "part": done_part},
+        )
         send("response.output_item.done", {"output_index": 0, "item": final["output"][0]})
         kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
         send(kind, {"response": final})
@@ -190,19 +268,31 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
     n = int(body.get("n") or 1)
     if model == "tool-model":
         message: dict[str, Any] = {
-            "role": "assistant", "content": None,
-            "tool_calls": [{"id": "call_1", "type": "function",
-                            "function": {"name": "get_weather", "arguments": TOOL_ARGS}}],
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": TOOL_ARGS},
+                }
+            ],
         }
         finish = "tool_calls"
     else:
         message = {"role": "assistant", "content": TEXT, "refusal": None}
         finish = "stop"
     return {
-        "id": "chatcmpl-test", "object": "chat.completion", "created": 1,
-        "model": model + "-2024", "system_fingerprint": "fp_test", "service_tier": "default",
-        "choices": [{"index": i, "message": message, "finish_reason": finish, "logprobs": None}
-                    for i in range(n)],
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model + "-2024",
+        "system_fingerprint": "fp_test",
+        "service_tier": "default",
+        "choices": [
+            {"index": i, "message": message, "finish_reason": finish, "logprobs": None}
+            for i in range(n)
+        ],
         "usage": USAGE,
     }
 
@@ -211,23 +301,50 @@ def response_object(body: dict[str, Any]) -> dict[str, Any]:
     model = str(body.get("model"))
     incomplete = model == "incomplete"
     if model == "tool-model":
-        output: list[dict[str, Any]] = [{
-            "type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_weather",
-            "arguments": TOOL_ARGS, "status": "completed"}]
+        output: list[dict[str, Any]] = [
+            {
+                "type": "function_call",
+                "id": "fc_1",
+                "call_id": "call_1",
+                "name": "get_weather",
+                "arguments": TOOL_ARGS,
+                "status": "completed",
+            }
+        ]
     else:
-        output = [{"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
-                   "content": [{"type": "output_text", "text": TEXT, "annotations": []}]}]
+        output = [
+            {
+                "type": "message",
+                "id": "msg_1",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": TEXT, "annotations": []}],
+            }
+        ]
     return {
-        "id": "resp_test", "object": "response", "created_at": 1, "model": model + "-2024",
+        "id": "resp_test",
+        "object": "response",
+        "created_at": 1,
+        "model": model + "-2024",
         "status": "incomplete" if incomplete else "completed",
         "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
-        "output": output, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
-        "error": None, "instructions": body.get("instructions"), "metadata": {},
-        "temperature": body.get("temperature"), "top_p": body.get("top_p"),
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "error": None,
+        "instructions": body.get("instructions"),
+        "metadata": {},
+        "temperature": body.get("temperature"),
+        "top_p": body.get("top_p"),
         "service_tier": "default",
-        "usage": {"input_tokens": 11, "output_tokens": 6, "total_tokens": 17,
-                  "input_tokens_details": {"cached_tokens": 3},
-                  "output_tokens_details": {"reasoning_tokens": 1}},
+        "usage": {
+            "input_tokens": 11,
+            "output_tokens": 6,
+            "total_tokens": 17,
+            "input_tokens_details": {"cached_tokens": 3},
+            "output_tokens_details": {"reasoning_tokens": 1},
+        },
     }
 
 

@@ -26,8 +26,11 @@ CONVERSATION = [
         "role": "assistant",
         "content": None,
         "tool_calls": [
-            {"id": "call_0", "type": "function",
-             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+            {
+                "id": "call_0",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            }
         ],
     },
     {"role": "tool", "tool_call_id": "call_0", "content": "sunny"},
@@ -49,16 +52,35 @@ def test_span_content_in_semconv_schema(client: openai.OpenAI, telemetry: Teleme
     assert json.loads(span.attributes["gen_ai.input.messages"]) == [
         {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
         {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
-        {"role": "assistant", "parts": [
-            {"type": "tool_call", "id": "call_0", "name": "get_weather",
-             "arguments": {"city": "Paris"}}]},
-        {"role": "tool", "parts": [
-            {"type": "tool_call_response", "id": "call_0", "response": "sunny"}]},
+        {
+            "role": "assistant",
+            "parts": [
+                {
+                    "type": "tool_call",
+                    "id": "call_0",
+                    "name": "get_weather",
+                    "arguments": {"city": "Paris"},
+                }
+            ],
+        },
+        {
+            "role": "tool",
+            "parts": [{"type": "tool_call_response", "id": "call_0", "response": "sunny"}],
+        },
     ]
     assert json.loads(span.attributes["gen_ai.output.messages"]) == [
-        {"role": "assistant", "finish_reason": "tool_call", "parts": [
-            {"type": "tool_call", "id": "call_1", "name": "get_weather",
-             "arguments": {"city": "Paris"}}]},
+        {
+            "role": "assistant",
+            "finish_reason": "tool_call",
+            "parts": [
+                {
+                    "type": "tool_call",
+                    "id": "call_1",
+                    "name": "get_weather",
+                    "arguments": {"city": "Paris"},
+                }
+            ],
+        },
     ]
     assert json.loads(span.attributes["gen_ai.tool.definitions"]) == TOOLS
     assert telemetry.logs() == []
@@ -72,13 +94,25 @@ def test_streamed_output_is_reassembled(client: openai.OpenAI, telemetry: Teleme
         pass
     tool, text = telemetry.spans()
     assert json.loads(tool.attributes["gen_ai.output.messages"]) == [
-        {"role": "assistant", "finish_reason": "tool_call", "parts": [
-            {"type": "tool_call", "id": "call_1", "name": "get_weather",
-             "arguments": {"city": "Paris"}}]},
+        {
+            "role": "assistant",
+            "finish_reason": "tool_call",
+            "parts": [
+                {
+                    "type": "tool_call",
+                    "id": "call_1",
+                    "name": "get_weather",
+                    "arguments": {"city": "Paris"},
+                }
+            ],
+        },
     ]
     assert json.loads(text.attributes["gen_ai.output.messages"]) == [
-        {"role": "assistant", "finish_reason": "stop",
-         "parts": [{"type": "text", "content": "Hello from the test server"}]},
+        {
+            "role": "assistant",
+            "finish_reason": "stop",
+            "parts": [{"type": "text", "content": "Hello from the test server"}],
+        },
     ]
 
 
@@ -125,7 +159,9 @@ def test_span_and_event_on_error(client: openai.OpenAI, telemetry: Telemetry) ->
 
 @pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_ONLY, max_length=10)])
 def test_truncation_keeps_valid_json(client: openai.OpenAI, telemetry: Telemetry) -> None:
-    client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "x" * 50}])
+    client.chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": "x" * 50}]
+    )
     span = telemetry.only_span()
     (message,) = json.loads(span.attributes["gen_ai.input.messages"])
     assert message["parts"][0]["content"] == "x" * 10 + "...[truncated 40 chars]"

@@ -36,8 +36,10 @@ def test_exhausted_stream(client: openai.OpenAI, telemetry: Telemetry) -> None:
     (per_chunk,) = telemetry.points("gen_ai.client.operation.time_per_output_chunk")
     assert per_chunk.count == chunks - 1
     assert telemetry.metric("gen_ai.client.operation.time_per_output_chunk").unit == "s"
-    usage = {p.attributes["gen_ai.token.type"]: p.sum for p in telemetry.points(
-        "gen_ai.client.token.usage")}
+    usage = {
+        p.attributes["gen_ai.token.type"]: p.sum
+        for p in telemetry.points("gen_ai.client.token.usage")
+    }
     assert usage == {"input": 12, "output": 5}
 
 
@@ -155,9 +157,7 @@ def test_streams_consumed_from_threads(client: openai.OpenAI, telemetry: Telemet
 
 
 async def _astream(aclient: openai.AsyncOpenAI, model: str = "gpt-test", **kw: object) -> object:
-    return await aclient.chat.completions.create(
-        model=model, messages=USER, stream=True, **kw
-    )
+    return await aclient.chat.completions.create(model=model, messages=USER, stream=True, **kw)
 
 
 async def test_async_exhausted(aclient: openai.AsyncOpenAI, telemetry: Telemetry) -> None:

@@ -21,7 +21,6 @@ from opentelemetry.sdk._logs.export import (
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
-    MetricExporter,
     MetricReader,
     PeriodicExportingMetricReader,
 )
@@ -130,7 +129,7 @@ def configure(
         configuration = Configuration(tracer_provider, meter_provider, logger_provider)
         if instrument:
             policy = policy_from_env(capture_content, content_max_length, content_redactor)
-            names = None if instrument is True else set(instrument)  # type: ignore[arg-type]
+            names = None if instrument is True else set(instrument)
             configuration.instrumented = _instrument_all(names, content_policy=policy)
         _current = configuration
         return configuration

@@ -125,7 +125,9 @@ class ContentPolicy:
 
 
 # Keys whose values are schema structure, not user content: never redacted or cut.
-_STRUCTURAL_KEYS = frozenset({"role", "type", "finish_reason", "id", "name", "mime_type", "modality"})
+_STRUCTURAL_KEYS = frozenset(
+    {"role", "type", "finish_reason", "id", "name", "mime_type", "modality"}
+)
 
 
 def _json_default(value: Any) -> Any:

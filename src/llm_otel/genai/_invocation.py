@@ -152,7 +152,7 @@ class Invocation:
     ) -> None:
         telemetry = self._telemetry
         attrs = self._metric_attrs
-        if response is not None and response.response_model:
+        if response is not None and isinstance(response.response_model, str):
             attrs = {**attrs, ga.GEN_AI_RESPONSE_MODEL: response.response_model}
         if error_type is not None:
             attrs = {**attrs, error_attributes.ERROR_TYPE: error_type}
@@ -196,15 +196,17 @@ class Invocation:
         out: dict[str, AttributeValue] = {}
         if response is None:
             return out
-        if response.response_id:
+        # Identity fields are taken only when they are what the conventions say (strings): a
+        # server returning odd shapes must not produce attributes of the wrong type.
+        if response.response_id and isinstance(response.response_id, str):
             out[ga.GEN_AI_RESPONSE_ID] = response.response_id
-        if response.response_model:
+        if response.response_model and isinstance(response.response_model, str):
             out[ga.GEN_AI_RESPONSE_MODEL] = response.response_model
         if response.finish_reasons:
             out[ga.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
         for field, key in _USAGE_ATTRIBUTES:
             value = getattr(response, field)
-            if value is not None:
+            if isinstance(value, int) and not isinstance(value, bool):
                 out[key] = value
         out.update(response.attributes)
         return out

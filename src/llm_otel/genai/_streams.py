@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import wrapt
 
@@ -19,6 +19,12 @@ from llm_otel.genai._invocation import Invocation
 from llm_otel.genai._types import LLMResponse
 
 __all__ = ["AsyncStreamProxy", "StreamAccumulator", "SyncStreamProxy"]
+
+# wrapt 2 types ObjectProxy as generic; wrapt 1 cannot be subscripted at run time.
+if TYPE_CHECKING:
+    _Proxy = wrapt.ObjectProxy[Any]
+else:
+    _Proxy = wrapt.ObjectProxy
 
 
 class StreamAccumulator(Protocol):
@@ -57,7 +63,7 @@ def _observe(invocation: Invocation, accumulator: StreamAccumulator, item: Any) 
         report_internal_error("stream chunk", internal)
 
 
-class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc]
+class _ClosingResponse(_Proxy):
     """The stream's HTTP response; closing it ends the invocation too."""
 
     def __init__(self, wrapped: Any, stream: Any) -> None:
@@ -77,7 +83,7 @@ class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc]
             self._self_stream._self_finalize(None)
 
 
-class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
+class _StreamProxyBase(_Proxy):
     def __init__(self, wrapped: Any, invocation: Invocation, accumulator: StreamAccumulator):
         super().__init__(wrapped)
         self._self_invocation = invocation

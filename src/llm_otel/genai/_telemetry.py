@@ -1,4 +1,4 @@
-"""The tracer, instruments and content policy that every invocation of one instrumentation shares."""
+"""The tracer, instruments and content policy shared by every invocation of one instrumentation."""
 
 from __future__ import annotations
 

@@ -13,8 +13,7 @@ import contextvars
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from opentelemetry import context as otel_context
-from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from llm_otel._guard import report_internal_error
 from llm_otel.genai._invocation import Invocation
@@ -47,7 +46,7 @@ class Adapter(Protocol):
 
 
 def _skip() -> bool:
-    return _IN_CALL.get() or bool(otel_context.get_value(_SUPPRESS_INSTRUMENTATION_KEY))
+    return _IN_CALL.get() or not is_instrumentation_enabled()
 
 
 def _start(

@@ -29,7 +29,10 @@ _FINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
 
 def _request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
     attrs: dict[str, AttributeValue] = {}
-    for name, key in (("temperature", ga.GEN_AI_REQUEST_TEMPERATURE), ("top_p", ga.GEN_AI_REQUEST_TOP_P)):
+    for name, key in (
+        ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE),
+        ("top_p", ga.GEN_AI_REQUEST_TOP_P),
+    ):
         value = as_number(kwargs.get(name))
         if value is not None:
             attrs[key] = value

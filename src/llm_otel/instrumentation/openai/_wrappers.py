@@ -22,8 +22,20 @@ TARGETS: tuple[tuple[str, str, str, tuple[str, ...], type[Adapter]], ...] = (
         ("create", "parse"),
         ChatAdapter,
     ),
-    ("openai.resources.responses", "Responses", "AsyncResponses", ("create", "parse"), ResponsesAdapter),
-    ("openai.resources.embeddings", "Embeddings", "AsyncEmbeddings", ("create",), EmbeddingsAdapter),
+    (
+        "openai.resources.responses",
+        "Responses",
+        "AsyncResponses",
+        ("create", "parse"),
+        ResponsesAdapter,
+    ),
+    (
+        "openai.resources.embeddings",
+        "Embeddings",
+        "AsyncEmbeddings",
+        ("create",),
+        EmbeddingsAdapter,
+    ),
 )
 
 

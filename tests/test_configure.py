@@ -1,0 +1,116 @@
+"""``llm_otel.configure()``: run in subprocesses, since it sets the process-global providers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llm_otel._configure import _ExportSettings
+from tests.openai_server import OpenAITestServer
+from tests.otlp_receiver import OTLPReceiver
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    r = OTLPReceiver().start()
+    yield r
+    r.stop()
+
+
+def _run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=clean,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+APP = """
+import openai, llm_otel
+config = llm_otel.configure(service_name="configured-app", endpoint={endpoint!r},
+                            resource_attributes={{"deployment.environment.name": "test"}},
+                            capture_content="EVENT_ONLY")
+assert llm_otel.configure() is config, "configure() is idempotent"
+assert config.instrumented == ["llm_otel_openai"], config.instrumented
+client = openai.OpenAI(base_url={base_url!r}, api_key="k", max_retries=0)
+client.chat.completions.create(model="gpt-test", messages=[{{"role": "user", "content": "hi"}}])
+config.shutdown()
+print("done")
+"""
+
+
+def test_configure_exports_traces_metrics_and_events(
+    server: OpenAITestServer, receiver: OTLPReceiver
+) -> None:
+    result = _run(APP.format(endpoint=receiver.endpoint, base_url=server.base_url), {})
+    assert result.returncode == 0, result.stderr
+    assert "done" in result.stdout
+    (span,) = receiver.spans
+    assert span["name"] == "chat gpt-test"
+    assert "gen_ai.input.messages" not in span["attributes"]  # EVENT_ONLY
+    resource = receiver.resources[0]
+    assert resource["service.name"] == "configured-app"
+    assert resource["deployment.environment.name"] == "test"
+    assert "gen_ai.client.operation.duration" in receiver.metrics
+    (point,) = receiver.metrics["gen_ai.client.operation.duration"]
+    assert point["unit"] == "s"
+    assert [float(b) for b in point["explicitBounds"]][:3] == [0.01, 0.02, 0.04]
+    (record,) = receiver.logs
+    assert record["eventName"] == "gen_ai.client.inference.operation.details"
+    assert "Say" not in record["attributes"]["gen_ai.input.messages"]
+    assert '"hi"' in record["attributes"]["gen_ai.input.messages"]
+
+
+def test_configure_reads_standard_env(server: OpenAITestServer, receiver: OTLPReceiver) -> None:
+    script = f"""
+    import openai, llm_otel
+    config = llm_otel.configure()
+    client = openai.OpenAI(base_url={server.base_url!r}, api_key="k", max_retries=0)
+    client.embeddings.create(model="emb", input="x")
+    config.shutdown()
+    """
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_SERVICE_NAME": "env-app",
+        "OTEL_RESOURCE_ATTRIBUTES": "team=llm",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    result = _run(script, env)
+    assert result.returncode == 0, result.stderr
+    (span,) = receiver.spans
+    assert span["name"] == "embeddings emb"
+    assert receiver.resources[0]["service.name"] == "env-app"
+    assert receiver.resources[0]["team"] == "llm"
+    assert receiver.metrics == {}
+
+
+def test_exporter_selection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL", raising=False)
+    assert isinstance(_ExportSettings(None, None, None).exporter("traces"), Http)
+    assert isinstance(_ExportSettings("localhost:4317", "grpc", None).exporter("traces"), Grpc)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+    assert isinstance(_ExportSettings(None, None, None).exporter("traces"), Grpc)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    assert isinstance(_ExportSettings(None, None, None).exporter("traces"), ConsoleSpanExporter)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    assert _ExportSettings(None, None, None).exporter("traces") is None

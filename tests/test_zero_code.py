@@ -1,0 +1,117 @@
+"""``opentelemetry-instrument python app.py``: our distro, configurator and instrumentor found
+through entry points, exporting OTLP/HTTP to a local receiver, one span per OpenAI call."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.openai_server import OpenAITestServer
+from tests.otlp_receiver import OTLPReceiver
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    r = OTLPReceiver().start()
+    yield r
+    r.stop()
+
+
+def _env(server: OpenAITestServer, receiver: OTLPReceiver, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OPENAI_"))}
+    env.update(
+        OPENAI_BASE_URL=server.base_url,
+        OPENAI_API_KEY="test-key",
+        OTEL_SERVICE_NAME="chat-app",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_METRIC_EXPORT_INTERVAL="500",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        **extra,
+    )
+    return env
+
+
+def _wait_for(predicate: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+
+
+def test_opentelemetry_instrument_exports_one_span_per_call(
+    server: OpenAITestServer, receiver: OTLPReceiver
+) -> None:
+    instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+    assert instrument, "opentelemetry-instrument is installed with the package"
+    result = subprocess.run(
+        [instrument, sys.executable, str(ROOT / "examples" / "chat_app.py")],
+        env=_env(server, receiver),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "rate limited: 429" in result.stdout
+    _wait_for(lambda: len(receiver.spans) >= 6)
+    genai = [s for s in receiver.spans if "gen_ai.operation.name" in s["attributes"]]
+    assert sorted(s["name"] for s in genai) == [
+        "chat error-429",
+        "chat gpt-4o-mini",
+        "chat gpt-4o-mini",
+        "chat gpt-4o-mini",
+        "chat tool-model",
+        "embeddings text-embedding-3-small",
+    ]
+    assert len(receiver.spans) == len(genai)  # nothing else, no duplicates
+    for span in genai:
+        assert span["kind"] == "SPAN_KIND_CLIENT"
+        assert span["scope"] == "llm_otel"
+        attrs = span["attributes"]
+        assert attrs["gen_ai.provider.name"] == "openai"
+        assert attrs["server.address"] == "127.0.0.1"
+        assert attrs["server.port"] == server.port
+        assert "gen_ai.system" not in attrs  # deprecated name never emitted
+    streamed = [s for s in genai if s["attributes"].get("gen_ai.request.stream")]
+    assert len(streamed) == 1
+    assert streamed[0]["attributes"]["gen_ai.usage.output_tokens"] == 5
+    failed = next(s for s in genai if s["name"] == "chat error-429")
+    assert failed["attributes"]["error.type"] == "429"
+    assert failed["status"].get("code") == "STATUS_CODE_ERROR"
+    assert receiver.resources[0]["service.name"] == "chat-app"
+
+    _wait_for(lambda: "gen_ai.client.token.usage" in receiver.metrics)
+    for name in (
+        "gen_ai.client.operation.duration",
+        "gen_ai.client.token.usage",
+        "gen_ai.client.operation.time_to_first_chunk",
+    ):
+        assert name in receiver.metrics, sorted(receiver.metrics)
+
+
+def test_disabled_instrumentation_is_honoured(
+    server: OpenAITestServer, receiver: OTLPReceiver
+) -> None:
+    instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+    assert instrument
+    result = subprocess.run(
+        [instrument, sys.executable, str(ROOT / "examples" / "chat_app.py")],
+        env=_env(server, receiver, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="llm_otel_openai"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    time.sleep(0.5)
+    assert receiver.spans == []
