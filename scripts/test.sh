@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
-echo "== ruff"; ruff check src tests examples; ruff format --check src tests examples
+echo "== ruff"; ruff check src tests examples scripts; ruff format --check src tests examples scripts
 echo "== mypy"; mypy
 echo "== pytest"; python -m pytest -q "$@"

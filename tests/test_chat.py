@@ -234,3 +234,41 @@ def test_with_streaming_response_does_not_read_the_body(
         assert response.parse().choices[0].message.content == "Hello from the test server"
     span = telemetry.only_span()
     assert span.attributes["gen_ai.request.model"] == "gpt-test"
+
+
+def test_suppress_instrumentation_records_nothing(
+    client: openai.OpenAI, telemetry: Telemetry
+) -> None:
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        client.chat.completions.create(model="gpt-test", messages=USER)
+    assert telemetry.spans() == []
+    assert telemetry.points("gen_ai.client.operation.duration") == []
+
+
+def test_metrics_are_recorded_when_the_span_is_sampled_out(server: OpenAITestServer) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from llm_otel.instrumentation.openai import OpenAIInstrumentor
+
+    reader = InMemoryMetricReader()
+    OpenAIInstrumentor().instrument(
+        tracer_provider=TracerProvider(sampler=ALWAYS_OFF),
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    )
+    try:
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        client.chat.completions.create(model="gpt-test", messages=USER)
+    finally:
+        OpenAIInstrumentor().uninstrument()
+    names = {
+        m.name
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
+    assert {"gen_ai.client.operation.duration", "gen_ai.client.token.usage"} <= names
