@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 
-import httpx2 as _httpx  # noqa: F401  (openai 3.x transport; imported to fail loudly if absent)
 import openai
 import pytest
 from opentelemetry import trace
