@@ -4,6 +4,8 @@ OpenAI instrumentation installed on them (torn down after every test)."""
 from __future__ import annotations
 
 import gc
+import importlib.util
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -115,3 +117,29 @@ async def aclient(server: OpenAITestServer, telemetry: Telemetry) -> Any:
 
 
 USER = [{"role": "user", "content": "Say hello"}]
+
+# The oldest supported SDK (1.40) predates the Responses API and chat.completions.parse.
+HAS_RESPONSES = importlib.util.find_spec("openai.resources.responses") is not None
+requires_responses = pytest.mark.skipif(not HAS_RESPONSES, reason="openai without Responses API")
+
+
+def accepts(target: str, parameter: str) -> bool:
+    """Whether ``module:Class.method`` of the installed SDK takes ``parameter``."""
+    module_name, _, qualname = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError:
+        return False
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return parameter in inspect.signature(obj).parameters
+
+
+def chat_stream_helper(client: Any) -> Any:
+    """``chat.completions.stream`` (newer SDKs) or ``beta.chat.completions.stream`` (older)."""
+    completions = client.chat.completions
+    return (
+        completions.stream
+        if hasattr(completions, "stream")
+        else client.beta.chat.completions.stream
+    )

@@ -206,7 +206,11 @@ def test_azure_client_reports_azure_provider(
 
 
 def test_parse_helper_makes_one_span(client: openai.OpenAI, telemetry: Telemetry) -> None:
-    result = client.chat.completions.parse(model="gpt-test", messages=USER)
+    completions = client.chat.completions
+    parse = (
+        completions.parse if hasattr(completions, "parse") else client.beta.chat.completions.parse
+    )
+    result = parse(model="gpt-test", messages=USER)
     assert result.choices[0].message.content == "Hello from the test server"
     span = telemetry.only_span()
     assert span.attributes["gen_ai.usage.output_tokens"] == 5

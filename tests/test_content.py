@@ -11,7 +11,7 @@ import pytest
 
 from llm_otel.genai import ContentMode, ContentPolicy, policy_from_env
 from llm_otel.genai._content import REDACTION_FAILED
-from tests.conftest import USER, Telemetry
+from tests.conftest import USER, Telemetry, requires_responses
 
 CONTENT_KEYS = {
     "gen_ai.input.messages",
@@ -116,6 +116,7 @@ def test_streamed_output_is_reassembled(client: openai.OpenAI, telemetry: Teleme
     ]
 
 
+@requires_responses
 @pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_ONLY)])
 def test_responses_api_content(client: openai.OpenAI, telemetry: Telemetry) -> None:
     client.responses.create(model="gpt-test", input="hi", instructions="be brief")

@@ -6,9 +6,13 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
-from tests.conftest import Telemetry
+from tests.conftest import Telemetry, accepts, requires_responses
+
+# `conversation` arrived in the Responses API after our oldest supported SDK.
+OLD_SDK = not accepts("openai.resources.responses:Responses.create", "conversation")
 
 
+@requires_responses
 def test_responses_create(client: openai.OpenAI, telemetry: Telemetry) -> None:
     result = client.responses.create(
         model="gpt-test",
@@ -17,7 +21,7 @@ def test_responses_create(client: openai.OpenAI, telemetry: Telemetry) -> None:
         max_output_tokens=50,
         temperature=0.3,
         text={"format": {"type": "json_object"}},
-        conversation="conv_1",
+        **({} if OLD_SDK else {"conversation": "conv_1"}),
     )
     assert result.output_text == "Hello from the test server"
     span = telemetry.only_span()
@@ -26,7 +30,8 @@ def test_responses_create(client: openai.OpenAI, telemetry: Telemetry) -> None:
     assert attrs["gen_ai.request.max_tokens"] == 50
     assert attrs["gen_ai.request.temperature"] == 0.3
     assert attrs["gen_ai.output.type"] == "json"
-    assert attrs["gen_ai.conversation.id"] == "conv_1"
+    if not OLD_SDK:
+        assert attrs["gen_ai.conversation.id"] == "conv_1"
     assert attrs["gen_ai.response.id"] == "resp_test"
     assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
     assert attrs["gen_ai.usage.input_tokens"] == 11
@@ -35,6 +40,7 @@ def test_responses_create(client: openai.OpenAI, telemetry: Telemetry) -> None:
     assert attrs["gen_ai.usage.reasoning.output_tokens"] == 1
 
 
+@requires_responses
 def test_responses_incomplete_and_tool_call(client: openai.OpenAI, telemetry: Telemetry) -> None:
     client.responses.create(model="incomplete", input="hi")
     client.responses.create(model="tool-model", input="hi")
@@ -43,6 +49,7 @@ def test_responses_incomplete_and_tool_call(client: openai.OpenAI, telemetry: Te
     assert tool.attributes["gen_ai.response.finish_reasons"] == ("tool_call",)
 
 
+@requires_responses
 def test_responses_stream(client: openai.OpenAI, telemetry: Telemetry) -> None:
     events = [e.type for e in client.responses.create(model="gpt-test", input="hi", stream=True)]
     assert events[0] == "response.created" and events[-1] == "response.completed"
@@ -53,17 +60,22 @@ def test_responses_stream(client: openai.OpenAI, telemetry: Telemetry) -> None:
     assert len(telemetry.points("gen_ai.client.operation.time_to_first_chunk")) == 1
 
 
+@requires_responses
 def test_responses_stream_error_event(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    seen: list[object] = []
     try:
-        for _ in client.responses.create(model="mid-error", input="hi", stream=True):
-            pass
+        for event in client.responses.create(model="mid-error", input="hi", stream=True):
+            seen.append(getattr(event, "type", None))
     except openai.APIError:
-        pass  # some SDK versions raise on the error event, others yield it
+        seen.append("error")  # some SDK versions raise on the error event, others yield it
+    if "error" not in seen:
+        pytest.skip("this openai version mis-parses the error event (type=None)")
     span = telemetry.only_span()
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] in ("server_error", "APIError")
 
 
+@requires_responses
 def test_responses_stream_helper(client: openai.OpenAI, telemetry: Telemetry) -> None:
     with client.responses.stream(model="gpt-test", input="hi") as stream:
         final = stream.get_final_response()
@@ -71,6 +83,7 @@ def test_responses_stream_helper(client: openai.OpenAI, telemetry: Telemetry) ->
     assert telemetry.only_span().attributes["gen_ai.usage.input_tokens"] == 11
 
 
+@requires_responses
 async def test_async_responses(aclient: openai.AsyncOpenAI, telemetry: Telemetry) -> None:
     await aclient.responses.create(model="gpt-test", input="hi")
     stream = await aclient.responses.create(model="gpt-test", input="hi", stream=True)
@@ -81,6 +94,7 @@ async def test_async_responses(aclient: openai.AsyncOpenAI, telemetry: Telemetry
     assert streamed.attributes["gen_ai.request.stream"] is True
 
 
+@requires_responses
 def test_responses_http_error(client: openai.OpenAI, telemetry: Telemetry) -> None:
     with pytest.raises(openai.InternalServerError):
         client.responses.create(model="error-500", input="hi")

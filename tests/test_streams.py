@@ -9,7 +9,7 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
-from tests.conftest import USER, Telemetry
+from tests.conftest import USER, Telemetry, chat_stream_helper
 from tests.openai_server import CHUNKS, SLOW_FIRST_DELAY
 
 
@@ -109,7 +109,7 @@ def test_abandoned_stream_is_ended_by_gc(client: openai.OpenAI, telemetry: Telem
 
 def test_stream_helper_early_exit(client: openai.OpenAI, telemetry: Telemetry) -> None:
     # The helper closes the raw HTTP response, not the stream object.
-    with client.chat.completions.stream(model="long-stream", messages=USER) as stream:
+    with chat_stream_helper(client)(model="long-stream", messages=USER) as stream:
         for event in stream:
             if event.type == "content.delta":
                 break
@@ -117,7 +117,7 @@ def test_stream_helper_early_exit(client: openai.OpenAI, telemetry: Telemetry) -
 
 
 def test_stream_helper_complete(client: openai.OpenAI, telemetry: Telemetry) -> None:
-    with client.chat.completions.stream(model="gpt-test", messages=USER) as stream:
+    with chat_stream_helper(client)(model="gpt-test", messages=USER) as stream:
         final = stream.get_final_completion()
     assert final.choices[0].message.content == "Hello from the test server"
     span = telemetry.only_span()
@@ -192,7 +192,7 @@ async def test_async_error_mid_stream(aclient: openai.AsyncOpenAI, telemetry: Te
 
 
 async def test_async_stream_helper(aclient: openai.AsyncOpenAI, telemetry: Telemetry) -> None:
-    async with aclient.chat.completions.stream(model="long-stream", messages=USER) as stream:
+    async with chat_stream_helper(aclient)(model="long-stream", messages=USER) as stream:
         async for event in stream:
             if event.type == "content.delta":
                 break

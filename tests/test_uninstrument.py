@@ -8,21 +8,24 @@ import openai
 import pytest
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.resources.embeddings import Embeddings
-from openai.resources.responses import Responses
 
 from llm_otel.genai import ContentMode, ContentPolicy
 from llm_otel.instrumentation._support import supported
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
-from tests.conftest import USER, make_telemetry
+from tests.conftest import HAS_RESPONSES, USER, make_telemetry
 from tests.openai_server import OpenAITestServer
 
-METHODS = [
+METHODS: list[tuple[type, str]] = [
     (Completions, "create"),
-    (Completions, "parse"),
     (AsyncCompletions, "create"),
-    (Responses, "create"),
     (Embeddings, "create"),
 ]
+if "parse" in Completions.__dict__:
+    METHODS.append((Completions, "parse"))
+if HAS_RESPONSES:
+    from openai.resources.responses import Responses
+
+    METHODS.append((Responses, "create"))
 ORIGINALS = {(cls, name): cls.__dict__[name] for cls, name in METHODS}
 
 

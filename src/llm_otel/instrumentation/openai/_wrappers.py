@@ -22,6 +22,15 @@ TARGETS: tuple[tuple[str, str, str, tuple[str, ...], type[Adapter]], ...] = (
         ("create", "parse"),
         ChatAdapter,
     ),
+    # Older SDKs have parse() only under beta; where it delegates to chat.completions, the
+    # in-call guard keeps it to one span.
+    (
+        "openai.resources.beta.chat.completions",
+        "Completions",
+        "AsyncCompletions",
+        ("parse",),
+        ChatAdapter,
+    ),
     (
         "openai.resources.responses",
         "Responses",

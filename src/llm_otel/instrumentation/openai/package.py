@@ -1,3 +1,3 @@
 __all__ = ["_instruments"]
 
-_instruments = ("openai >= 1.40.0, < 4",)
+_instruments = ("openai >= 1.66.0, < 4",)
