@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check on a fresh machine: makes .venv, installs the package with its dev extras,
-# then ruff (lint + format), mypy and pytest; then the suite again against the oldest supported
-# openai (in .venv-oldest). Extra arguments go to both pytest runs.
+# then ruff (lint + format), mypy and pytest; then the suite again with the oldest versions we
+# declare support for (openai and OpenTelemetry, in .venv-oldest). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
@@ -9,12 +9,17 @@ echo "== ruff"; ruff check src tests examples scripts; ruff format --check src t
 echo "== mypy"; mypy
 echo "== pytest (newest openai)"; python -m pytest -q "$@"
 
-OLDEST_OPENAI=1.66.0
-if [ ! -x .venv-oldest/bin/python ] || [ pyproject.toml -nt .venv-oldest/.installed ]; then
+# Keep these equal to the floors in pyproject.toml and instrumentation/*/package.py.
+OLDEST=(openai==1.66.0 opentelemetry-api==1.42.0 opentelemetry-sdk==1.42.0
+        opentelemetry-exporter-otlp==1.42.0 opentelemetry-instrumentation==0.63b0
+        opentelemetry-semantic-conventions==0.63b0 wrapt==1.14.0)
+if [ ! -x .venv-oldest/bin/python ] || [ pyproject.toml -nt .venv-oldest/.installed ] ||
+   [ scripts/test.sh -nt .venv-oldest/.installed ]; then
+  rm -rf .venv-oldest
   "$PYTHON" -m venv .venv-oldest
   .venv-oldest/bin/python -m pip install -q --upgrade pip
-  .venv-oldest/bin/python -m pip install -q -e ".[dev]" "openai==$OLDEST_OPENAI"
+  .venv-oldest/bin/python -m pip install -q -e . pytest pytest-asyncio "${OLDEST[@]}"
   touch .venv-oldest/.installed
 fi
-echo "== pytest (oldest supported openai, $OLDEST_OPENAI)"
+echo "== pytest (oldest supported: ${OLDEST[*]})"
 PATH="$PWD/.venv-oldest/bin:$PATH" .venv-oldest/bin/python -m pytest -q -p no:cacheprovider "$@"
