@@ -114,3 +114,34 @@ def test_exporter_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(_ExportSettings(None, None, None).exporter("traces"), ConsoleSpanExporter)
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
     assert _ExportSettings(None, None, None).exporter("traces") is None
+
+
+def test_configure_under_opentelemetry_instrument_keeps_its_providers(
+    server: OpenAITestServer, receiver: OTLPReceiver
+) -> None:
+    import shutil
+
+    instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+    assert instrument
+    script = f"""
+import openai, llm_otel
+from opentelemetry import trace
+config = llm_otel.configure(service_name="ignored")
+assert config.tracer_provider is trace.get_tracer_provider(), "reuses the installed provider"
+client = openai.OpenAI(base_url={server.base_url!r}, api_key="k", max_retries=0)
+client.chat.completions.create(model="gpt-test", messages=[{{"role": "user", "content": "x"}}])
+"""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    clean.update(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SERVICE_NAME="auto-app")
+    result = subprocess.run(
+        [instrument, sys.executable, "-c", script],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (span,) = receiver.spans  # one span: one instrumentation, one exporter
+    assert span["name"] == "chat gpt-test"
+    assert receiver.resources[0]["service.name"] == "auto-app"

@@ -8,10 +8,10 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
-from opentelemetry._logs import set_logger_provider
+from opentelemetry._logs import get_logger_provider, set_logger_provider
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
@@ -89,6 +89,8 @@ def configure(
 
     Calling it again returns the first call's configuration unchanged (a warning says so when
     the arguments differ): OpenTelemetry's global providers can be set only once per process.
+    For the same reason, an SDK provider that is already installed (for example by
+    ``opentelemetry-instrument``) is used as it is, and no exporter is added to it.
     """
     global _current
     with _lock:
@@ -102,29 +104,35 @@ def configure(
         resource = Resource.create(attributes)
         settings = _ExportSettings(endpoint, protocol, headers)
 
-        tracer_provider = None
-        span_exp = span_exporter or settings.exporter("traces")
-        if span_exp is not None:
-            tracer_provider = TracerProvider(resource=resource)
-            tracer_provider.add_span_processor(BatchSpanProcessor(span_exp))
-            trace.set_tracer_provider(tracer_provider)
+        # Providers someone already installed (opentelemetry-instrument, the app itself) are
+        # kept: OTel allows one global provider per signal, and a second set of exporters
+        # would run without ever receiving data.
+        tracer_provider = _existing(trace.get_tracer_provider(), TracerProvider)
+        if tracer_provider is None:
+            span_exp = span_exporter or settings.exporter("traces")
+            if span_exp is not None:
+                tracer_provider = TracerProvider(resource=resource)
+                tracer_provider.add_span_processor(BatchSpanProcessor(span_exp))
+                trace.set_tracer_provider(tracer_provider)
 
-        meter_provider = None
-        reader = metric_reader
-        if reader is None:
-            metric_exp = settings.exporter("metrics")
-            if metric_exp is not None:
-                reader = PeriodicExportingMetricReader(metric_exp)
-        if reader is not None:
-            meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
-            metrics.set_meter_provider(meter_provider)
+        meter_provider = _existing(metrics.get_meter_provider(), MeterProvider)
+        if meter_provider is None:
+            reader = metric_reader
+            if reader is None:
+                metric_exp = settings.exporter("metrics")
+                if metric_exp is not None:
+                    reader = PeriodicExportingMetricReader(metric_exp)
+            if reader is not None:
+                meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+                metrics.set_meter_provider(meter_provider)
 
-        logger_provider = None
-        log_exp = log_exporter or settings.exporter("logs")
-        if log_exp is not None:
-            logger_provider = LoggerProvider(resource=resource)
-            logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exp))
-            set_logger_provider(logger_provider)
+        logger_provider = _existing(get_logger_provider(), LoggerProvider)
+        if logger_provider is None:
+            log_exp = log_exporter or settings.exporter("logs")
+            if log_exp is not None:
+                logger_provider = LoggerProvider(resource=resource)
+                logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exp))
+                set_logger_provider(logger_provider)
 
         configuration = Configuration(tracer_provider, meter_provider, logger_provider)
         if instrument:
@@ -133,6 +141,17 @@ def configure(
             configuration.instrumented = _instrument_all(names, content_policy=policy)
         _current = configuration
         return configuration
+
+
+_P = TypeVar("_P")
+
+
+def _existing(provider: object, sdk_type: type[_P]) -> _P | None:
+    """The globally installed SDK provider, if one is already set."""
+    if isinstance(provider, sdk_type):
+        _logger.info("llm_otel: using the %s that is already installed", sdk_type.__name__)
+        return provider
+    return None
 
 
 class _ExportSettings:

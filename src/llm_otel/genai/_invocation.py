@@ -47,6 +47,7 @@ class Invocation:
         "_ends",
         "_first_chunk",
         "_gaps",
+        "_input_attrs",
         "_last_chunk",
         "_metric_attrs",
         "_start",
@@ -64,6 +65,7 @@ class Invocation:
         self._first_chunk: float | None = None
         self._last_chunk = 0.0
         self._gaps: array[float] | None = None
+        self._input_attrs: dict[str, AttributeValue] | None = None
         metric_attrs: dict[str, AttributeValue] = {
             ga.GEN_AI_OPERATION_NAME: request.operation,
             ga.GEN_AI_PROVIDER_NAME: request.provider,
@@ -212,6 +214,9 @@ class Invocation:
         return out
 
     def _input_content(self) -> dict[str, AttributeValue]:
+        """The input content attributes, serialized once for span and event alike."""
+        if self._input_attrs is not None:
+            return self._input_attrs
         policy = self._telemetry.content
         request = self.request
         out: dict[str, AttributeValue] = {}
@@ -221,6 +226,7 @@ class Invocation:
             out[ga.GEN_AI_SYSTEM_INSTRUCTIONS] = policy.serialize(request.system_instructions)
         if request.tool_definitions:
             out[ga.GEN_AI_TOOL_DEFINITIONS] = policy.serialize(request.tool_definitions)
+        self._input_attrs = out
         return out
 
     def _emit_details_event(
