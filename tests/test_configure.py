@@ -145,3 +145,25 @@ client.chat.completions.create(model="gpt-test", messages=[{{"role": "user", "co
     (span,) = receiver.spans  # one span: one instrumentation, one exporter
     assert span["name"] == "chat gpt-test"
     assert receiver.resources[0]["service.name"] == "auto-app"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ("instrument=False, gpu=False", []),
+        ("instrument=False", []),
+        ("instrument=['llm_otel_openai'], gpu=False", ["llm_otel_openai"]),
+        ("gpu=False", ["llm_otel_openai"]),
+    ],
+)
+def test_instrument_and_gpu_switches(arguments: str, expected: list[str]) -> None:
+    script = f"""
+    import llm_otel
+    config = llm_otel.configure({arguments})
+    print(sorted(config.instrumented))
+    """
+    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none",
+           "OTEL_LOGS_EXPORTER": "none"}  # fmt: skip
+    result = _run(script, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(expected)

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import metrics, trace
 from opentelemetry._logs import get_logger_provider, set_logger_provider
@@ -30,6 +30,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 
 from llm_otel.genai import ContentMode, Redactor, policy_from_env
 
+if TYPE_CHECKING:
+    from llm_otel.gpu import GPUMetrics
+
 __all__ = ["Configuration", "configure"]
 
 _logger = logging.getLogger("llm_otel")
@@ -39,6 +42,7 @@ _current: Configuration | None = None
 _SIGNALS = {"traces": "TRACES", "metrics": "METRICS", "logs": "LOGS"}
 _HTTP_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
 DEFAULT_PROTOCOL = "http/protobuf"
+GPU_ENTRY_POINT = "llm_otel_gpu"
 
 
 @dataclass
@@ -49,6 +53,8 @@ class Configuration:
     meter_provider: MeterProvider | None
     logger_provider: LoggerProvider | None
     instrumented: list[str] = field(default_factory=list)
+    gpu: GPUMetrics | None = None
+    """The NVML GPU metrics, when they were started."""
 
     def force_flush(self, timeout_millis: int = 30_000) -> None:
         """Export everything recorded so far (spans, metrics, log records)."""
@@ -74,6 +80,7 @@ def configure(
     content_max_length: int | None = None,
     content_redactor: Redactor | None = None,
     instrument: bool | Iterable[str] = True,
+    gpu: bool | None = None,
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
     log_exporter: LogRecordExporter | None = None,
@@ -85,7 +92,9 @@ def configure(
     ``OTEL_EXPORTER_OTLP_PROTOCOL``, ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_{TRACES,METRICS,LOGS}
     _EXPORTER`` = otlp | console | none, ``OTEL_TRACES_SAMPLER``, ...) and then to OTLP over
     HTTP to localhost:4318. ``instrument`` is True (every llm_otel instrumentation whose library
-    is installed), False, or entry-point names such as ``["llm_otel_openai"]``.
+    is installed), False, or entry-point names such as ``["llm_otel_openai"]``. ``gpu`` turns
+    the NVML GPU metrics on or off; left out, ``LLM_OTEL_GPU_METRICS`` decides (default on when
+    the ``gpu`` extra is installed).
 
     Calling it again returns the first call's configuration unchanged (a warning says so when
     the arguments differ): OpenTelemetry's global providers can be set only once per process.
@@ -135,10 +144,17 @@ def configure(
                 set_logger_provider(logger_provider)
 
         configuration = Configuration(tracer_provider, meter_provider, logger_provider)
-        if instrument:
-            policy = policy_from_env(capture_content, content_max_length, content_redactor)
-            names = None if instrument is True else set(instrument)
-            configuration.instrumented = _instrument_all(names, content_policy=policy)
+        names: set[str] | None = None if instrument is True else set(instrument or ())
+        if gpu is False:
+            names = (_llm_otel_entry_points() if names is None else names) - {GPU_ENTRY_POINT}
+        elif gpu is True and names is not None:
+            names.add(GPU_ENTRY_POINT)
+        policy = policy_from_env(capture_content, content_max_length, content_redactor)
+        configuration.instrumented = _instrument_all(names, content_policy=policy, gpu=gpu)
+        if GPU_ENTRY_POINT in configuration.instrumented:
+            from llm_otel.gpu import GPUInstrumentor
+
+            configuration.gpu = GPUInstrumentor._metrics
         _current = configuration
         return configuration
 
@@ -152,6 +168,15 @@ def _existing(provider: object, sdk_type: type[_P]) -> _P | None:
         _logger.info("llm_otel: using the %s that is already installed", sdk_type.__name__)
         return provider
     return None
+
+
+def _active(name: str) -> bool:
+    if name != GPU_ENTRY_POINT:
+        return True
+    from llm_otel.gpu import GPUInstrumentor
+
+    metrics = GPUInstrumentor._metrics
+    return metrics is not None and metrics.session is not None
 
 
 class _ExportSettings:
@@ -229,6 +254,14 @@ def _http_exporter(signal: str) -> Any:
     return HTTPLogExporter
 
 
+def _llm_otel_entry_points() -> set[str]:
+    return {
+        ep.name
+        for ep in entry_points(group="opentelemetry_instrumentor")
+        if ep.value.startswith("llm_otel.")
+    }
+
+
 def _instrument_all(names: set[str] | None, **kwargs: Any) -> list[str]:
     """Instrument every llm_otel instrumentor (or those named), honouring
     ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; returns the names instrumented."""
@@ -247,7 +280,7 @@ def _instrument_all(names: set[str] | None, **kwargs: Any) -> list[str]:
             instrumentor = entry_point.load()()
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument(skip_dep_check=True, **kwargs)
-            if instrumentor.is_instrumented_by_opentelemetry:
+            if instrumentor.is_instrumented_by_opentelemetry and _active(entry_point.name):
                 done.append(entry_point.name)
         except Exception as exc:
             _logger.warning("llm_otel: could not instrument %s: %r", entry_point.name, exc)

@@ -1,0 +1,137 @@
+"""``llm-otel`` command line: ``llm-otel gpu`` prints live GPU metrics and can export them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+__all__ = ["main"]
+
+_COLUMNS = ("gpu", "id", "name", "util", "mem used/total", "mem", "power", "energy", "temp",
+            "sm clock", "throttle")  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llm-otel", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    gpu = commands.add_parser("gpu", help="print live NVML GPU metrics (and export them)")
+    gpu.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    gpu.add_argument("--count", type=int, default=0, help="refreshes before exiting (0: forever)")
+    gpu.add_argument(
+        "--export",
+        action="store_true",
+        help="also export over OTLP as configured by the OTEL_* variables (a GPU-host sidecar)",
+    )
+    gpu.add_argument("--quiet", action="store_true", help="no table (with --export)")
+    args = parser.parse_args(argv)
+    return _gpu(args.interval, args.count, args.export, args.quiet)
+
+
+def _gpu(interval: float, count: int, export: bool, quiet: bool) -> int:
+    from llm_otel._configure import _ExportSettings
+    from llm_otel.gpu import GPUMetrics
+
+    table = InMemoryMetricReader()
+    readers: list[Any] = [table]
+    if export:
+        exporter = _ExportSettings(None, None, None).exporter("metrics")
+        if exporter is not None:
+            readers.append(
+                PeriodicExportingMetricReader(exporter, export_interval_millis=interval * 1000)
+            )
+    service = os.environ.get("OTEL_SERVICE_NAME") or "llm-otel-gpu"
+    provider = MeterProvider(
+        resource=Resource.create({SERVICE_NAME: service}), metric_readers=readers
+    )
+    gpus = GPUMetrics(provider)
+    if gpus.session is None:
+        provider.shutdown()
+        return 1
+    refreshes = 0
+    try:
+        while True:
+            rows = _rows(table)
+            if not quiet:
+                _print_table(rows, clear=sys.stdout.isatty() and count != 1)
+            refreshes += 1
+            if count and refreshes >= count:
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        provider.shutdown()
+        gpus.shutdown()
+    return 0
+
+
+def _rows(reader: InMemoryMetricReader) -> list[dict[str, str]]:
+    values: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
+    identity: dict[str, dict[str, Any]] = {}
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for point in metric.data.data_points:
+                    attrs = dict(point.attributes or {})
+                    gpu_id = str(attrs.get("hw.id"))
+                    identity.setdefault(gpu_id, attrs)
+                    detail = str(
+                        attrs.get("hw.gpu.task")
+                        or attrs.get("llm_otel.gpu.clock.domain")
+                        or attrs.get("llm_otel.gpu.throttle.reason")
+                        or ""
+                    )
+                    values[gpu_id][(metric.name, detail)] = float(point.value)  # type: ignore[union-attr]
+    rows = []
+    for gpu_id, v in values.items():
+        attrs = identity[gpu_id]
+
+        def get(name: str, detail: str = "", v: dict[tuple[str, str], float] = v) -> float | None:
+            return v.get((name, detail))
+
+        used, total = get("hw.gpu.memory.usage"), get("hw.gpu.memory.limit")
+        throttled = [d for (n, d), x in v.items() if n == "llm_otel.gpu.clock.throttled" and x]
+        rows.append({
+            "gpu": str(attrs.get("llm_otel.gpu.index", "?")),
+            "id": gpu_id,
+            "name": str(attrs.get("hw.name", "")),
+            "util": _fmt(get("hw.gpu.utilization", "general"), 100, "%"),
+            "mem used/total": (
+                f"{used / 2**30:.1f}/{total / 2**30:.1f} GiB"
+                if used is not None and total is not None else "-"
+            ),
+            "mem": _fmt(get("hw.gpu.memory.utilization"), 100, "%"),
+            "power": _fmt(get("hw.power"), 1, " W"),
+            "energy": _fmt(get("hw.energy"), 1e-3, " kJ"),
+            "temp": _fmt(get("llm_otel.gpu.temperature"), 1, " °C"),
+            "sm clock": _fmt(get("llm_otel.gpu.clock.frequency", "sm"), 1e-6, " MHz"),
+            "throttle": ",".join(throttled) or "-",
+        })  # fmt: skip
+    return sorted(rows, key=lambda r: (r["gpu"], r["id"]))
+
+
+def _fmt(value: float | None, scale: float, unit: str) -> str:
+    return "-" if value is None else f"{value * scale:.0f}{unit}"
+
+
+def _print_table(rows: list[dict[str, str]], clear: bool) -> None:
+    widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in _COLUMNS}
+    lines = ["  ".join(c.ljust(widths[c]) for c in _COLUMNS)]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in _COLUMNS) for r in rows]
+    if not rows:
+        lines.append("(no GPU)")
+    print(("\033[2J\033[H" if clear else "") + "\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
