@@ -265,7 +265,9 @@ def test_configure_gpu_true(tmp_path: Path) -> None:
             f"c = llm_otel.configure(endpoint={receiver.endpoint!r}, gpu=True)\n"
             "assert 'llm_otel_gpu' in c.instrumented, c.instrumented\n"
             "assert len(c.gpu.devices) == 4\n"
+            "import pynvml\n"
             "c.shutdown()\n"
+            "assert pynvml._instance.calls['shutdown'] == 1, 'NVML stopped after the export'\n"
         )
         result = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True,
                                 text=True, timeout=60, check=False)  # fmt: skip

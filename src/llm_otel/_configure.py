@@ -63,10 +63,12 @@ class Configuration:
                 provider.force_flush(timeout_millis)
 
     def shutdown(self) -> None:
-        """Flush and shut the providers down; instrumentations stay in place."""
+        """Flush and shut the providers down, then stop NVML; instrumentations stay in place."""
         for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
             if provider is not None:
                 provider.shutdown()
+        if self.gpu is not None:  # after the final metric export, which still reads the GPUs
+            self.gpu.shutdown()
 
 
 def configure(
