@@ -6,8 +6,11 @@ from __future__ import annotations
 import gc
 import importlib.util
 import inspect
+import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -23,6 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from llm_otel.genai import ContentMode, ContentPolicy
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
 from tests.openai_server import OpenAITestServer
+from tests.otlp_receiver import OTLPReceiver
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +34,21 @@ def server() -> Iterator[OpenAITestServer]:
     srv = OpenAITestServer().start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    """A local OTLP/HTTP receiver that keeps what exporters send it."""
+    r = OTLPReceiver().start()
+    yield r
+    r.stop()
+
+
+def installed_command(name: str) -> str:
+    """Path of a console script installed next to the running interpreter."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent))
+    assert found, f"{name} is installed with the package"
+    return found
 
 
 @dataclass

@@ -6,23 +6,16 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from llm_otel._configure import _ExportSettings
+from tests.conftest import installed_command
 from tests.openai_server import OpenAITestServer
 from tests.otlp_receiver import OTLPReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def receiver() -> Iterator[OTLPReceiver]:
-    r = OTLPReceiver().start()
-    yield r
-    r.stop()
 
 
 def _run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -119,10 +112,7 @@ def test_exporter_selection(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_configure_under_opentelemetry_instrument_keeps_its_providers(
     server: OpenAITestServer, receiver: OTLPReceiver
 ) -> None:
-    import shutil
-
-    instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
-    assert instrument
+    instrument = installed_command("opentelemetry-instrument")
     script = f"""
 import openai, llm_otel
 from opentelemetry import trace

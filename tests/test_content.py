@@ -36,6 +36,21 @@ CONVERSATION = [
     {"role": "tool", "tool_call_id": "call_0", "content": "sunny"},
 ]
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+# What the test server's tool-model answers, as gen_ai.output.messages, streamed or not.
+TOOL_CALL_OUTPUT = [
+    {
+        "role": "assistant",
+        "finish_reason": "tool_call",
+        "parts": [
+            {
+                "type": "tool_call",
+                "id": "call_1",
+                "name": "get_weather",
+                "arguments": {"city": "Paris"},
+            }
+        ],
+    },
+]
 
 
 def test_no_content_by_default(client: openai.OpenAI, telemetry: Telemetry) -> None:
@@ -68,20 +83,7 @@ def test_span_content_in_semconv_schema(client: openai.OpenAI, telemetry: Teleme
             "parts": [{"type": "tool_call_response", "id": "call_0", "response": "sunny"}],
         },
     ]
-    assert json.loads(span.attributes["gen_ai.output.messages"]) == [
-        {
-            "role": "assistant",
-            "finish_reason": "tool_call",
-            "parts": [
-                {
-                    "type": "tool_call",
-                    "id": "call_1",
-                    "name": "get_weather",
-                    "arguments": {"city": "Paris"},
-                }
-            ],
-        },
-    ]
+    assert json.loads(span.attributes["gen_ai.output.messages"]) == TOOL_CALL_OUTPUT
     assert json.loads(span.attributes["gen_ai.tool.definitions"]) == TOOLS
     assert telemetry.logs() == []
 
@@ -93,20 +95,7 @@ def test_streamed_output_is_reassembled(client: openai.OpenAI, telemetry: Teleme
     for _ in client.chat.completions.create(model="gpt-test", messages=USER, stream=True):
         pass
     tool, text = telemetry.spans()
-    assert json.loads(tool.attributes["gen_ai.output.messages"]) == [
-        {
-            "role": "assistant",
-            "finish_reason": "tool_call",
-            "parts": [
-                {
-                    "type": "tool_call",
-                    "id": "call_1",
-                    "name": "get_weather",
-                    "arguments": {"city": "Paris"},
-                }
-            ],
-        },
-    ]
+    assert json.loads(tool.attributes["gen_ai.output.messages"]) == TOOL_CALL_OUTPUT
     assert json.loads(text.attributes["gen_ai.output.messages"]) == [
         {
             "role": "assistant",

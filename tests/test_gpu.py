@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from llm_otel.gpu import GPUInstrumentor, GPUMetrics, _nvml
+from tests.conftest import installed_command
 from tests.fake_nvml import (
     NVML_ERROR_LIBRARY_NOT_FOUND,
     NVML_ERROR_UNKNOWN,
@@ -280,10 +280,10 @@ def test_configure_gpu_true(tmp_path: Path) -> None:
 
 def test_opentelemetry_instrument_exports_gpu_metrics() -> None:
     receiver = OTLPReceiver().start()
-    instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+    instrument = installed_command("opentelemetry-instrument")
     try:
         result = subprocess.run(
-            [instrument or "opentelemetry-instrument", sys.executable, "-c", "print('app')"],
+            [instrument, sys.executable, "-c", "print('app')"],
             env=_env(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint),
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
@@ -295,8 +295,8 @@ def test_opentelemetry_instrument_exports_gpu_metrics() -> None:
 
 
 def test_cli_prints_a_table() -> None:
-    cli = shutil.which("llm-otel", path=str(Path(sys.executable).parent))
-    result = subprocess.run([cli or "llm-otel", "gpu", "--count", "1"], env=_env(),
+    cli = installed_command("llm-otel")
+    result = subprocess.run([cli, "gpu", "--count", "1"], env=_env(),
                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
@@ -306,10 +306,10 @@ def test_cli_prints_a_table() -> None:
 
 
 def test_cli_without_nvml_exits_nonzero() -> None:
-    cli = shutil.which("llm-otel", path=str(Path(sys.executable).parent))
+    cli = installed_command("llm-otel")
     env = _env()
     env["PYTHONPATH"] = ""  # the real (absent) NVML: pynvml imports, but there is no driver
-    result = subprocess.run([cli or "llm-otel", "gpu", "--count", "1"], env=env,
+    result = subprocess.run([cli, "gpu", "--count", "1"], env=env,
                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert result.returncode == 1
     assert "no GPU metrics" in result.stderr

@@ -4,26 +4,16 @@ through entry points, exporting OTLP/HTTP to a local receiver, one span per Open
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from tests.conftest import installed_command
 from tests.openai_server import OpenAITestServer
 from tests.otlp_receiver import OTLPReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def receiver() -> Iterator[OTLPReceiver]:
-    r = OTLPReceiver().start()
-    yield r
-    r.stop()
 
 
 def _env(server: OpenAITestServer, receiver: OTLPReceiver, **extra: str) -> dict[str, str]:
@@ -51,8 +41,7 @@ def _wait_for(predicate: object, timeout: float = 10.0) -> None:
 def test_opentelemetry_instrument_exports_one_span_per_call(
     server: OpenAITestServer, receiver: OTLPReceiver
 ) -> None:
-    instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
-    assert instrument, "opentelemetry-instrument is installed with the package"
+    instrument = installed_command("opentelemetry-instrument")
     result = subprocess.run(
         [instrument, sys.executable, str(ROOT / "examples" / "chat_app.py")],
         env=_env(server, receiver),
@@ -102,8 +91,7 @@ def test_opentelemetry_instrument_exports_one_span_per_call(
 def test_disabled_instrumentation_is_honoured(
     server: OpenAITestServer, receiver: OTLPReceiver
 ) -> None:
-    instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
-    assert instrument
+    instrument = installed_command("opentelemetry-instrument")
     result = subprocess.run(
         [instrument, sys.executable, str(ROOT / "examples" / "chat_app.py")],
         env=_env(server, receiver, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="llm_otel_openai"),
