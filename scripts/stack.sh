@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The local observability stack without Docker: our Collector (built with the OpenTelemetry
+# Collector Builder from collector-config/builder-config.yaml), Jaeger v2 (built from its Go
+# module) and Prometheus (Debian package), all on 127.0.0.1.
+#
+#   scripts/stack.sh build    build/install what is missing (binaries cached in ~/.cache/llm-otel)
+#   scripts/stack.sh start    build if needed, start all three, wait until healthy (idempotent)
+#   scripts/stack.sh stop     stop them
+#   scripts/stack.sh status   show what runs
+#
+# Ports: Collector OTLP 4317/4318, health 13133, prometheus exporter 8889, own metrics 8888;
+# Jaeger UI/API 16686, OTLP 14317/14318, health 14133, metrics 18888; Prometheus 9090.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+source scripts/_cache.sh
+RUN_DIR=${LLM_OTEL_STACK_DIR:-$CACHE_DIR/run}
+JAEGER_VERSION=v1.76.0  # the commit tagged v1.76.0 is also Jaeger v2's release of that day
+MANIFEST=collector-config/builder-config.yaml
+COLLECTOR_BIN=$CACHE_DIR/bin/otelcol-llm-$(sha256sum "$MANIFEST" | cut -c1-12)
+JAEGER_BIN=$CACHE_DIR/bin/jaeger-$JAEGER_VERSION
+mkdir -p "$RUN_DIR"
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+
+need_go() {
+  command -v go >/dev/null || { log "Go is required to build the Collector and Jaeger"; exit 1; }
+}
+
+build_collector() {
+  [ -x "$COLLECTOR_BIN" ] && return
+  need_go
+  if [ ! -x "$CACHE_DIR/bin/builder-$BUILDER_VERSION" ]; then
+    log "installing the OpenTelemetry Collector Builder $BUILDER_VERSION"
+    GOBIN=$CACHE_DIR/bin go install "go.opentelemetry.io/collector/cmd/builder@$BUILDER_VERSION"
+    mv "$CACHE_DIR/bin/builder" "$CACHE_DIR/bin/builder-$BUILDER_VERSION"
+  fi
+  local work=$CACHE_DIR/otelcol-build
+  rm -rf "$work" && mkdir -p "$work"
+  sed "s|output_path: .*|output_path: $work/out|" "$MANIFEST" > "$work/manifest.yaml"
+  log "building the Collector from $MANIFEST (several minutes the first time)"
+  "$CACHE_DIR/bin/builder-$BUILDER_VERSION" --config "$work/manifest.yaml" > "$work/build.log" 2>&1 ||
+    { tail -40 "$work/build.log" >&2; exit 1; }
+  cp "$work/out/otelcol-llm" "$COLLECTOR_BIN"
+}
+
+build_jaeger() {
+  [ -x "$JAEGER_BIN" ] && return
+  need_go
+  local work=$CACHE_DIR/jaeger-build
+  rm -rf "$work" && mkdir -p "$work"
+  printf 'module llm-otel/jaeger-build\n\ngo 1.24\n' > "$work/go.mod"
+  log "building Jaeger v2 (cmd/jaeger at $JAEGER_VERSION; several minutes the first time)"
+  # Some of Jaeger's pinned dependencies are not in the checksum database this proxy mirrors:
+  # modules come from the Go module proxy, unverified against sum.golang.org.
+  (cd "$work" && GOSUMDB=off go get "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" &&
+     GOSUMDB=off go build -trimpath -o "$JAEGER_BIN" github.com/jaegertracing/jaeger/cmd/jaeger) \
+     > "$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }
+}
+
+install_prometheus() {
+  command -v prometheus >/dev/null && command -v promtool >/dev/null && return
+  log "installing Prometheus from Debian"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  # The package may start its own service (on systemd hosts); ours runs with our config.
+  $sudo systemctl stop prometheus 2>/dev/null || true
+}
+
+running() { [ -f "$RUN_DIR/$1.pid" ] && kill -0 "$(cat "$RUN_DIR/$1.pid")" 2>/dev/null; }
+
+wait_healthy() {  # name url
+  for _ in $(seq 1 120); do
+    if curl -fsS -o /dev/null "$2" 2>/dev/null; then return 0; fi
+    if ! running "$1"; then log "$1 exited; its log:"; tail -30 "$RUN_DIR/$1.log" >&2; exit 1; fi
+    sleep 0.5
+  done
+  log "$1 not healthy at $2 after 60 s"; tail -30 "$RUN_DIR/$1.log" >&2; exit 1
+}
+
+start_one() {  # name health-url command...
+  local name=$1 url=$2; shift 2
+  if running "$name"; then log "$name already running"; return; fi
+  nohup "$@" > "$RUN_DIR/$name.log" 2>&1 &
+  echo $! > "$RUN_DIR/$name.pid"
+  wait_healthy "$name" "$url"
+  log "$name up ($url)"
+}
+
+start() {
+  build_collector; build_jaeger; install_prometheus
+  start_one jaeger http://127.0.0.1:14133/status "$JAEGER_BIN" --config "$ROOT/collector-config/jaeger.yaml"
+  start_one collector http://127.0.0.1:13133/ "$COLLECTOR_BIN" --config "$ROOT/collector-config/otelcol.yaml"
+  start_one prometheus http://127.0.0.1:9090/-/ready prometheus \
+    --config.file="$ROOT/collector-config/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$RUN_DIR/prometheus-data" \
+    --web.listen-address=127.0.0.1:9090 --web.enable-lifecycle
+}
+
+stop_one() {
+  local name=$1
+  if running "$name"; then
+    kill "$(cat "$RUN_DIR/$name.pid")"
+    for _ in $(seq 1 40); do running "$name" || break; sleep 0.25; done
+    running "$name" && kill -9 "$(cat "$RUN_DIR/$name.pid")"
+    log "$name stopped"
+  fi
+  rm -f "$RUN_DIR/$name.pid"
+}
+
+case "${1:-}" in
+  build) build_collector; build_jaeger; install_prometheus; log "collector: $COLLECTOR_BIN"; log "jaeger: $JAEGER_BIN" ;;
+  start) start ;;
+  stop) stop_one prometheus; stop_one collector; stop_one jaeger ;;
+  restart-collector) stop_one collector; start_one collector http://127.0.0.1:13133/ "$COLLECTOR_BIN" --config "$ROOT/collector-config/otelcol.yaml" ;;
+  stop-collector) stop_one collector ;;
+  status) for n in jaeger collector prometheus; do running "$n" && echo "$n running (pid $(cat "$RUN_DIR/$n.pid"))" || echo "$n stopped"; done ;;
+  paths) echo "COLLECTOR_BIN=$COLLECTOR_BIN"; echo "JAEGER_BIN=$JAEGER_BIN"; echo "RUN_DIR=$RUN_DIR" ;;
+  *) echo "usage: $0 build|start|stop|status|restart-collector|stop-collector|paths" >&2; exit 2 ;;
+esac

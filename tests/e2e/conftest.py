@@ -1,0 +1,161 @@
+"""The real stack (our Collector, Jaeger v2, Prometheus) and an instrumented FastAPI LLM service.
+
+The stack is started with scripts/stack.sh (built and cached on first use) and stopped again
+if this session started it. The service runs under ``opentelemetry-instrument uvicorn`` with a
+unique service name, against the OpenAI-compatible test server, with the fake NVML on its path
+so the GPU series exist on a machine without a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import installed_command
+from tests.openai_server import OpenAITestServer
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = str(ROOT / "scripts" / "stack.sh")
+JAEGER = "http://127.0.0.1:16686"
+PROMETHEUS = "http://127.0.0.1:9090"
+
+pytestmark = pytest.mark.e2e
+
+
+def http_json(url: str, body: Any = None, timeout: float = 10.0) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def eventually(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    """Poll ``check`` until it returns something truthy (or raise with the last error)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+            last = result
+        except Exception as exc:  # the backends answer 5xx/empty while warming up
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what or check}: last={last!r}")
+
+
+def prom_query(expr: str) -> list[dict[str, Any]]:
+    url = f"{PROMETHEUS}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    answer = http_json(url)
+    assert answer["status"] == "success", answer
+    return list(answer["data"]["result"])
+
+
+def jaeger_traces(service: str) -> list[dict[str, Any]]:
+    url = f"{JAEGER}/api/traces?" + urllib.parse.urlencode({"service": service, "limit": 200})
+    return list(http_json(url).get("data") or [])
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[None]:
+    status = subprocess.run([STACK, "status"], capture_output=True, text=True, check=True)
+    was_running = "collector running" in status.stdout
+    subprocess.run([STACK, "start"], check=True, timeout=3600)
+    yield
+    if not was_running:
+        subprocess.run([STACK, "stop"], check=False, timeout=120)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Service:
+    """The FastAPI LLM service under opentelemetry-instrument."""
+
+    def __init__(self, llm: OpenAITestServer) -> None:
+        self.name = f"e2e-support-bot-{uuid.uuid4().hex[:8]}"
+        self.port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env.update(
+            OPENAI_BASE_URL=llm.base_url,
+            OPENAI_API_KEY="test-key",
+            OTEL_SERVICE_NAME=self.name,
+            OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name=e2e",
+            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
+            OTEL_METRIC_EXPORT_INTERVAL="1000",
+            OTEL_BSP_SCHEDULE_DELAY="200",
+            OTEL_EXPORTER_OTLP_TIMEOUT="2",
+            PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "fakenvml"), str(ROOT)]),
+        )
+        command = [installed_command("opentelemetry-instrument"),
+                   installed_command("uvicorn"), "examples.fastapi_service:app",
+                   "--host", "127.0.0.1", "--port", str(self.port)]  # fmt: skip
+        self.log = open(ROOT / ".pytest_cache" / f"{self.name}.log", "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        eventually(lambda: http_json(f"{self.url}/healthz"), 30, "the service to listen")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ask(self, question: str, model: str = "gpt-4o-mini", stream: bool = False) -> Any:
+        return http_json(f"{self.url}/ask", {"question": question, "model": model,
+                                              "stream": stream})  # fmt: skip
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def llm() -> Iterator[OpenAITestServer]:
+    server = OpenAITestServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def service(stack: None, llm: OpenAITestServer) -> Iterator[Service]:
+    (ROOT / ".pytest_cache").mkdir(exist_ok=True)
+    svc = Service(llm)
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def traffic(service: Service) -> Service:
+    """Streaming and non-streaming calls, and a few that fail, as the demo sends."""
+    for i in range(4):
+        assert service.ask(f"question {i}")["answer"] == "Hello from the test server"
+        assert service.ask(f"streamed {i}", stream=True)["answer"] == "Hello from the test server"
+    for model in ("error-429", "error-500"):
+        try:
+            service.ask("fail", model=model)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 502
+        else:
+            raise AssertionError("the service should answer 502 for an LLM error")
+    return service
+
+

@@ -1,0 +1,171 @@
+"""End to end: app -> our Collector -> Jaeger (traces) and Prometheus (metrics, alerts, dashboards)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import (
+    STACK,
+    Service,
+    eventually,
+    jaeger_traces,
+    prom_query,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def _tags(span: dict[str, Any]) -> dict[str, Any]:
+    return {t["key"]: t["value"] for t in span.get("tags", [])}
+
+
+def _llm_spans(service: str, min_count: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(span, trace) pairs of the GenAI spans Jaeger holds for the service."""
+
+    def found() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        pairs = [
+            (span, trace)
+            for trace in jaeger_traces(service)
+            for span in trace["spans"]
+            if "gen_ai.operation.name" in _tags(span)
+        ]
+        return pairs if len(pairs) >= min_count else []
+
+    return list(eventually(found, 60, f"{min_count} LLM spans in Jaeger"))
+
+
+def test_jaeger_has_the_llm_span_under_the_http_span(traffic: Service) -> None:
+    pairs = _llm_spans(traffic.name, 10)
+    assert len(pairs) == 10  # 8 successful calls + 2 failed: one span each, no duplicates
+    streamed = failed = 0
+    for span, trace in pairs:
+        tags = _tags(span)
+        assert span["operationName"] == f"chat {tags['gen_ai.request.model']}"
+        assert tags["span.kind"] == "client"
+        assert tags["gen_ai.provider.name"] == "openai"
+        assert tags["server.address"] == "127.0.0.1"
+        parent_id = next(r["spanID"] for r in span["references"] if r["refType"] == "CHILD_OF")
+        parent = next(s for s in trace["spans"] if s["spanID"] == parent_id)
+        # The LLM call runs inside the FastAPI request: its span is the HTTP span's child.
+        assert parent["operationName"].startswith("POST /ask"), parent["operationName"]
+        if tags.get("gen_ai.request.stream"):
+            streamed += 1
+            assert tags["gen_ai.usage.output_tokens"] == 5
+            assert tags["gen_ai.response.time_to_first_chunk"] > 0
+        if "error.type" in tags:
+            failed += 1
+            assert tags["error"] is True
+            assert tags["error.type"] in ("429", "500")
+        else:
+            assert tags["gen_ai.usage.input_tokens"] == 12
+    assert (streamed, failed) == (4, 2)
+
+
+def test_prometheus_has_the_genai_and_spanmetrics_series(traffic: Service) -> None:
+    svc = f'service_name="{traffic.name}"'
+    eventually(lambda: prom_query(f'gen_ai_client_token_usage_sum{{{svc}}}'), 60, "token usage")
+    usage = {
+        r["metric"]["gen_ai_token_type"]: float(r["value"][1])
+        for r in prom_query(f'sum by (gen_ai_token_type) (gen_ai_client_token_usage_sum{{{svc}}})')
+    }
+    assert usage == {"input": 12 * 8, "output": 5 * 8}
+    count = prom_query(f'sum(gen_ai_client_operation_duration_seconds_count{{{svc}}})')
+    assert float(count[0]["value"][1]) == 10
+    errors = prom_query(
+        f'sum by (error_type) (gen_ai_client_operation_duration_seconds_count{{{svc}, error_type!=""}})'
+    )
+    assert {r["metric"]["error_type"] for r in errors} == {"429", "500"}
+    buckets = prom_query(f'gen_ai_client_operation_duration_seconds_bucket{{{svc}, error_type=""}}')
+    assert {r["metric"]["le"] for r in buckets} >= {"0.01", "0.64", "81.92", "+Inf"}
+    ttfc = prom_query(f'sum(gen_ai_client_operation_time_to_first_chunk_seconds_count{{{svc}}})')
+    assert float(ttfc[0]["value"][1]) == 4
+    assert prom_query(f'gen_ai_client_operation_time_per_output_chunk_seconds_count{{{svc}}}')
+    # Resource attributes kept as labels.
+    assert prom_query(f'gen_ai_client_token_usage_sum{{{svc}, deployment_environment_name="e2e"}}')
+    calls = eventually(
+        lambda: prom_query(f'traces_span_metrics_calls_total{{{svc}, gen_ai_request_model="gpt-4o-mini"}}'),
+        60,
+        "spanmetrics",
+    )
+    assert sum(float(r["value"][1]) for r in calls) == 8
+
+
+def _left_operands(expr: str) -> list[str]:
+    """The vector expressions an alert compares, without the thresholds."""
+    if expr.startswith("absent("):
+        return [expr[len("absent(") : -1]]
+    operands = []
+    for clause in re.split(r"\s+and\s+", expr):
+        operands.append(re.split(r"\s+(?:>|<|==|!=|>=|<=)\s+", clause, maxsplit=1)[0])
+    return operands
+
+
+def _rule_expressions() -> list[str]:
+    text = (ROOT / "collector-config" / "prometheus" / "alerts.yml").read_text()
+    exprs = re.findall(r"^\s+expr: (.+)$", text, re.M)
+    out: list[str] = []
+    for expr in exprs:
+        out.extend(_left_operands(expr.strip()))
+    return out
+
+
+def _dashboard_expressions() -> list[tuple[str, str]]:
+    out = []
+    for path in sorted((ROOT / "collector-config" / "grafana").glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"].replace("$__rate_interval", "1m")
+                expr = re.sub(r'=~"\$\w+"', '=~".*"', expr)
+                if " == 1" in expr:  # "which reasons are active": the series must exist
+                    expr = expr.replace(" == 1", "")
+                out.append((f"{path.name}: {panel['title']}", expr))
+    return out
+
+
+def test_every_alert_and_dashboard_expression_returns_data(traffic: Service) -> None:
+    _llm_spans(traffic.name, 10)  # the data has arrived
+    eventually(lambda: prom_query("llm:output_tokens:rate10m"), 60, "recording rules")
+    expressions = [(f"alerts.yml: {e}", e) for e in _rule_expressions()]
+    expressions += _dashboard_expressions()
+    assert len(expressions) > 30
+    empty = []
+    for where, expr in expressions:
+        try:
+            eventually(lambda e=expr: prom_query(e), 30, where)
+        except AssertionError:
+            empty.append(f"{where}\n    {expr}")
+    assert not empty, "no data for:\n" + "\n".join(empty)
+
+
+def test_collector_down_leaves_the_app_unaffected_and_export_resumes(traffic: Service) -> None:
+    _llm_spans(traffic.name, 10)
+    subprocess.run([STACK, "stop-collector"], check=True, timeout=120)
+    try:
+        timings = []
+        for i in range(5):
+            start = time.perf_counter()
+            assert traffic.ask(f"while down {i}")["answer"] == "Hello from the test server"
+            timings.append(time.perf_counter() - start)
+        # Export happens on background threads: a dead Collector must not slow requests down.
+        assert max(timings) < 1.0, timings
+    finally:
+        subprocess.run([STACK, "restart-collector"], check=True, timeout=300)
+    traffic.ask("after restart", model="after-restart")
+
+    def resumed() -> bool:
+        return any(
+            _tags(span).get("gen_ai.request.model") == "after-restart"
+            for trace in jaeger_traces(traffic.name)
+            for span in trace["spans"]
+        )
+
+    eventually(resumed, 90, "spans exported after the Collector restarted")
