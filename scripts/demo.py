@@ -1,57 +1,118 @@
-"""The demo: an unmodified OpenAI app under ``opentelemetry-instrument``, its spans and metrics
-printed as an OTLP receiver gets them.
+"""The demo: an LLM service with no telemetry code, watched through Collector, Jaeger, Prometheus.
 
-Starts the OpenAI-compatible test server and an OTLP/HTTP receiver on loopback, runs
-examples/chat_app.py with zero code changes, and prints every span (with its gen_ai.*
-attributes) and metric point that arrived. (The Collector/Jaeger/Prometheus stack replaces the
-receiver once collector-config/ lands.)
+1. starts the stack (scripts/stack.sh start: our Collector, Jaeger v2, Prometheus on loopback);
+2. starts the OpenAI-compatible test server and examples/fastapi_service.py under
+   ``opentelemetry-instrument`` (GPU metrics from a simulated NVML, as this machine has no GPU);
+3. sends traffic: plain and streamed questions, and a few that the LLM fails;
+4. prints where to look, with a Prometheus query and its answer.
+
+The stack keeps running afterwards so you can look; ``scripts/stack.sh stop`` ends it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.openai_server import OpenAITestServer  # noqa: E402
-from tests.otlp_receiver import OTLPReceiver  # noqa: E402
+
+SERVICE = "support-bot-demo"
+PORT = 8765
+
+
+def _json(url: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _wait(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            _json(url)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def _query(expr: str) -> list[Any]:
+    answer = _json("http://127.0.0.1:9090/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+    return list(answer["data"]["result"])
 
 
 def main() -> int:
-    server = OpenAITestServer().start()
-    receiver = OTLPReceiver(echo=True).start()
-    print(f"OpenAI-compatible test server: {server.base_url}")
-    print(f"OTLP/HTTP receiver:            {receiver.endpoint}")
+    subprocess.run([str(ROOT / "scripts" / "stack.sh"), "start"], check=True)
+    llm = OpenAITestServer().start()
+    bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(
-        OPENAI_BASE_URL=server.base_url,
+        OPENAI_BASE_URL=llm.base_url,
         OPENAI_API_KEY="demo-key",
-        OTEL_SERVICE_NAME="llm-otel-demo",
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-        OTEL_METRIC_EXPORT_INTERVAL="1000",
-        OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=os.environ.get(
-            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY"
-        ),
+        OTEL_SERVICE_NAME=SERVICE,
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
+        OTEL_METRIC_EXPORT_INTERVAL="2000",
+        OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="SPAN_ONLY",
+        PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "fakenvml"), str(ROOT)]),
     )
-    instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
-    command = [instrument or "opentelemetry-instrument", sys.executable, "examples/chat_app.py"]
-    print("\n$ " + " ".join(["opentelemetry-instrument", "python", "examples/chat_app.py"]))
-    print("--- the app's own output ---")
-    result = subprocess.run(command, env=env, cwd=ROOT, check=False)
-    time.sleep(1.5)  # the final metric export happens at the app's exit
-    print("\n--- summary ---")
-    print(f"{len(receiver.spans)} spans, {len(receiver.metrics)} metrics received")
-    for name, points in sorted(receiver.metrics.items()):
-        print(f"  {name}: {len(points)} points")
-    server.stop()
-    receiver.stop()
-    return result.returncode or (0 if len(receiver.spans) == 6 else 1)
+    service = subprocess.Popen(
+        [shutil.which("opentelemetry-instrument", path=str(bin_dir)) or "opentelemetry-instrument",
+         shutil.which("uvicorn", path=str(bin_dir)) or "uvicorn", "examples.fastapi_service:app",
+         "--host", "127.0.0.1", "--port", str(PORT), "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        _wait(f"http://127.0.0.1:{PORT}/healthz", 30)
+        print(f"\nservice {SERVICE} on http://127.0.0.1:{PORT}: sending traffic")
+        outcomes = {"ok": 0, "failed": 0}
+        for i in range(30):
+            model = "error-429" if i % 10 == 9 else ("slow-first" if i % 5 == 0 else "gpt-4o-mini")
+            body = {"question": f"question {i}", "model": model, "stream": i % 2 == 0}
+            try:
+                _json(f"http://127.0.0.1:{PORT}/ask", body)
+                outcomes["ok"] += 1
+            except urllib.error.HTTPError:
+                outcomes["failed"] += 1
+        print(f"  {outcomes['ok']} answered, {outcomes['failed']} failed (HTTP 502 from the LLM)")
+        time.sleep(8)  # a metric export, a scrape and a rule evaluation
+        tokens = 'sum by (gen_ai_token_type) (gen_ai_client_token_usage_sum{service_name="%s"})'
+        expr = tokens % SERVICE
+        p95 = ("histogram_quantile(0.95, sum by (le) (rate("
+               f'gen_ai_client_operation_time_to_first_chunk_seconds_bucket{{service_name="{SERVICE}"}}[5m])))')  # fmt: skip
+        print("\nWhere to look")
+        print(f"  Jaeger UI:   http://127.0.0.1:16686/search?service={SERVICE}")
+        print(f"  Jaeger API:  http://127.0.0.1:16686/api/traces?service={SERVICE}&limit=5")
+        print("  Prometheus:  http://127.0.0.1:9090/graph")
+        print(f"\n  {expr}")
+        for row in _query(expr):
+            print(f"    {row['metric']['gen_ai_token_type']:>6}: {row['value'][1]} tokens")
+        print(f"\n  {p95}")
+        for row in _query(p95):
+            print(f"    p95 time to first chunk: {float(row['value'][1]):.3f} s")
+        gpu = _query("hw_gpu_utilization_ratio{hw_gpu_task='general'}")
+        print(f"\n  hw_gpu_utilization_ratio: {len(gpu)} simulated GPU series")
+        print("\nGrafana dashboards to import: collector-config/grafana/*.json")
+        print("Stop the stack with: scripts/stack.sh stop")
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+        llm.stop()
+    return 0
 
 
 if __name__ == "__main__":

@@ -90,7 +90,10 @@ start_one() {  # name health-url command...
 
 start() {
   build_collector; build_jaeger; install_prometheus
-  start_one jaeger http://127.0.0.1:14133/status "$JAEGER_BIN" --config "$ROOT/collector-config/jaeger.yaml"
+  # Jaeger traces its own query API to localhost:4317 (our Collector) by default: a loop of
+  # noise in the very backend it feeds. Its OTel SDK is turned off through the standard variables.
+  OTEL_TRACES_EXPORTER=none OTEL_TRACES_SAMPLER=always_off \
+    start_one jaeger http://127.0.0.1:14133/status "$JAEGER_BIN" --config "$ROOT/collector-config/jaeger.yaml"
   start_one collector http://127.0.0.1:13133/ "$COLLECTOR_BIN" --config "$ROOT/collector-config/otelcol.yaml"
   start_one prometheus http://127.0.0.1:9090/-/ready prometheus \
     --config.file="$ROOT/collector-config/prometheus/prometheus.yml" \

@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 echo "== ruff"; ruff check src tests examples scripts; ruff format --check src tests examples scripts
 echo "== mypy"; mypy
-echo "== pytest (newest openai)"; python -m pytest -q "$@"
+echo "== stack (Collector, Jaeger, Prometheus: built once, cached in ~/.cache/llm-otel)"
+scripts/stack.sh build
+echo "== pytest (newest versions; includes the end-to-end stack tests)"
+python -m pytest -q "$@"
 
 # Keep these equal to the floors in pyproject.toml and instrumentation/*/package.py.
 OLDEST=(openai==1.66.0 opentelemetry-api==1.42.0 opentelemetry-sdk==1.42.0
@@ -22,4 +25,5 @@ if [ ! -x .venv-oldest/bin/python ] || [ pyproject.toml -nt .venv-oldest/.instal
   touch .venv-oldest/.installed
 fi
 echo "== pytest (oldest supported: ${OLDEST[*]})"
-PATH="$PWD/.venv-oldest/bin:$PATH" .venv-oldest/bin/python -m pytest -q -p no:cacheprovider "$@"
+PATH="$PWD/.venv-oldest/bin:$PATH" .venv-oldest/bin/python -m pytest -q -p no:cacheprovider \
+  -m "not e2e" "$@"

@@ -157,5 +157,3 @@ def traffic(service: Service) -> Service:
         else:
             raise AssertionError("the service should answer 502 for an LLM error")
     return service
-
-

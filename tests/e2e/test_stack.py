@@ -71,13 +71,13 @@ def test_jaeger_has_the_llm_span_under_the_http_span(traffic: Service) -> None:
 
 def test_prometheus_has_the_genai_and_spanmetrics_series(traffic: Service) -> None:
     svc = f'service_name="{traffic.name}"'
-    eventually(lambda: prom_query(f'gen_ai_client_token_usage_sum{{{svc}}}'), 60, "token usage")
+    eventually(lambda: prom_query(f"gen_ai_client_token_usage_sum{{{svc}}}"), 60, "token usage")
     usage = {
         r["metric"]["gen_ai_token_type"]: float(r["value"][1])
-        for r in prom_query(f'sum by (gen_ai_token_type) (gen_ai_client_token_usage_sum{{{svc}}})')
+        for r in prom_query(f"sum by (gen_ai_token_type) (gen_ai_client_token_usage_sum{{{svc}}})")
     }
     assert usage == {"input": 12 * 8, "output": 5 * 8}
-    count = prom_query(f'sum(gen_ai_client_operation_duration_seconds_count{{{svc}}})')
+    count = prom_query(f"sum(gen_ai_client_operation_duration_seconds_count{{{svc}}})")
     assert float(count[0]["value"][1]) == 10
     errors = prom_query(
         f'sum by (error_type) (gen_ai_client_operation_duration_seconds_count{{{svc}, error_type!=""}})'
@@ -85,17 +85,20 @@ def test_prometheus_has_the_genai_and_spanmetrics_series(traffic: Service) -> No
     assert {r["metric"]["error_type"] for r in errors} == {"429", "500"}
     buckets = prom_query(f'gen_ai_client_operation_duration_seconds_bucket{{{svc}, error_type=""}}')
     assert {r["metric"]["le"] for r in buckets} >= {"0.01", "0.64", "81.92", "+Inf"}
-    ttfc = prom_query(f'sum(gen_ai_client_operation_time_to_first_chunk_seconds_count{{{svc}}})')
+    ttfc = prom_query(f"sum(gen_ai_client_operation_time_to_first_chunk_seconds_count{{{svc}}})")
     assert float(ttfc[0]["value"][1]) == 4
-    assert prom_query(f'gen_ai_client_operation_time_per_output_chunk_seconds_count{{{svc}}}')
+    assert prom_query(f"gen_ai_client_operation_time_per_output_chunk_seconds_count{{{svc}}}")
     # Resource attributes kept as labels.
     assert prom_query(f'gen_ai_client_token_usage_sum{{{svc}, deployment_environment_name="e2e"}}')
-    calls = eventually(
-        lambda: prom_query(f'traces_span_metrics_calls_total{{{svc}, gen_ai_request_model="gpt-4o-mini"}}'),
-        60,
-        "spanmetrics",
-    )
-    assert sum(float(r["value"][1]) for r in calls) == 8
+    calls = f'sum(traces_span_metrics_calls_total{{{svc}, gen_ai_request_model="gpt-4o-mini"}})'
+
+    def spanmetrics_count() -> float:
+        # A new spanmetrics series is first exported at 0, then with the flushed counts.
+        result = prom_query(calls)
+        return float(result[0]["value"][1]) if result else 0.0
+
+    eventually(lambda: spanmetrics_count() >= 8, 60, "spanmetrics calls")
+    assert spanmetrics_count() == 8
 
 
 def _left_operands(expr: str) -> list[str]:
