@@ -92,8 +92,9 @@ def main() -> int:
         time.sleep(8)  # a metric export, a scrape and a rule evaluation
         tokens = 'sum by (gen_ai_token_type) (gen_ai_client_token_usage_sum{service_name="%s"})'
         expr = tokens % SERVICE
-        p95 = ("histogram_quantile(0.95, sum by (le) (rate("
-               f'gen_ai_client_operation_time_to_first_chunk_seconds_bucket{{service_name="{SERVICE}"}}[5m])))')  # fmt: skip
+        ttfc = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket"
+        # Over all time (cumulative buckets): a rate() window needs two scrapes of each series.
+        p95 = f'histogram_quantile(0.95, sum by (le) ({ttfc}{{service_name="{SERVICE}"}}))'
         print("\nWhere to look")
         print(f"  Jaeger UI:   http://127.0.0.1:16686/search?service={SERVICE}")
         print(f"  Jaeger API:  http://127.0.0.1:16686/api/traces?service={SERVICE}&limit=5")
@@ -104,7 +105,7 @@ def main() -> int:
         print(f"\n  {p95}")
         for row in _query(p95):
             print(f"    p95 time to first chunk: {float(row['value'][1]):.3f} s")
-        gpu = _query("hw_gpu_utilization_ratio{hw_gpu_task='general'}")
+        gpu = _query(f'hw_gpu_utilization_ratio{{service_name="{SERVICE}", hw_gpu_task="general"}}')
         print(f"\n  hw_gpu_utilization_ratio: {len(gpu)} simulated GPU series")
         print("\nGrafana dashboards to import: collector-config/grafana/*.json")
         print("Stop the stack with: scripts/stack.sh stop")

@@ -1,4 +1,4 @@
-"""End to end: app -> our Collector -> Jaeger (traces) and Prometheus (metrics, alerts, dashboards)."""
+"""End to end: app -> our Collector -> Jaeger (traces), Prometheus (metrics, alerts, dashboards)."""
 
 from __future__ import annotations
 
@@ -79,9 +79,8 @@ def test_prometheus_has_the_genai_and_spanmetrics_series(traffic: Service) -> No
     assert usage == {"input": 12 * 8, "output": 5 * 8}
     count = prom_query(f"sum(gen_ai_client_operation_duration_seconds_count{{{svc}}})")
     assert float(count[0]["value"][1]) == 10
-    errors = prom_query(
-        f'sum by (error_type) (gen_ai_client_operation_duration_seconds_count{{{svc}, error_type!=""}})'
-    )
+    failed = f'gen_ai_client_operation_duration_seconds_count{{{svc}, error_type!=""}}'
+    errors = prom_query(f"sum by (error_type) ({failed})")
     assert {r["metric"]["error_type"] for r in errors} == {"429", "500"}
     buckets = prom_query(f'gen_ai_client_operation_duration_seconds_bucket{{{svc}, error_type=""}}')
     assert {r["metric"]["le"] for r in buckets} >= {"0.01", "0.64", "81.92", "+Inf"}
