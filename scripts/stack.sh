@@ -88,13 +88,17 @@ start_one() {  # name health-url command...
   log "$name up ($url)"
 }
 
+start_collector() {
+  start_one collector http://127.0.0.1:13133/ "$COLLECTOR_BIN" --config "$ROOT/collector-config/otelcol.yaml"
+}
+
 start() {
   build_collector; build_jaeger; install_prometheus
   # Jaeger traces its own query API to localhost:4317 (our Collector) by default: a loop of
   # noise in the very backend it feeds. Its OTel SDK is turned off through the standard variables.
   OTEL_TRACES_EXPORTER=none OTEL_TRACES_SAMPLER=always_off \
     start_one jaeger http://127.0.0.1:14133/status "$JAEGER_BIN" --config "$ROOT/collector-config/jaeger.yaml"
-  start_one collector http://127.0.0.1:13133/ "$COLLECTOR_BIN" --config "$ROOT/collector-config/otelcol.yaml"
+  start_collector
   start_one prometheus http://127.0.0.1:9090/-/ready prometheus \
     --config.file="$ROOT/collector-config/prometheus/prometheus.yml" \
     --storage.tsdb.path="$RUN_DIR/prometheus-data" \
@@ -116,7 +120,7 @@ case "${1:-}" in
   build) build_collector; build_jaeger; install_prometheus; log "collector: $COLLECTOR_BIN"; log "jaeger: $JAEGER_BIN" ;;
   start) start ;;
   stop) stop_one prometheus; stop_one collector; stop_one jaeger ;;
-  restart-collector) stop_one collector; start_one collector http://127.0.0.1:13133/ "$COLLECTOR_BIN" --config "$ROOT/collector-config/otelcol.yaml" ;;
+  restart-collector) stop_one collector; start_collector ;;
   stop-collector) stop_one collector ;;
   status) for n in jaeger collector prometheus; do running "$n" && echo "$n running (pid $(cat "$RUN_DIR/$n.pid"))" || echo "$n stopped"; done ;;
   paths) echo "COLLECTOR_BIN=$COLLECTOR_BIN"; echo "JAEGER_BIN=$JAEGER_BIN"; echo "RUN_DIR=$RUN_DIR" ;;
