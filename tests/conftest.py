@@ -23,8 +23,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from llm_otel.genai import ContentMode, ContentPolicy
+from llm_otel.genai import ContentMode, ContentPolicy, GenAITelemetry
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
+from llm_otel.manual import _defaults as manual_defaults
 from tests.openai_server import OpenAITestServer
 from tests.otlp_receiver import OTLPReceiver
 
@@ -106,6 +107,13 @@ def make_telemetry(policy: ContentPolicy) -> Telemetry:
         logger_provider=logger_provider,
         content_policy=policy,
     )
+    # The manual API (llm_otel.workflow, llm_call, ...) records to the same providers.
+    manual_defaults._telemetry = GenAITelemetry(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        logger_provider=logger_provider,
+        content=policy,
+    )
     return Telemetry(spans, reader, logs, tracer_provider)
 
 
@@ -120,6 +128,7 @@ def telemetry(content_policy: ContentPolicy) -> Iterator[Telemetry]:
     result = make_telemetry(content_policy)
     yield result
     OpenAIInstrumentor().uninstrument()
+    manual_defaults.set_content_policy(None)
     gc.collect()
 
 

@@ -11,12 +11,34 @@ attributes recorded.
 from llm_otel._configure import Configuration, configure
 from llm_otel._version import __version__
 from llm_otel.genai import ContentMode, ContentPolicy, Redactor
+from llm_otel.manual import (
+    LLMCall,
+    OperationSpan,
+    ScopeSpanProcessor,
+    agent,
+    context,
+    llm_call,
+    retrieval,
+    task,
+    tool,
+    workflow,
+)
 
 __all__ = [
     "Configuration",
     "ContentMode",
     "ContentPolicy",
+    "LLMCall",
+    "OperationSpan",
     "Redactor",
+    "ScopeSpanProcessor",
     "__version__",
+    "agent",
     "configure",
+    "context",
+    "llm_call",
+    "retrieval",
+    "task",
+    "tool",
+    "workflow",
 ]

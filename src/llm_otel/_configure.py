@@ -29,6 +29,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 from llm_otel.genai import ContentMode, Redactor, policy_from_env
+from llm_otel.genai._scope import ScopeSpanProcessor
+from llm_otel.manual._defaults import set_content_policy
 
 if TYPE_CHECKING:
     from llm_otel.gpu import GPUMetrics
@@ -123,6 +125,8 @@ def configure(
             span_exp = span_exporter or settings.exporter("traces")
             if span_exp is not None:
                 tracer_provider = TracerProvider(resource=resource)
+                # Before the exporter's processor, so llm_otel.context() ids are on every span.
+                tracer_provider.add_span_processor(ScopeSpanProcessor())
                 tracer_provider.add_span_processor(BatchSpanProcessor(span_exp))
                 trace.set_tracer_provider(tracer_provider)
 
@@ -152,6 +156,7 @@ def configure(
         elif gpu is True and names is not None:
             names.add(GPU_ENTRY_POINT)
         policy = policy_from_env(capture_content, content_max_length, content_redactor)
+        set_content_policy(policy)
         configuration.instrumented = _instrument_all(names, content_policy=policy, gpu=gpu)
         if GPU_ENTRY_POINT in configuration.instrumented:
             from llm_otel.gpu import GPUInstrumentor

@@ -15,6 +15,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
+from llm_otel.genai._scope import scope_attributes
 from llm_otel.genai._telemetry import GenAITelemetry
 from llm_otel.genai._types import LLMRequest, LLMResponse
 
@@ -81,6 +82,9 @@ class Invocation:
         if request.stream:
             span_attrs[ga.GEN_AI_REQUEST_STREAM] = True
         span_attrs.update(request.attributes)
+        scoped = scope_attributes()
+        if scoped:  # conversation/user/session ids of an enclosing llm_otel.context() block
+            span_attrs.update(scoped)
         name = f"{request.operation} {request.model}" if request.model else request.operation
         self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attrs)
         self._start = time.perf_counter()

@@ -1,0 +1,275 @@
+"""Spans for the work around LLM calls: workflows, tasks, agents, tools, retrieval.
+
+Each factory works as a context manager (``with llm_otel.tool("search") as t: ...``) and as a
+decorator (``@llm_otel.tool`` / ``@llm_otel.tool("search")``) on functions, coroutines and
+(async) generators; a generator's span covers its whole iteration. An exception marks the span
+as failed (status ERROR, ``error.type``) and is re-raised unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar, overload
+
+from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
+from opentelemetry.semconv.attributes import error_attributes
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from llm_otel._guard import report_internal_error
+from llm_otel.genai._scope import scope_attributes
+from llm_otel.manual._defaults import default_telemetry
+from llm_otel.semconv import manual as ours
+
+__all__ = ["OperationSpan", "agent", "retrieval", "task", "tool", "workflow"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class OperationSpan:
+    """The handle a ``with`` block gets: set attributes, a tool's result, retrieved documents."""
+
+    def __init__(self, span: Span, capture_content: bool) -> None:
+        self.span = span
+        self._capture = capture_content
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        self.span.set_attribute(key, value)
+
+    def set_result(self, result: Any) -> None:
+        """A tool's result (recorded only when content capture is on)."""
+        self._content(ga.GEN_AI_TOOL_CALL_RESULT, result)
+
+    def set_documents(self, documents: list[Any]) -> None:
+        """Retrieved documents (recorded only when content capture is on)."""
+        self._content(ga.GEN_AI_RETRIEVAL_DOCUMENTS, documents)
+
+    def _content(self, key: str, value: Any) -> None:
+        if not self._capture or not self.span.is_recording():
+            return
+        policy = default_telemetry().content
+        try:
+            text = policy.clean_text(value) if isinstance(value, str) else policy.serialize(value)
+            self.span.set_attribute(key, text)
+        except Exception as exc:
+            report_internal_error(f"manual span {key}", exc)
+
+
+class _Operation:
+    """A span factory usable as a context manager or a decorator."""
+
+    def __init__(
+        self,
+        name: str,
+        attributes: dict[str, AttributeValue],
+        kind: SpanKind = SpanKind.INTERNAL,
+        content: dict[str, Any] | None = None,
+        bind_arguments: bool = False,
+    ) -> None:
+        self._name = name
+        self._attributes = attributes
+        self._kind = kind
+        self._content = content or {}
+        self._bind_arguments = bind_arguments
+        self._open: list[Any] = []  # entered context managers (a factory may be nested)
+
+    # context manager -------------------------------------------------------------------------
+    def __enter__(self) -> OperationSpan:
+        cm = self._run(self._content)
+        handle = cm.__enter__()
+        self._open.append(cm)
+        return handle
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self._open.pop().__exit__(*exc_info)
+
+    @contextmanager
+    def _run(self, content: dict[str, Any]) -> Iterator[OperationSpan]:
+        telemetry = default_telemetry()
+        attributes = {**self._attributes, **scope_attributes()}
+        span = telemetry.tracer.start_span(self._name, kind=self._kind, attributes=attributes)
+        handle = OperationSpan(span, telemetry.content.on_span)
+        for key, value in content.items():
+            handle._content(key, value)
+        with trace.use_span(span, end_on_exit=False, record_exception=False,
+                            set_status_on_exception=False):  # fmt: skip
+            try:
+                yield handle
+            except BaseException as exc:
+                span.set_attribute(error_attributes.ERROR_TYPE, type(exc).__qualname__)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                span.record_exception(exc)
+                raise
+            finally:
+                span.end()
+
+    # decorator -------------------------------------------------------------------------------
+    def __call__(self, fn: F) -> F:
+        def content_for(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+            if not self._bind_arguments:
+                return self._content
+            try:
+                bound = inspect.signature(fn).bind_partial(*args, **kwargs)
+                return {**self._content, ga.GEN_AI_TOOL_CALL_ARGUMENTS: dict(bound.arguments)}
+            except Exception:
+                return self._content
+
+        if inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            async def agen(*args: Any, **kwargs: Any) -> Any:
+                with self._run(content_for(args, kwargs)):
+                    async for item in fn(*args, **kwargs):
+                        yield item
+
+            return agen  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen(*args: Any, **kwargs: Any) -> Any:
+                with self._run(content_for(args, kwargs)):
+                    return (yield from fn(*args, **kwargs))
+
+            return gen  # type: ignore[return-value]
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def coro(*args: Any, **kwargs: Any) -> Any:
+                with self._run(content_for(args, kwargs)) as handle:
+                    result = await fn(*args, **kwargs)
+                    if self._bind_arguments:
+                        handle.set_result(result)
+                    return result
+
+            return coro  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def sync(*args: Any, **kwargs: Any) -> Any:
+            with self._run(content_for(args, kwargs)) as handle:
+                result = fn(*args, **kwargs)
+                if self._bind_arguments:
+                    handle.set_result(result)
+                return result
+
+        return sync  # type: ignore[return-value]
+
+
+def _named(fn_or_name: Any, build: Callable[[str], _Operation]) -> Any:
+    """Support ``@factory``, ``@factory("name")`` and ``with factory("name")``."""
+    if callable(fn_or_name):
+        return build(fn_or_name.__qualname__)(fn_or_name)
+    return build(fn_or_name)
+
+
+@overload
+def workflow(name: F) -> F: ...
+@overload
+def workflow(name: str, **attributes: AttributeValue) -> _Operation: ...
+def workflow(name: Any, **attributes: AttributeValue) -> Any:
+    """A whole GenAI workflow (``invoke_workflow {name}``), e.g. one user request end to end."""
+    return _named(name, lambda n: _Operation(
+        f"invoke_workflow {n}",
+        {ga.GEN_AI_OPERATION_NAME: "invoke_workflow", ga.GEN_AI_WORKFLOW_NAME: n, **attributes},
+    ))  # fmt: skip
+
+
+@overload
+def task(name: F) -> F: ...
+@overload
+def task(name: str, **attributes: AttributeValue) -> _Operation: ...
+def task(name: Any, **attributes: AttributeValue) -> Any:
+    """A step inside a workflow (``task {name}``); the conventions have no operation for it."""
+    return _named(name, lambda n: _Operation(
+        f"task {n}", {ours.LLM_OTEL_TASK_NAME: n, **attributes}
+    ))  # fmt: skip
+
+
+@overload
+def agent(name: F) -> F: ...
+@overload
+def agent(
+    name: str,
+    *,
+    agent_id: str | None = None,
+    description: str | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> _Operation: ...
+def agent(
+    name: Any,
+    *,
+    agent_id: str | None = None,
+    description: str | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> Any:
+    """An agent invocation (``invoke_agent {name}``), run in this process."""
+
+    def build(n: str) -> _Operation:
+        attrs: dict[str, AttributeValue] = {
+            ga.GEN_AI_OPERATION_NAME: "invoke_agent",
+            ga.GEN_AI_AGENT_NAME: n,
+        }
+        for key, value in ((ga.GEN_AI_AGENT_ID, agent_id),
+                           (ga.GEN_AI_AGENT_DESCRIPTION, description),
+                           (ga.GEN_AI_PROVIDER_NAME, provider),
+                           (ga.GEN_AI_REQUEST_MODEL, model)):  # fmt: skip
+            if value is not None:
+                attrs[key] = value
+        return _Operation(f"invoke_agent {n}", attrs)
+
+    return _named(name, build)
+
+
+@overload
+def tool(name: F) -> F: ...
+@overload
+def tool(
+    name: str,
+    *,
+    call_id: str | None = None,
+    description: str | None = None,
+    tool_type: str = "function",
+    arguments: Any = None,
+) -> _Operation: ...
+def tool(
+    name: Any,
+    *,
+    call_id: str | None = None,
+    description: str | None = None,
+    tool_type: str = "function",
+    arguments: Any = None,
+) -> Any:
+    """A tool execution (``execute_tool {name}``). As a decorator it records the call's
+    arguments and return value as ``gen_ai.tool.call.arguments``/``.result`` when content
+    capture is on; in a ``with`` block pass ``arguments=`` and call ``set_result()``."""
+
+    def build(n: str) -> _Operation:
+        attrs: dict[str, AttributeValue] = {
+            ga.GEN_AI_OPERATION_NAME: "execute_tool",
+            ga.GEN_AI_TOOL_NAME: n,
+            ga.GEN_AI_TOOL_TYPE: tool_type,
+        }
+        if call_id is not None:
+            attrs[ga.GEN_AI_TOOL_CALL_ID] = call_id
+        if description is not None:
+            attrs[ga.GEN_AI_TOOL_DESCRIPTION] = description
+        content = {} if arguments is None else {ga.GEN_AI_TOOL_CALL_ARGUMENTS: arguments}
+        return _Operation(f"execute_tool {n}", attrs, content=content, bind_arguments=True)
+
+    return _named(name, build)
+
+
+def retrieval(data_source_id: str | None = None, *, query: str | None = None) -> _Operation:
+    """A retrieval from a vector store or search index (``retrieval {data_source_id}``, CLIENT).
+    The query text and, through ``set_documents()``, the documents are content (opt-in)."""
+    attrs: dict[str, AttributeValue] = {ga.GEN_AI_OPERATION_NAME: "retrieval"}
+    if data_source_id is not None:
+        attrs[ga.GEN_AI_DATA_SOURCE_ID] = data_source_id
+    content = {} if query is None else {ga.GEN_AI_RETRIEVAL_QUERY_TEXT: query}
+    name = f"retrieval {data_source_id}" if data_source_id else "retrieval"
+    return _Operation(name, attrs, kind=SpanKind.CLIENT, content=content)
