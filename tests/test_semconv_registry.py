@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from llm_otel.semconv import gpu, manual
+from llm_otel.semconv import cost, gpu, manual
 
 REGISTRY = Path(__file__).resolve().parent.parent / "semconv" / "model"
 
@@ -20,7 +20,7 @@ def _registry_names() -> set[str]:
 
 
 def test_every_constant_is_in_the_registry_and_back() -> None:
-    constants = {getattr(m, name) for m in (gpu, manual) for name in m.__all__}
+    constants = {getattr(m, name) for m in (cost, gpu, manual) for name in m.__all__}
     assert constants == _registry_names()
 
 

@@ -87,6 +87,9 @@ def test_prometheus_has_the_genai_and_spanmetrics_series(traffic: Service) -> No
     ttfc = prom_query(f"sum(gen_ai_client_operation_time_to_first_chunk_seconds_count{{{svc}}})")
     assert float(ttfc[0]["value"][1]) == 4
     assert prom_query(f"gen_ai_client_operation_time_per_output_chunk_seconds_count{{{svc}}}")
+    # Estimated cost: 8 priced calls (gpt-4o-mini: 12 input tokens of which 4 cached, 5 output).
+    spent = float(prom_query(f"sum(llm_otel_client_cost_total{{{svc}}})")[0]["value"][1])
+    assert spent == pytest.approx(8 * (8 * 0.15 + 4 * 0.075 + 5 * 0.60) / 1e6)
     # Resource attributes kept as labels.
     assert prom_query(f'gen_ai_client_token_usage_sum{{{svc}, deployment_environment_name="e2e"}}')
     calls = f'sum(traces_span_metrics_calls_total{{{svc}, gen_ai_request_model="gpt-4o-mini"}})'

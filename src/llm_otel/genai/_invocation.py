@@ -15,9 +15,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
+from llm_otel.cost import prices
 from llm_otel.genai._scope import scope_attributes
 from llm_otel.genai._telemetry import GenAITelemetry
 from llm_otel.genai._types import LLMRequest, LLMResponse
+from llm_otel.semconv.cost import LLM_OTEL_USAGE_COST
 
 __all__ = ["OPERATION_DETAILS_EVENT", "Invocation", "error_type_of"]
 
@@ -163,6 +165,7 @@ class Invocation:
         if error_type is not None:
             attrs = {**attrs, error_attributes.ERROR_TYPE: error_type}
 
+        cost = self._cost(response)
         recording = span.is_recording()
         ttfc = None if self._first_chunk is None else self._first_chunk - self._start
         if recording:
@@ -171,6 +174,8 @@ class Invocation:
                 span_attrs[ga.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
             if error_type is not None:
                 span_attrs[error_attributes.ERROR_TYPE] = error_type
+            if cost is not None:
+                span_attrs[LLM_OTEL_USAGE_COST] = cost
             span.set_attributes(span_attrs)
             if telemetry.content.on_span and response is not None:
                 span.set_attributes(_output_content(telemetry, response))
@@ -189,6 +194,8 @@ class Invocation:
                 telemetry.token_usage.record(
                     response.output_tokens, {**attrs, ga.GEN_AI_TOKEN_TYPE: "output"}
                 )
+        if cost is not None:
+            telemetry.cost.add(cost, attrs)
         if ttfc is not None:
             telemetry.time_to_first_chunk.record(ttfc, attrs)
             record_gap = telemetry.time_per_output_chunk.record
@@ -197,6 +204,26 @@ class Invocation:
 
         if telemetry.content.in_event:
             self._emit_details_event(span, response, error_type)
+
+    def _cost(self, response: LLMResponse | None) -> float | None:
+        """Estimated USD cost from the usage, when the model is in the price table."""
+        if response is None or (response.input_tokens is None and response.output_tokens is None):
+            return None
+        table = prices()
+        if table is None:
+            return None
+        model = response.response_model if isinstance(response.response_model, str) else None
+        price = table.lookup(self.request.provider, model) if model else None
+        if price is None:
+            price = table.lookup(self.request.provider, self.request.model)
+        if price is None:
+            return None
+        return price.cost(
+            response.input_tokens if isinstance(response.input_tokens, int) else None,
+            response.output_tokens if isinstance(response.output_tokens, int) else None,
+            response.cache_read_input_tokens,
+            response.cache_creation_input_tokens,
+        )
 
     def _response_attributes(self, response: LLMResponse | None) -> dict[str, AttributeValue]:
         out: dict[str, AttributeValue] = {}

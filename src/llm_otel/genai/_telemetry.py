@@ -10,6 +10,7 @@ from opentelemetry.trace import TracerProvider
 
 from llm_otel._version import __version__
 from llm_otel.genai._content import ContentPolicy, policy_from_env
+from llm_otel.semconv.cost import LLM_OTEL_CLIENT_COST
 
 __all__ = ["DURATION_BUCKETS", "TOKEN_BUCKETS", "GenAITelemetry"]
 
@@ -29,6 +30,7 @@ class GenAITelemetry:
 
     __slots__ = (
         "content",
+        "cost",
         "duration",
         "event_logger",
         "time_per_output_chunk",
@@ -66,6 +68,11 @@ class GenAITelemetry:
             unit="s",
             description="Time to receive the first chunk of a streamed response.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.cost = meter.create_counter(
+            LLM_OTEL_CLIENT_COST,
+            unit="{USD}",
+            description="Estimated cost of LLM calls in USD, from llm-otel's price table.",
         )
         self.time_per_output_chunk = meter.create_histogram(
             m.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,

@@ -1,0 +1,161 @@
+"""Estimated cost of LLM calls from a price table (USD per million tokens).
+
+The table shipped in the package (``prices.json``, dated) is never updated over the network.
+Override or extend it with ``LLM_OTEL_PRICES_FILE`` (a JSON file in the same format: a
+``prices`` mapping of provider -> model -> prices) or :func:`set_prices`. A model is matched
+exactly, then by the longest listed prefix; an unlisted model costs nothing (no attribute, no
+metric point) rather than a guess. ``LLM_OTEL_COST=false`` turns cost off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = ["COST_ENV", "PRICES_FILE_ENV", "Price", "PriceTable", "prices", "set_prices"]
+
+_logger = logging.getLogger("llm_otel")
+PRICES_FILE_ENV = "LLM_OTEL_PRICES_FILE"
+COST_ENV = "LLM_OTEL_COST"
+PER = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per million tokens; a missing cached price falls back to the input price."""
+
+    input: float
+    output: float = 0.0
+    cached_input: float | None = None
+    cache_creation_input: float | None = None
+
+    def cost(
+        self,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cache_read: int | None = None,
+        cache_creation: int | None = None,
+    ) -> float:
+        """Input tokens include the cached ones, as the conventions define them."""
+        read = cache_read or 0
+        created = cache_creation or 0
+        fresh = max((input_tokens or 0) - read - created, 0)
+        total = fresh * self.input + (output_tokens or 0) * self.output
+        total += read * (self.input if self.cached_input is None else self.cached_input)
+        total += created * (
+            self.input if self.cache_creation_input is None else self.cache_creation_input
+        )
+        return total / PER
+
+
+class PriceTable:
+    """Provider -> model -> :class:`Price`, with prefix matching cached per model name."""
+
+    def __init__(self, table: dict[str, dict[str, Price]], as_of: str | None = None) -> None:
+        self.table = table
+        self.as_of = as_of
+        self._matches: dict[tuple[str, str], Price | None] = {}
+
+    def lookup(self, provider: str, model: str | None) -> Price | None:
+        if not model:
+            return None
+        key = (provider, model)
+        if key not in self._matches:  # a benign race: both writers store the same answer
+            self._matches[key] = self._match(provider, model)
+        return self._matches[key]
+
+    def _match(self, provider: str, model: str) -> Price | None:
+        models = self.table.get(provider)
+        if not models:
+            return None
+        if model in models:
+            return models[model]
+        # Longest listed prefix, at a name boundary: gpt-4o-mini-2024-07-18 -> gpt-4o-mini.
+        best = None
+        for name in models:
+            if (
+                model.startswith(name)
+                and model[len(name)] in "-@:."
+                and (best is None or len(name) > len(best))
+            ):
+                best = name
+        return models[best] if best else None
+
+    def merged(self, other: PriceTable) -> PriceTable:
+        table = {p: dict(m) for p, m in self.table.items()}
+        for provider, models in other.table.items():
+            table.setdefault(provider, {}).update(models)
+        return PriceTable(table, other.as_of or self.as_of)
+
+
+def parse(data: dict[str, Any]) -> PriceTable:
+    """A :class:`PriceTable` from the JSON format (raises ValueError on a malformed entry)."""
+    table: dict[str, dict[str, Price]] = {}
+    for provider, models in dict(data.get("prices", {})).items():
+        for model, spec in dict(models).items():
+            try:
+                price = Price(
+                    input=float(spec["input"]),
+                    output=float(spec.get("output", 0.0)),
+                    cached_input=_optional(spec.get("cached_input")),
+                    cache_creation_input=_optional(spec.get("cache_creation_input")),
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"bad price for {provider}/{model}: {spec!r} ({exc})") from exc
+            table.setdefault(provider, {})[model] = price
+    return PriceTable(table, data.get("as_of"))
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+_lock = threading.Lock()
+_table: PriceTable | None = None
+_loaded = False
+
+
+def _load() -> PriceTable | None:
+    if os.environ.get(COST_ENV, "true").strip().lower() in ("false", "0", "no", "off"):
+        return None
+    shipped = parse(json.loads(resources.files(__package__).joinpath("prices.json").read_text()))
+    path = os.environ.get(PRICES_FILE_ENV)
+    if path:
+        try:
+            shipped = shipped.merged(parse(json.loads(Path(path).read_text())))
+        except (OSError, ValueError) as exc:
+            _logger.warning("llm_otel: %s=%s not used: %s", PRICES_FILE_ENV, path, exc)
+    return shipped
+
+
+def prices() -> PriceTable | None:
+    """The price table in use (None when cost is turned off)."""
+    global _table, _loaded
+    if not _loaded:
+        with _lock:
+            if not _loaded:
+                _table = _load()
+                _loaded = True
+    return _table
+
+
+def set_prices(overrides: dict[str, Any] | str | Path | None) -> None:
+    """Merge prices over the shipped table: a dict in the JSON format or a path to such a
+    file; ``None`` goes back to the shipped table (plus ``LLM_OTEL_PRICES_FILE``)."""
+    global _table, _loaded
+    with _lock:
+        base = _load()
+        if overrides is not None and base is not None:
+            data = (
+                json.loads(Path(overrides).read_text())
+                if isinstance(overrides, str | Path)
+                else overrides
+            )
+            base = base.merged(parse(data))
+        _table, _loaded = base, True
