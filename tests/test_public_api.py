@@ -12,6 +12,7 @@ def test_top_level_exports() -> None:
     expected = {
         "Configuration", "ContentMode", "ContentPolicy", "LLMCall", "OperationSpan", "Redactor",
         "ScopeSpanProcessor", "__version__", "agent", "configure", "context", "llm_call",
+        "record_evaluation",
         "retrieval", "task", "tool", "workflow",
     }  # fmt: skip
     assert set(llm_otel.__all__) == expected

@@ -9,6 +9,7 @@ attributes recorded.
 """
 
 from llm_otel._configure import Configuration, configure
+from llm_otel._evaluation import record_evaluation
 from llm_otel._version import __version__
 from llm_otel.genai import ContentMode, ContentPolicy, Redactor
 from llm_otel.manual import (
@@ -37,6 +38,7 @@ __all__ = [
     "configure",
     "context",
     "llm_call",
+    "record_evaluation",
     "retrieval",
     "task",
     "tool",

@@ -16,6 +16,7 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
 from llm_otel.cost import prices
+from llm_otel.genai._recent import RecentCall, remember
 from llm_otel.genai._scope import scope_attributes
 from llm_otel.genai._telemetry import GenAITelemetry
 from llm_otel.genai._types import LLMRequest, LLMResponse
@@ -196,6 +197,11 @@ class Invocation:
                 )
         if cost is not None:
             telemetry.cost.add(cost, attrs)
+        if response is not None and isinstance(response.response_id, str):
+            remember(
+                response.response_id,
+                RecentCall(span.get_span_context(), self.request.provider, self.request.model),
+            )
         if ttfc is not None:
             telemetry.time_to_first_chunk.record(ttfc, attrs)
             record_gap = telemetry.time_per_output_chunk.record

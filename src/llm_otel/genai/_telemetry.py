@@ -11,8 +11,9 @@ from opentelemetry.trace import TracerProvider
 from llm_otel._version import __version__
 from llm_otel.genai._content import ContentPolicy, policy_from_env
 from llm_otel.semconv.cost import LLM_OTEL_CLIENT_COST
+from llm_otel.semconv.evaluation import LLM_OTEL_EVALUATION_RESULTS, LLM_OTEL_EVALUATION_SCORE
 
-__all__ = ["DURATION_BUCKETS", "TOKEN_BUCKETS", "GenAITelemetry"]
+__all__ = ["DURATION_BUCKETS", "SCORE_BUCKETS", "TOKEN_BUCKETS", "GenAITelemetry"]
 
 # Bucket boundaries the GenAI conventions advise for these histograms.
 TOKEN_BUCKETS = (
@@ -21,6 +22,9 @@ TOKEN_BUCKETS = (
 DURATION_BUCKETS = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip
+
+# Evaluation scores are usually in [0, 1].
+SCORE_BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 SCOPE_NAME = "llm_otel"
 
@@ -32,6 +36,8 @@ class GenAITelemetry:
         "content",
         "cost",
         "duration",
+        "evaluation_results",
+        "evaluation_score",
         "event_logger",
         "time_per_output_chunk",
         "time_to_first_chunk",
@@ -73,6 +79,17 @@ class GenAITelemetry:
             LLM_OTEL_CLIENT_COST,
             unit="{USD}",
             description="Estimated cost of LLM calls in USD, from llm-otel's price table.",
+        )
+        self.evaluation_results = meter.create_counter(
+            LLM_OTEL_EVALUATION_RESULTS,
+            unit="{result}",
+            description="Evaluation results and feedback recorded for LLM calls.",
+        )
+        self.evaluation_score = meter.create_histogram(
+            LLM_OTEL_EVALUATION_SCORE,
+            unit="1",
+            description="Scores of evaluation results and feedback recorded for LLM calls.",
+            explicit_bucket_boundaries_advisory=SCORE_BUCKETS,
         )
         self.time_per_output_chunk = meter.create_histogram(
             m.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,

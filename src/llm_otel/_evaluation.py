@@ -1,0 +1,98 @@
+"""Feedback and evaluation results attached to past LLM calls.
+
+    llm_otel.record_evaluation(response.id, name="user_feedback", score=1.0, label="thumbs_up")
+
+emits the conventions' ``gen_ai.evaluation.result`` event in the call's trace (parented to the
+call's span), and counts results (``llm_otel.evaluation.results``) and scores
+(``llm_otel.evaluation.score``) per evaluation name and model, so satisfaction and automated
+checks show up next to the call in traces and dashboards.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext
+from opentelemetry.util.types import AttributeValue
+
+from llm_otel._guard import report_internal_error
+from llm_otel.genai._recent import lookup
+from llm_otel.manual._defaults import default_telemetry
+
+__all__ = ["EVALUATION_RESULT_EVENT", "record_evaluation"]
+
+_logger = logging.getLogger("llm_otel")
+EVALUATION_RESULT_EVENT = "gen_ai.evaluation.result"
+
+
+def record_evaluation(
+    target: str | Span | SpanContext | None,
+    *,
+    name: str,
+    score: float | None = None,
+    label: str | None = None,
+    explanation: str | None = None,
+    attributes: dict[str, AttributeValue] | None = None,
+) -> bool:
+    """Attach an evaluation (user feedback, an automated check) to an LLM call.
+
+    ``target`` is the call's response id (``gen_ai.response.id``; the last 10,000 calls of this
+    process are remembered), its span or span context, or None for the current span. Returns
+    False, with a warning, when the target cannot be found; never raises.
+    """
+    try:
+        context, provider, model = _resolve(target)
+        if context is None:
+            _logger.warning("llm_otel: no recent LLM call with response id %r", target)
+            return False
+        event: dict[str, AttributeValue] = {ga.GEN_AI_EVALUATION_NAME: name}
+        metric: dict[str, AttributeValue] = {ga.GEN_AI_EVALUATION_NAME: name}
+        if provider:
+            metric[ga.GEN_AI_PROVIDER_NAME] = provider
+        if model:
+            metric[ga.GEN_AI_REQUEST_MODEL] = model
+        if isinstance(target, str):
+            event[ga.GEN_AI_RESPONSE_ID] = target
+        if score is not None:
+            event[ga.GEN_AI_EVALUATION_SCORE_VALUE] = float(score)
+        if label is not None:
+            event[ga.GEN_AI_EVALUATION_SCORE_LABEL] = label
+        if explanation is not None:
+            event[ga.GEN_AI_EVALUATION_EXPLANATION] = explanation
+        event.update(attributes or {})
+        telemetry = default_telemetry()
+        telemetry.event_logger.emit(
+            event_name=EVALUATION_RESULT_EVENT,
+            attributes=event,
+            context=trace.set_span_in_context(NonRecordingSpan(context)),
+        )
+        counted = dict(metric)
+        if label is not None:
+            counted[ga.GEN_AI_EVALUATION_SCORE_LABEL] = label
+        telemetry.evaluation_results.add(1, counted)
+        if score is not None:
+            telemetry.evaluation_score.record(float(score), metric)
+        return True
+    except Exception as exc:
+        report_internal_error("record_evaluation", exc)
+        return False
+
+
+def _resolve(target: Any) -> tuple[SpanContext | None, str | None, str | None]:
+    if isinstance(target, str):
+        call = lookup(target)
+        return (call.span_context, call.provider, call.model) if call else (None, None, None)
+    if target is None:
+        target = trace.get_current_span()
+    if isinstance(target, SpanContext):
+        context = target
+        attributes: Any = {}
+    else:
+        context = target.get_span_context()
+        attributes = getattr(target, "attributes", None) or {}
+    if not context.is_valid:
+        return None, None, None
+    return context, attributes.get(ga.GEN_AI_PROVIDER_NAME), attributes.get(ga.GEN_AI_REQUEST_MODEL)
