@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
-echo "== ruff"; ruff check src tests examples scripts; ruff format --check src tests examples scripts
+echo "== ruff"; ruff check src tests examples scripts semconv; ruff format --check src tests examples scripts semconv
 echo "== mypy"; mypy
 echo "== stack (Collector, Jaeger, Prometheus: built once, cached in ~/.cache/llm-otel)"
 scripts/stack.sh build

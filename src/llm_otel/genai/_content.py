@@ -23,6 +23,7 @@ __all__ = [
     "CAPTURE_ENV",
     "DEFAULT_MAX_LENGTH",
     "MAX_LENGTH_ENV",
+    "REDACTION_ENV",
     "REDACTION_FAILED",
     "ContentMode",
     "ContentPolicy",
@@ -34,6 +35,7 @@ _logger = logging.getLogger("llm_otel")
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 MAX_LENGTH_ENV = "LLM_OTEL_CONTENT_MAX_LENGTH"
+REDACTION_ENV = "LLM_OTEL_CONTENT_REDACTION"
 DEFAULT_MAX_LENGTH = 16384
 REDACTION_FAILED = "[REDACTION FAILED]"
 _TRUNCATED = "...[truncated {} chars]"
@@ -170,4 +172,27 @@ def policy_from_env(
                     DEFAULT_MAX_LENGTH,
                 )
                 max_length = DEFAULT_MAX_LENGTH
+    if redactor is None:
+        redactor = _redactor_from_env()
     return ContentPolicy(mode=resolved, max_length=max_length, redactor=redactor)
+
+
+def _redactor_from_env() -> Redactor | None:
+    """``LLM_OTEL_CONTENT_REDACTION=default`` or a comma-separated list of built-in kinds."""
+    raw = os.environ.get(REDACTION_ENV, "").strip()
+    if not raw or raw.lower() in ("none", "false", "off"):
+        return None
+    from llm_otel.redaction import DEFAULT_KINDS, PatternRedactor
+
+    kinds = DEFAULT_KINDS if raw.lower() == "default" else [k.strip() for k in raw.split(",")]
+    try:
+        return PatternRedactor(kinds)
+    except ValueError as exc:
+        # Failing closed: content that was meant to be redacted must not be recorded as is.
+        _logger.warning("llm_otel: %s=%r: %s; every captured text is withheld", REDACTION_ENV,
+                        raw, exc)  # fmt: skip
+        return _withhold_everything
+
+
+def _withhold_everything(text: str) -> str:
+    return REDACTION_FAILED
