@@ -21,7 +21,7 @@ if [ ! -x .venv-oldest/bin/python ] || [ pyproject.toml -nt .venv-oldest/.instal
   rm -rf .venv-oldest
   "$PYTHON" -m venv .venv-oldest
   .venv-oldest/bin/python -m pip install -q --upgrade pip
-  .venv-oldest/bin/python -m pip install -q -e . pytest pytest-asyncio "${OLDEST[@]}"
+  .venv-oldest/bin/python -m pip install -q -e . pytest pytest-asyncio pyyaml "${OLDEST[@]}"
   touch .venv-oldest/.installed
 fi
 echo "== pytest (oldest supported: ${OLDEST[*]})"

@@ -195,3 +195,38 @@ def test_llm_call_failure_and_content(telemetry: Telemetry) -> None:
     assert json.loads(span.attributes["gen_ai.input.messages"]) == messages
     (point,) = telemetry.points("gen_ai.client.operation.duration")
     assert point.attributes["error.type"] == "TimeoutError"
+
+
+def test_generator_span_is_current_only_inside_the_generator(telemetry: Telemetry) -> None:
+    tracer = telemetry.tracer_provider.get_tracer("app")
+
+    @llm_otel.task("produce")
+    def produce():  # type: ignore[no-untyped-def]
+        with tracer.start_as_current_span("inside"):
+            yield 1
+        yield 2
+
+    items = []
+    for item in produce():
+        with tracer.start_as_current_span(f"consumer {item}"):  # between items
+            items.append(item)
+    assert items == [1, 2]
+    spans = _by_name(telemetry)
+    task = spans["task produce"]
+    assert spans["inside"].parent.span_id == task.context.span_id
+    assert spans["consumer 1"].parent is None  # not a child of the generator's span
+    assert spans["consumer 2"].parent is None
+
+
+def test_abandoned_generator_is_not_a_failure(telemetry: Telemetry) -> None:
+    @llm_otel.task("endless")
+    def endless():  # type: ignore[no-untyped-def]
+        while True:
+            yield 0
+
+    stream = endless()
+    next(stream)
+    stream.close()
+    span = telemetry.only_span()
+    assert span.status.status_code is StatusCode.UNSET
+    assert "error.type" not in span.attributes

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, overload
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv.attributes import error_attributes
@@ -88,24 +89,27 @@ class _Operation:
         return self._open.pop().__exit__(*exc_info)
 
     @contextmanager
-    def _run(self, content: dict[str, Any]) -> Iterator[OperationSpan]:
+    def _run(self, content: dict[str, Any], attach: bool = True) -> Iterator[OperationSpan]:
         telemetry = default_telemetry()
         attributes = {**self._attributes, **scope_attributes()}
         span = telemetry.tracer.start_span(self._name, kind=self._kind, attributes=attributes)
         handle = OperationSpan(span, telemetry.content.on_span)
         for key, value in content.items():
             handle._content(key, value)
-        with trace.use_span(span, end_on_exit=False, record_exception=False,
-                            set_status_on_exception=False):  # fmt: skip
-            try:
-                yield handle
-            except BaseException as exc:
-                span.set_attribute(error_attributes.ERROR_TYPE, type(exc).__qualname__)
-                span.set_status(Status(StatusCode.ERROR, str(exc)))
-                span.record_exception(exc)
-                raise
-            finally:
-                span.end()
+        token = otel_context.attach(trace.set_span_in_context(span)) if attach else None
+        try:
+            yield handle
+        except GeneratorExit:
+            raise  # a generator abandoned by its consumer: an ending, not a failure
+        except BaseException as exc:
+            span.set_attribute(error_attributes.ERROR_TYPE, type(exc).__qualname__)
+            span.set_status(Status(StatusCode.ERROR, str(exc)))
+            span.record_exception(exc)
+            raise
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+            span.end()
 
     # decorator -------------------------------------------------------------------------------
     def __call__(self, fn: F) -> F:
@@ -118,21 +122,46 @@ class _Operation:
             except Exception:
                 return self._content
 
+        # Generators: the span covers the whole iteration but is current only while the
+        # generator's own code runs, never while the consumer runs between items.
         if inspect.isasyncgenfunction(fn):
 
             @functools.wraps(fn)
             async def agen(*args: Any, **kwargs: Any) -> Any:
-                with self._run(content_for(args, kwargs)):
-                    async for item in fn(*args, **kwargs):
-                        yield item
+                with self._run(content_for(args, kwargs), attach=False) as handle:
+                    inner = fn(*args, **kwargs)
+                    try:
+                        while True:
+                            token = otel_context.attach(trace.set_span_in_context(handle.span))
+                            try:
+                                item = await inner.__anext__()
+                            except StopAsyncIteration:
+                                return
+                            finally:
+                                otel_context.detach(token)
+                            yield item
+                    finally:
+                        await inner.aclose()
 
             return agen  # type: ignore[return-value]
         if inspect.isgeneratorfunction(fn):
 
             @functools.wraps(fn)
             def gen(*args: Any, **kwargs: Any) -> Any:
-                with self._run(content_for(args, kwargs)):
-                    return (yield from fn(*args, **kwargs))
+                with self._run(content_for(args, kwargs), attach=False) as handle:
+                    inner = fn(*args, **kwargs)
+                    try:
+                        while True:
+                            token = otel_context.attach(trace.set_span_in_context(handle.span))
+                            try:
+                                item = next(inner)
+                            except StopIteration as stop:
+                                return stop.value
+                            finally:
+                                otel_context.detach(token)
+                            yield item
+                    finally:
+                        inner.close()
 
             return gen  # type: ignore[return-value]
         if inspect.iscoroutinefunction(fn):
