@@ -55,12 +55,19 @@ def _finalize(
         invocation.finish(response)
 
 
-def _observe(invocation: Invocation, accumulator: StreamAccumulator, item: Any) -> None:
-    try:
-        invocation.on_chunk()
-        accumulator.add(item)
-    except Exception as internal:
-        report_internal_error("stream chunk", internal)
+def _observer(invocation: Invocation, accumulator: StreamAccumulator) -> Any:
+    """One bound function per stream for the per-chunk work (it runs for every chunk)."""
+    on_chunk = invocation.on_chunk
+    add = accumulator.add
+
+    def observe(item: Any) -> None:
+        try:
+            on_chunk()
+            add(item)
+        except Exception as internal:
+            report_internal_error("stream chunk", internal)
+
+    return observe
 
 
 class _ClosingResponse(_Proxy):
@@ -88,6 +95,7 @@ class _StreamProxyBase(_Proxy):
         super().__init__(wrapped)
         self._self_invocation = invocation
         self._self_accumulator = accumulator
+        self._self_observe = _observer(invocation, accumulator)
         self._self_response: Any = None
 
     def _self_finalize(self, exc: BaseException | None) -> None:
@@ -147,7 +155,7 @@ class SyncStreamProxy(_StreamProxyBase):
         except BaseException as exc:
             self._self_finalize(exc)
             raise
-        _observe(self._self_invocation, self._self_accumulator, item)
+        self._self_observe(item)
         return item
 
     def __enter__(self) -> SyncStreamProxy:
@@ -176,7 +184,7 @@ class AsyncStreamProxy(_StreamProxyBase):
         except BaseException as exc:
             self._self_finalize(exc)
             raise
-        _observe(self._self_invocation, self._self_accumulator, item)
+        self._self_observe(item)
         return item
 
     async def __aenter__(self) -> AsyncStreamProxy:

@@ -235,9 +235,38 @@ class ChatStreamAccumulator:
         self.error_type: str | None = None
 
     def add(self, chunk: Any) -> None:
+        # Hot path (once per streamed chunk): SDK objects are read with plain getattr; the
+        # generic field() helper is for the rare dict-shaped chunk.
+        if isinstance(chunk, dict):
+            self._add_mapping(chunk)
+            return
         response = self._response
         if not response.response_id:
             # Azure sends a first chunk with empty id/model (prompt filter results).
+            response.response_id = getattr(chunk, "id", None) or None
+            response.response_model = getattr(chunk, "model", None) or None
+            _service_attributes(response, chunk)
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            usage_into(response, usage)
+        choices = getattr(chunk, "choices", None)
+        if not choices:
+            return
+        states = self._choices
+        for choice in choices:
+            index = getattr(choice, "index", 0) or 0
+            state = states.get(index)
+            if state is None:
+                state = states[index] = _ChoiceState()
+            reason = getattr(choice, "finish_reason", None)
+            if reason:
+                state.finish_reason = reason
+            if self._capture:
+                self._add_delta(state, getattr(choice, "delta", None))
+
+    def _add_mapping(self, chunk: dict[str, Any]) -> None:
+        response = self._response
+        if not response.response_id:
             response.response_id = field(chunk, "id") or None
             response.response_model = field(chunk, "model") or None
             _service_attributes(response, chunk)
