@@ -12,6 +12,21 @@ scripts/stack.sh build
 echo "== pytest (newest versions; includes the end-to-end stack tests)"
 python -m pytest -q "$@"
 
+# Other vendors' OpenAI instrumentations next to ours (one span per call): their own venv, since
+# they are not our dependencies and would be picked up by opentelemetry-instrument in .venv.
+PEERS=(opentelemetry-instrumentation-openai==0.62.4 openinference-instrumentation-openai==0.1.66
+       opentelemetry-instrumentation-openai-v2==2.4b0 opentelemetry-util-genai==1.1b0 httpx)
+if [ ! -x .venv-peers/bin/python ] || [ pyproject.toml -nt .venv-peers/.installed ] ||
+   [ scripts/test.sh -nt .venv-peers/.installed ]; then
+  rm -rf .venv-peers
+  "$PYTHON" -m venv .venv-peers
+  .venv-peers/bin/python -m pip install -q --upgrade pip
+  .venv-peers/bin/python -m pip install -q -e ".[dev]" "${PEERS[@]}"
+  touch .venv-peers/.installed
+fi
+echo "== pytest (next to other vendors' instrumentations: ${PEERS[*]})"
+LLM_OTEL_PEER_TESTS=1 .venv-peers/bin/python -m pytest -q -p no:cacheprovider tests/peers
+
 # Keep these equal to the floors in pyproject.toml and instrumentation/*/package.py.
 OLDEST=(openai==1.66.0 opentelemetry-api==1.42.0 opentelemetry-sdk==1.42.0
         opentelemetry-exporter-otlp==1.42.0 opentelemetry-instrumentation==0.63b0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 import inspect
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,9 @@ from llm_otel.instrumentation.openai import OpenAIInstrumentor
 from llm_otel.manual import _defaults as manual_defaults
 from tests.openai_server import OpenAITestServer
 from tests.otlp_receiver import OTLPReceiver
+
+# tests/peers needs other vendors' instrumentations installed (.venv-peers, see scripts/test.sh).
+collect_ignore = [] if os.environ.get("LLM_OTEL_PEER_TESTS") else ["peers"]
 
 
 @pytest.fixture(scope="session")

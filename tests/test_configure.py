@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -157,3 +158,63 @@ def test_instrument_and_gpu_switches(arguments: str, expected: list[str]) -> Non
     result = _run(script, env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(expected)
+
+
+SLOW_EXPORTER_APP = """
+import json, threading, openai, llm_otel
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+class Stuck(SpanExporter):
+    # A collector that never answers within the app's lifetime: every export blocks.
+    def __init__(self):
+        self.release = threading.Event()
+        self.calls = 0
+    def export(self, spans):
+        self.calls += 1
+        self.release.wait(30)
+        return SpanExportResult.FAILURE
+    def shutdown(self):
+        self.release.set()
+
+stuck = Stuck()
+reader = InMemoryMetricReader()
+config = llm_otel.configure(span_exporter=stuck, metric_reader=reader)
+client = openai.OpenAI(base_url={base_url!r}, api_key="k", max_retries=0)
+hi = [{{"role": "user", "content": "hi"}}]
+for _ in range(200):
+    answer = client.chat.completions.create(model="gpt-test", messages=hi)
+    assert answer.choices[0].message.content == "Hello from the test server"
+points = {{}}
+for rm in reader.get_metrics_data().resource_metrics:
+    for sm in rm.scope_metrics:
+        for metric in sm.metrics:
+            if metric.name.startswith("otel.sdk.processor.span."):
+                for point in metric.data.data_points:
+                    key = metric.name + "|" + str(point.attributes.get("error.type", ""))
+                    points[key] = points.get(key, 0) + int(point.value)
+print(json.dumps(points))
+stuck.release.set()
+print("exports", stuck.calls)
+"""
+
+
+def test_a_stuck_exporter_drops_spans_and_counts_them(server: OpenAITestServer) -> None:
+    # Queue of 20, batches of 5: one batch blocks in the exporter, 20 wait, the rest are dropped.
+    result = _run(
+        SLOW_EXPORTER_APP.format(base_url=server.base_url),
+        {
+            "OTEL_BSP_MAX_QUEUE_SIZE": "20",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "5",
+            "OTEL_LOGS_EXPORTER": "none",
+            "LLM_OTEL_GPU_METRICS": "false",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    counts = json.loads(result.stdout.splitlines()[0])
+    dropped = counts["otel.sdk.processor.span.processed|queue_full"]
+    queued = counts["otel.sdk.processor.span.queue.size|"]
+    assert counts["otel.sdk.processor.span.queue.capacity|"] == 20
+    assert queued <= 20  # memory bounded by the queue, not by the number of calls
+    assert dropped >= 200 - 20 - 5  # every span that did not fit is counted
+    assert "exports 1" in result.stdout  # the app never waited for the blocked export

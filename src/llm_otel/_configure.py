@@ -73,6 +73,9 @@ class Configuration:
             self.gpu.shutdown()
 
 
+_SDK_SELF_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
+
+
 def configure(
     *,
     service_name: str | None = None,
@@ -100,6 +103,11 @@ def configure(
     the NVML GPU metrics on or off; left out, ``LLM_OTEL_GPU_METRICS`` decides (default on when
     the ``gpu`` extra is installed).
 
+    The batch processors it builds report the SDK's self-metrics to the same meter provider:
+    ``otel.sdk.processor.span.processed`` / ``.log.processed`` (with ``error.type=queue_full``
+    for what was dropped because the exporter could not keep up) and the queue size and
+    capacity. ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=false`` turns them off.
+
     Calling it again returns the first call's configuration unchanged (a warning says so when
     the arguments differ): OpenTelemetry's global providers can be set only once per process.
     For the same reason, an SDK provider that is already installed (for example by
@@ -117,19 +125,12 @@ def configure(
         resource = Resource.create(attributes)
         settings = _ExportSettings(endpoint, protocol, headers)
 
+        # The SDK's self-metrics count spans and log records its batch processors drop when the
+        # queue is full (an exporter down or slow): on unless the user turned them off.
+        os.environ.setdefault(_SDK_SELF_METRICS, "true")
         # Providers someone already installed (opentelemetry-instrument, the app itself) are
         # kept: OTel allows one global provider per signal, and a second set of exporters
         # would run without ever receiving data.
-        tracer_provider = _existing(trace.get_tracer_provider(), TracerProvider)
-        if tracer_provider is None:
-            span_exp = span_exporter or settings.exporter("traces")
-            if span_exp is not None:
-                tracer_provider = TracerProvider(resource=resource)
-                # Before the exporter's processor, so llm_otel.context() ids are on every span.
-                tracer_provider.add_span_processor(ScopeSpanProcessor())
-                tracer_provider.add_span_processor(BatchSpanProcessor(span_exp))
-                trace.set_tracer_provider(tracer_provider)
-
         meter_provider = _existing(metrics.get_meter_provider(), MeterProvider)
         if meter_provider is None:
             reader = metric_reader
@@ -141,12 +142,26 @@ def configure(
                 meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
                 metrics.set_meter_provider(meter_provider)
 
+        tracer_provider = _existing(trace.get_tracer_provider(), TracerProvider)
+        if tracer_provider is None:
+            span_exp = span_exporter or settings.exporter("traces")
+            if span_exp is not None:
+                tracer_provider = TracerProvider(resource=resource)
+                # Before the exporter's processor, so llm_otel.context() ids are on every span.
+                tracer_provider.add_span_processor(ScopeSpanProcessor())
+                tracer_provider.add_span_processor(
+                    BatchSpanProcessor(span_exp, meter_provider=meter_provider)
+                )
+                trace.set_tracer_provider(tracer_provider)
+
         logger_provider = _existing(get_logger_provider(), LoggerProvider)
         if logger_provider is None:
             log_exp = log_exporter or settings.exporter("logs")
             if log_exp is not None:
                 logger_provider = LoggerProvider(resource=resource)
-                logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exp))
+                logger_provider.add_log_record_processor(
+                    BatchLogRecordProcessor(log_exp, meter_provider=meter_provider)
+                )
                 set_logger_provider(logger_provider)
 
         configuration = Configuration(tracer_provider, meter_provider, logger_provider)

@@ -16,6 +16,7 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
 from llm_otel.cost import prices
+from llm_otel.genai._coexist import SUPPRESS_LLM_KEY
 from llm_otel.genai._recent import RecentCall, remember
 from llm_otel.genai._scope import scope_attributes
 from llm_otel.genai._telemetry import GenAITelemetry
@@ -60,7 +61,9 @@ class Invocation:
         "span",
     )
 
-    def __init__(self, telemetry: GenAITelemetry, request: LLMRequest) -> None:
+    def __init__(
+        self, telemetry: GenAITelemetry, request: LLMRequest, *, own_span: bool = True
+    ) -> None:
         self._telemetry = telemetry
         self.request = request
         # next() on a count is atomic under the GIL: only the first caller of _end gets 0.
@@ -81,6 +84,14 @@ class Invocation:
             if request.server_port:
                 metric_attrs[server_attributes.SERVER_PORT] = request.server_port
         self._metric_attrs = metric_attrs
+        if not own_span:
+            # Another instrumentation gives this call its span (see _coexist): metrics only, and
+            # the current span's context stays the parent of whatever happens beneath.
+            self.span: trace.Span = trace.NonRecordingSpan(
+                trace.get_current_span().get_span_context()
+            )
+            self._start = time.perf_counter()
+            return
         span_attrs = dict(metric_attrs)
         if request.stream:
             span_attrs[ga.GEN_AI_REQUEST_STREAM] = True
@@ -103,8 +114,15 @@ class Invocation:
         return self._done
 
     def attach(self) -> object:
-        """Make the span current (so HTTP client spans nest under it); returns the token."""
-        return otel_context.attach(trace.set_span_in_context(self.span))
+        """Make the span current (so HTTP client spans nest under it); returns the token.
+
+        While our own span is current, OpenLLMetry's "model call already traced" key is set too,
+        so its wrappers deeper in the same call do not add a second span.
+        """
+        ctx = trace.set_span_in_context(self.span)
+        if self.span.is_recording():
+            ctx = otel_context.set_value(SUPPRESS_LLM_KEY, True, ctx)
+        return otel_context.attach(ctx)
 
     @staticmethod
     def detach(token: object) -> None:

@@ -4,7 +4,9 @@ The wrapper starts an invocation from the adapter's request description, makes t
 for the duration of the client call, and either ends it with the adapter's response description
 or hands a stream to a proxy. A call made while another llm_otel-instrumented call is in progress
 (a wrapper library calling an instrumented client, a helper calling ``create``) or while OTel
-instrumentation is suppressed is passed through untouched, so each LLM call gets one span.
+instrumentation is suppressed is passed through untouched, so each LLM call gets one span. A call
+that another vendor's GenAI instrumentation already traces gets our metrics but not a second span
+(see ``_coexist``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Protocol
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from llm_otel._guard import report_internal_error
+from llm_otel.genai._coexist import traced_elsewhere
 from llm_otel.genai._invocation import Invocation
 from llm_otel.genai._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
 from llm_otel.genai._telemetry import GenAITelemetry
@@ -52,13 +55,16 @@ def _skip() -> bool:
 def _start(
     telemetry: GenAITelemetry,
     adapter: Adapter,
+    wrapped: Any,
     instance: Any,
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
 ) -> tuple[Invocation, object] | None:
     try:
         request = adapter.request(instance, args, kwargs, telemetry.content.enabled)
-        invocation = Invocation(telemetry, request)
+        invocation = Invocation(
+            telemetry, request, own_span=not traced_elsewhere(wrapped, instance)
+        )
     except Exception as exc:
         report_internal_error(f"{type(adapter).__name__}.request", exc)
         return None
@@ -90,7 +96,7 @@ def sync_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., A
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         if _skip():
             return wrapped(*args, **kwargs)
-        started = _start(telemetry, adapter, instance, args, kwargs)
+        started = _start(telemetry, adapter, wrapped, instance, args, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
         invocation, token = started
@@ -116,7 +122,7 @@ def async_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., 
     ) -> Any:
         if _skip():
             return await wrapped(*args, **kwargs)
-        started = _start(telemetry, adapter, instance, args, kwargs)
+        started = _start(telemetry, adapter, wrapped, instance, args, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
         invocation, token = started

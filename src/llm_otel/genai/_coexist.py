@@ -1,0 +1,116 @@
+"""Living next to another vendor's GenAI instrumentation of the same client library.
+
+Two instrumentations wrapping the same method would give every call two CLIENT spans. When
+llm_otel sees that the call is already traced by someone else, it records its metrics (and
+content event, cost, response id) but not a span, so each call keeps exactly one span:
+
+- *above us*: the current span describes a model call and was not started by llm_otel (the other
+  wrapper is outermost and has already started its span), or the context carries OpenLLMetry's
+  ``suppress_language_model_instrumentation`` key (its LangChain/LlamaIndex spans set it for
+  the model call they already describe);
+- *beneath us*: the callable we are about to call, or the HTTP ``request`` method of the SDK
+  client behind the resource (where OpenInference hooks in), is a wrapt wrapper installed by a
+  known GenAI instrumentation package (it will start its span when we call it). OpenLLMetry's
+  wrappers are the exception: they honour the suppress key below, so our span stays the one.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from opentelemetry import context, trace
+
+from llm_otel.genai._telemetry import SCOPE_NAME
+
+__all__ = ["FOREIGN_WRAPPER_MODULES", "SUPPRESS_LLM_KEY", "traced_elsewhere"]
+
+#: Module prefixes of the GenAI instrumentations whose wrappers we step aside for.
+FOREIGN_WRAPPER_MODULES = (
+    "opentelemetry.instrumentation.openai",  # OpenLLMetry (openai) and OTel's openai_v2
+    "opentelemetry.instrumentation.anthropic",
+    "opentelemetry.instrumentation.google_genai",
+    "opentelemetry.instrumentation.bedrock",
+    "opentelemetry.instrumentation.cohere",
+    "opentelemetry.instrumentation.mistralai",
+    "opentelemetry.instrumentation.ollama",
+    "opentelemetry.instrumentation.groq",
+    "opentelemetry.instrumentation.vertexai",
+    "opentelemetry.instrumentation.langchain",
+    "openinference.instrumentation",
+    "openlit.",
+    "langfuse.",
+    "traceloop.",
+)
+
+# How the peers mark a span as a model call: a semconv model operation (OTel, OpenLIT),
+# ``llm.request.type`` (OpenLLMetry), the OpenInference span kind. Agent, tool and retrieval
+# CLIENT spans are not model calls: a call made inside one gets its own span.
+_MODEL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
+_OPENINFERENCE_KIND = "openinference.span.kind"
+_OPENINFERENCE_LLM = frozenset({"LLM", "EMBEDDING"})
+
+
+#: OpenLLMetry's context key for "the model call is already traced" (honoured both ways: we set it
+#: while our own span is current, so its wrappers deeper in the call step aside).
+SUPPRESS_LLM_KEY = "suppress_language_model_instrumentation"
+
+
+def _foreign_span_is_current() -> bool:
+    if context.get_value(SUPPRESS_LLM_KEY):
+        return True
+    span: Any = trace.get_current_span()
+    if not span.is_recording():
+        return False
+    scope = getattr(span, "instrumentation_scope", None)
+    if scope is not None and scope.name == SCOPE_NAME:
+        return False
+    attributes = getattr(span, "attributes", None)
+    if not attributes:
+        return False
+    if attributes.get("gen_ai.operation.name") in _MODEL_OPERATIONS:
+        return True
+    if "llm.request.type" in attributes:
+        return True
+    return attributes.get(_OPENINFERENCE_KIND) in _OPENINFERENCE_LLM
+
+
+_BENEATH: dict[str, bool] = {}
+
+
+def _steps_aside(module: str) -> bool:
+    """A foreign wrapper module that will not give way to us (decided once per module)."""
+    decided = _BENEATH.get(module)
+    if decided is None:
+        if not module.startswith(FOREIGN_WRAPPER_MODULES):
+            decided = False
+        else:
+            # OpenLLMetry's packages import the suppress key and pass through when it is set,
+            # which our attach() does: our span stays the one span.
+            package = ".".join(module.split(".")[:3]) + "."
+            decided = not any(
+                name.startswith(package)
+                and hasattr(loaded, "SUPPRESS_LANGUAGE_MODEL_INSTRUMENTATION_KEY")
+                for name, loaded in list(sys.modules.items())
+            )
+        _BENEATH[module] = decided
+    return decided
+
+
+def _foreign_wrapper_beneath(wrapped: Any) -> bool:
+    # wrapt hands the next layer in as ``wrapped``: a bound wrapper when someone else wrapped the
+    # method before us. Plain functions and methods have no ``_self_wrapper``.
+    wrapper = getattr(wrapped, "_self_wrapper", None)
+    if wrapper is None:
+        return False
+    return _steps_aside(getattr(wrapper, "__module__", None) or "")
+
+
+def traced_elsewhere(wrapped: Any, instance: Any) -> bool:
+    """Whether another GenAI instrumentation already gives this call its span."""
+    if _foreign_wrapper_beneath(wrapped):
+        return True
+    client = getattr(instance, "_client", None)  # Stainless SDKs: resource -> client
+    if client is not None and _foreign_wrapper_beneath(getattr(type(client), "request", None)):
+        return True
+    return _foreign_span_is_current()
