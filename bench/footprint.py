@@ -3,6 +3,7 @@
 python bench/footprint.py import            # `import llm_otel` in fresh processes
 python bench/footprint.py memory --calls 100000
 python bench/footprint.py export --spans 50000   # needs scripts/stack.sh start
+python bench/footprint.py down --calls 3000     # call latency: Collector up-less, down, hanging
 """
 
 from __future__ import annotations
@@ -117,9 +118,64 @@ def export(spans: int) -> None:
     tp.shutdown()
 
 
+_DOWN_CHILD = """
+import statistics, sys, time
+sys.path.insert(0, {bench!r})
+import worker
+import llm_otel
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+mode, calls = sys.argv[1], int(sys.argv[2])
+if mode != "none":
+    llm_otel.configure(endpoint={{"down": "http://127.0.0.1:9", "hang": {hang!r}}}[mode],
+                       metric_reader=InMemoryMetricReader(), gpu=False)
+client, _ = worker.make_clients()
+times = []
+for _ in range(calls):
+    t = time.perf_counter()
+    client.chat.completions.create(model="gpt-4o-mini", messages=worker.MESSAGES)
+    times.append(time.perf_counter() - t)
+times.sort()
+print(statistics.median(times) * 1e6, times[int(len(times) * 0.99)] * 1e6, max(times) * 1e6)
+sys.stdout.flush()
+import os
+os._exit(0)  # not waiting for the exporter to give up at shutdown: that is not the app's latency
+"""
+
+
+def down(calls: int) -> None:
+    """Call latency with no telemetry, with the Collector down, and with one that hangs."""
+    import os
+    import socket
+
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(128)  # accepts connections, never answers: every export waits for its timeout
+    hang = f"http://127.0.0.1:{hanging.getsockname()[1]}"
+    child = _DOWN_CHILD.format(bench=str(Path(__file__).resolve().parent), hang=hang)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(OTEL_BSP_MAX_QUEUE_SIZE="2048", OTEL_EXPORTER_OTLP_TIMEOUT="10")
+    labels = {
+        "none": "not instrumented",
+        "down": "instrumented, Collector down (connection refused)",
+        "hang": "instrumented, Collector hanging (accepts, never answers)",
+    }
+    for mode, label in labels.items():
+        out = subprocess.run(
+            [sys.executable, "-c", child, mode, str(calls)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            timeout=600,
+        ).stdout.split()
+        median, p99, worst = (float(v) for v in out[-3:])
+        print(f"{label:<58} median {median:7.0f} µs  p99 {p99:7.0f} µs  max {worst:8.0f} µs")
+    hanging.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["import", "memory", "export"])
+    parser.add_argument("what", choices=["import", "memory", "export", "down"])
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--spans", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=15)
@@ -128,6 +184,8 @@ def main() -> int:
         import_cost(args.runs)
     elif args.what == "memory":
         memory(args.calls)
+    elif args.what == "down":
+        down(args.calls)
     else:
         export(args.spans)
     return 0

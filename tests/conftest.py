@@ -64,6 +64,17 @@ class Telemetry:
     metric_reader: InMemoryMetricReader
     logs_exporter: InMemoryLogRecordExporter
     tracer_provider: TracerProvider
+    meter_provider: MeterProvider | None = None
+    logger_provider: LoggerProvider | None = None
+
+    @property
+    def providers(self) -> dict[str, Any]:
+        """The providers as instrument() keyword arguments."""
+        return {
+            "tracer_provider": self.tracer_provider,
+            "meter_provider": self.meter_provider,
+            "logger_provider": self.logger_provider,
+        }
 
     def spans(self) -> list[ReadableSpan]:
         return list(self.spans_exporter.get_finished_spans())
@@ -118,7 +129,7 @@ def make_telemetry(policy: ContentPolicy) -> Telemetry:
         logger_provider=logger_provider,
         content=policy,
     )
-    return Telemetry(spans, reader, logs, tracer_provider)
+    return Telemetry(spans, reader, logs, tracer_provider, meter_provider, logger_provider)
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
 from llm_otel.genai import LLMRequest, LLMResponse
+from llm_otel.instrumentation._raw import unwrap_response
 from llm_otel.instrumentation.openai._common import as_int, client_identity, field
-from llm_otel.instrumentation.openai._raw import unwrap_response
 
 __all__ = ["EmbeddingsAdapter"]
 

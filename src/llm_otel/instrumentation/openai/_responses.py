@@ -10,6 +10,7 @@ from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
+from llm_otel.instrumentation._raw import unwrap_response
 from llm_otel.instrumentation.openai._common import (
     as_int,
     as_number,
@@ -19,7 +20,6 @@ from llm_otel.instrumentation.openai._common import (
     parse_arguments,
     text_parts,
 )
-from llm_otel.instrumentation.openai._raw import unwrap_response
 
 __all__ = ["ResponsesAdapter", "ResponsesStreamAccumulator"]
 

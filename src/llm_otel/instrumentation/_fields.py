@@ -1,0 +1,45 @@
+"""Reading client-library objects that may be SDK models, dicts or omitted-value sentinels."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["as_int", "as_number", "field", "given", "parse_arguments"]
+
+
+def given(value: Any) -> bool:
+    """False for None and the SDK's omit/NOT_GIVEN sentinels."""
+    if value is None:
+        return False
+    return type(value).__name__ not in ("Omit", "NotGiven")
+
+
+def field(obj: Any, name: str, default: Any = None) -> Any:
+    """``obj[name]`` for a mapping, ``obj.name`` for an SDK model; ``default`` when absent."""
+    if obj is None:
+        return default
+    value = obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+    return value if given(value) else default
+
+
+def as_number(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def parse_arguments(arguments: Any) -> Any:
+    """Tool-call arguments as a JSON value when they parse, else the raw string."""
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments)
+        except ValueError:
+            return arguments
+    return arguments
