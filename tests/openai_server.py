@@ -1,8 +1,9 @@
 """An OpenAI-compatible HTTP server on 127.0.0.1 for tests and the demo.
 
-It speaks the wire format the real ``openai`` client expects: JSON bodies, SSE streams
-(``data: {...}`` chunks ending in ``data: [DONE]`` for chat, ``event:``-typed events for the
-Responses API), error bodies with HTTP status codes. The model name picks the behaviour:
+It speaks the wire format the real ``openai`` client (and Groq's, under ``/openai/v1``)
+expects: JSON bodies, SSE streams (``data: {...}`` chunks ending in ``data: [DONE]`` for chat,
+``event:``-typed events for the Responses API), error bodies with HTTP status codes. The model
+name picks the behaviour:
 
 - ``error-429`` / ``error-500`` / ``error-400``: that HTTP error (with the API's error body);
 - ``tool-model``: a tool call (``get_weather``) instead of text;
@@ -198,6 +199,10 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if (body.get("stream_options") or {}).get("include_usage"):
             self._send(json.dumps({**base, "choices": [], "usage": USAGE}))
+        elif self.path.startswith("/openai/v1/"):  # Groq: usage in the final chunk's x_groq
+            self._send(
+                json.dumps({**base, "choices": [], "x_groq": {"id": "req_g", "usage": USAGE}})
+            )
         self._send("[DONE]")
 
     def _responses_stream(self, body: dict[str, Any]) -> None:

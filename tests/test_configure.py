@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -39,7 +40,7 @@ config = llm_otel.configure(service_name="configured-app", endpoint={endpoint!r}
                             resource_attributes={{"deployment.environment.name": "test"}},
                             capture_content="EVENT_ONLY")
 assert llm_otel.configure() is config, "configure() is idempotent"
-assert config.instrumented == ["llm_otel_openai"], config.instrumented
+assert "llm_otel_openai" in config.instrumented, config.instrumented
 client = openai.OpenAI(base_url={base_url!r}, api_key="k", max_retries=0)
 client.chat.completions.create(model="gpt-test", messages=[{{"role": "user", "content": "hi"}}])
 config.shutdown()
@@ -144,10 +145,16 @@ client.chat.completions.create(model="gpt-test", messages=[{{"role": "user", "co
         ("instrument=False, gpu=False", []),
         ("instrument=False", []),
         ("instrument=['llm_otel_openai'], gpu=False", ["llm_otel_openai"]),
-        ("gpu=False", ["llm_otel_openai"]),
+        ("gpu=False", None),  # every installed LLM library
     ],
 )
-def test_instrument_and_gpu_switches(arguments: str, expected: list[str]) -> None:
+def test_instrument_and_gpu_switches(arguments: str, expected: list[str] | None) -> None:
+    if expected is None:
+        expected = [
+            f"llm_otel_{name}"
+            for name in ("anthropic", "groq", "openai")
+            if importlib.util.find_spec(name) is not None
+        ]
     script = f"""
     import llm_otel
     config = llm_otel.configure({arguments})

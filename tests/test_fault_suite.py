@@ -63,7 +63,7 @@ def _fault_sites() -> dict[str, tuple[Any, str]]:
     from opentelemetry.sdk._logs import Logger
     from opentelemetry.sdk.metrics._internal.instrument import Histogram
 
-    from llm_otel.cost import PriceTable
+    from llm_otel.genai import _invocation
     from llm_otel.instrumentation.openai._chat import ChatStreamAccumulator
 
     return {
@@ -73,7 +73,7 @@ def _fault_sites() -> dict[str, tuple[Any, str]]:
         "chunk accumulation": (ChatStreamAccumulator, "add"),
         "stream summary": (ChatStreamAccumulator, "response"),
         "content serialisation": (_content.ContentPolicy, "serialize"),
-        "cost lookup": (PriceTable, "lookup"),
+        "cost lookup": (_invocation, "prices"),
         "histogram record": (Histogram, "record"),
         "event emit": (Logger, "emit"),
     }

@@ -48,12 +48,15 @@ TARGETS: tuple[tuple[str, str, str, tuple[str, ...], type[Adapter]], ...] = (
 )
 
 
+Targets = tuple[tuple[str, str, str, tuple[str, ...], type[Adapter]], ...]
+
+
 def present_targets(
-    telemetry: GenAITelemetry,
+    telemetry: GenAITelemetry, targets: Targets = TARGETS
 ) -> list[tuple[Any, str, Any]]:
-    """(class, method name, wrapper) for every target this openai version has."""
+    """(class, method name, wrapper) for every target the installed library has."""
     found: list[tuple[Any, str, Any]] = []
-    for module_name, sync_name, async_name, methods, adapter_type in TARGETS:
+    for module_name, sync_name, async_name, methods, adapter_type in targets:
         try:
             module = importlib.import_module(module_name)
         except ImportError:

@@ -1,0 +1,74 @@
+"""OpenTelemetry instrumentation for the ``groq`` client library.
+
+Chat completions (sync, async, streamed) and embeddings, recorded like OpenAI's with
+``gen_ai.provider.name = groq``.
+
+    from llm_otel.instrumentation.groq import GroqInstrumentor
+    GroqInstrumentor().instrument()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+
+from llm_otel.genai import GenAITelemetry, policy_from_env
+from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation.groq.package import _instruments
+
+__all__ = ["GroqInstrumentor"]
+
+
+class GroqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Records one GenAI span and the GenAI client metrics for every Groq call."""
+
+    _patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        if not supported(self.instrumentation_dependencies(), "groq"):
+            return
+        from llm_otel.instrumentation.groq._adapters import (
+            GroqChatAdapter,
+            GroqEmbeddingsAdapter,
+        )
+        from llm_otel.instrumentation.openai._wrappers import present_targets
+
+        telemetry = GenAITelemetry(
+            tracer_provider=kwargs.get("tracer_provider"),
+            meter_provider=kwargs.get("meter_provider"),
+            logger_provider=kwargs.get("logger_provider"),
+            content=kwargs.get("content_policy") or policy_from_env(),
+        )
+        targets = (
+            (
+                "groq.resources.chat.completions",
+                "Completions",
+                "AsyncCompletions",
+                ("create",),
+                GroqChatAdapter,
+            ),
+            (
+                "groq.resources.embeddings",
+                "Embeddings",
+                "AsyncEmbeddings",
+                ("create",),
+                GroqEmbeddingsAdapter,
+            ),
+        )
+        for cls, method, wrapper in present_targets(telemetry, targets):
+            wrapt.wrap_function_wrapper(cls, method, wrapper)
+            GroqInstrumentor._patched.append((cls, method, cls.__dict__[method]))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        while GroqInstrumentor._patched:
+            cls, method, installed = GroqInstrumentor._patched.pop()
+            if cls.__dict__.get(method) is installed:
+                setattr(cls, method, installed.__wrapped__)

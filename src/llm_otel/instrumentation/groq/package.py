@@ -1,0 +1,3 @@
+__all__ = ["_instruments"]
+
+_instruments = ("groq >= 0.30.0, < 2",)
