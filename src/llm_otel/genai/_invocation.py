@@ -39,7 +39,8 @@ _USAGE_ATTRIBUTES = (
 def error_type_of(exc: BaseException) -> str:
     """A low-cardinality ``error.type``: the HTTP status for API errors, else the class name."""
     status = getattr(exc, "status_code", None)
-    if isinstance(status, int) and not isinstance(status, bool):
+    # Only real HTTP statuses: ollama's ResponseError says -1 for an error sent mid-stream.
+    if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
         return str(status)
     return type(exc).__qualname__
 

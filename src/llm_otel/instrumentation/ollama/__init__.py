@@ -1,0 +1,84 @@
+"""OpenTelemetry instrumentation for the ``ollama`` client library.
+
+``chat`` (operation ``chat``), ``generate`` (``text_completion``), ``embed`` and ``embeddings``
+(``embeddings``) on ``Client`` and ``AsyncClient``, streamed or not, and the module-level
+functions (``ollama.chat(...)``) that call the default client.
+
+    from llm_otel.instrumentation.ollama import OllamaInstrumentor
+    OllamaInstrumentor().instrument()
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Collection
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+
+from llm_otel.genai import GenAITelemetry, policy_from_env
+from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation.ollama.package import _instruments
+
+__all__ = ["OllamaInstrumentor"]
+
+_METHODS = ("chat", "generate", "embed", "embeddings")
+
+
+class OllamaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Records one GenAI span and the GenAI client metrics for every Ollama call."""
+
+    _patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012
+    _rebound: list[tuple[Any, str, Any]] = []  # noqa: RUF012
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        if not supported(self.instrumentation_dependencies(), "ollama"):
+            return
+        from llm_otel.genai._wrapper import Adapter, async_wrapper, sync_wrapper
+        from llm_otel.instrumentation.ollama._adapters import (
+            ChatAdapter,
+            EmbedAdapter,
+            GenerateAdapter,
+        )
+
+        telemetry = GenAITelemetry(
+            tracer_provider=kwargs.get("tracer_provider"),
+            meter_provider=kwargs.get("meter_provider"),
+            logger_provider=kwargs.get("logger_provider"),
+            content=kwargs.get("content_policy") or policy_from_env(),
+        )
+        adapters: dict[str, Adapter] = {
+            "chat": ChatAdapter(),
+            "generate": GenerateAdapter(),
+            "embed": EmbedAdapter(),
+            "embeddings": EmbedAdapter(),
+        }
+        client_module = importlib.import_module("ollama._client")
+        for class_name, make in (("Client", sync_wrapper), ("AsyncClient", async_wrapper)):
+            cls = getattr(client_module, class_name, None)
+            for method in _METHODS:
+                if cls is not None and callable(getattr(cls, method, None)):
+                    wrapt.wrap_function_wrapper(cls, method, make(telemetry, adapters[method]))
+                    OllamaInstrumentor._patched.append((cls, method, cls.__dict__[method]))
+        # ollama.chat & co. are methods of a default client, bound when ollama was imported.
+        package = importlib.import_module("ollama")
+        default = getattr(package, "_client", None)
+        for method in _METHODS:
+            if default is not None and hasattr(package, method):
+                OllamaInstrumentor._rebound.append((package, method, getattr(package, method)))
+                setattr(package, method, getattr(default, method))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        while OllamaInstrumentor._patched:
+            cls, method, installed = OllamaInstrumentor._patched.pop()
+            if cls.__dict__.get(method) is installed:
+                setattr(cls, method, installed.__wrapped__)
+        while OllamaInstrumentor._rebound:
+            package, method, original = OllamaInstrumentor._rebound.pop()
+            setattr(package, method, original)

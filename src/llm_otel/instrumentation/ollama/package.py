@@ -1,0 +1,3 @@
+__all__ = ["_instruments"]
+
+_instruments = ("ollama >= 0.4.0, < 1",)

@@ -1,0 +1,143 @@
+"""An Ollama API server on 127.0.0.1 for tests: ``/api/chat``, ``/api/generate``, ``/api/embed``
+and ``/api/embeddings``, answering JSON, or NDJSON lines when ``stream`` is true (the client's
+default for chat/generate is false). The model name picks the behaviour:
+
+- ``missing-model``: HTTP 404 ``{"error": "model not found"}``;
+- ``tool-model``: a tool call (``get_weather``) instead of text;
+- ``mid-error``: a stream that sends one part, then an ``{"error": ...}`` line;
+- ``long-stream``: 200 parts;
+- anything else: ``"Hello from the test server"``, streamed as 5 parts.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["TEXT", "OllamaTestServer"]
+
+TEXT = "Hello from the test server"
+CHUNKS = ["Hello", " from", " the", " test", " server"]
+
+
+def _final(model: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "created_at": "2025-01-01T00:00:00Z",
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": 1000,
+        "prompt_eval_count": 12,
+        "eval_count": 5,
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self.server.requests.append((self.path, body))
+        model = str(body.get("model", ""))
+        if model == "missing-model":
+            self._json(404, {"error": f"model '{model}' not found"})
+        elif self.path == "/api/embed":
+            inputs = body.get("input")
+            count = len(inputs) if isinstance(inputs, list) else 1
+            self._json(200, {**_final(model), "embeddings": [[0.1, 0.2]] * count})
+        elif self.path == "/api/embeddings":
+            self._json(200, {"embedding": [0.1, 0.2]})
+        elif self.path in ("/api/chat", "/api/generate"):
+            chat = self.path == "/api/chat"
+            if body.get("stream"):
+                self._stream(model, chat)
+            else:
+                self._json(200, {**_final(model), **self._content(model, chat, TEXT)})
+        else:
+            self._json(404, {"error": "not found"})
+
+    @staticmethod
+    def _content(model: str, chat: bool, text: str) -> dict[str, Any]:
+        if not chat:
+            return {"response": text}
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if model == "tool-model":
+            message = {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+                ],
+            }
+        return {"message": message}
+
+    def _json(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream(self, model: str, chat: bool) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "application/x-ndjson")
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        pieces = CHUNKS * 40 if model == "long-stream" else CHUNKS
+        if model == "tool-model":
+            pieces = [""]
+        try:
+            for i, piece in enumerate(pieces):
+                part = {"model": model, "created_at": "2025-01-01T00:00:00Z", "done": False}
+                part.update(self._content(model, chat, piece))
+                self.wfile.write((json.dumps(part) + "\n").encode())
+                self.wfile.flush()
+                if model == "mid-error" and i == 0:
+                    self.wfile.write(b'{"error": "model runner crashed"}\n')
+                    return
+            final = {**_final(model), **self._content(model, chat, "")}
+            if model == "tool-model":
+                final["message"] = {"role": "assistant", "content": ""}
+            self.wfile.write((json.dumps(final) + "\n").encode())
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    requests: list[tuple[str, Any]]
+
+
+class OllamaTestServer:
+    """Runs the server on a free loopback port in a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server((host, port), _Handler)
+        self._server.requests = []
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def host(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def requests(self) -> list[tuple[str, Any]]:
+        return self._server.requests
+
+    def start(self) -> OllamaTestServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
