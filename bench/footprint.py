@@ -3,7 +3,7 @@
 python bench/footprint.py import            # `import llm_otel` in fresh processes
 python bench/footprint.py memory --calls 100000
 python bench/footprint.py export --spans 50000   # needs scripts/stack.sh start
-python bench/footprint.py down --calls 3000     # call latency: Collector up-less, down, hanging
+python bench/footprint.py down --calls 3000     # call latency: Collector up, down, hanging
 """
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ import llm_otel
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 mode, calls = sys.argv[1], int(sys.argv[2])
 if mode != "none":
-    llm_otel.configure(endpoint={{"down": "http://127.0.0.1:9", "hang": {hang!r}}}[mode],
+    endpoints = {{"up": "http://127.0.0.1:4318", "down": "http://127.0.0.1:9", "hang": {hang!r}}}
+    llm_otel.configure(endpoint=endpoints[mode],
                        metric_reader=InMemoryMetricReader(), gpu=False)
 client, _ = worker.make_clients()
 times = []
@@ -156,9 +157,14 @@ def down(calls: int) -> None:
     env.update(OTEL_BSP_MAX_QUEUE_SIZE="2048", OTEL_EXPORTER_OTLP_TIMEOUT="10")
     labels = {
         "none": "not instrumented",
+        "up": "instrumented, Collector up (scripts/stack.sh start)",
         "down": "instrumented, Collector down (connection refused)",
         "hang": "instrumented, Collector hanging (accepts, never answers)",
     }
+    try:
+        urllib.request.urlopen("http://127.0.0.1:13133/", timeout=2)
+    except OSError:
+        del labels["up"]  # no local Collector running
     for mode, label in labels.items():
         out = subprocess.run(
             [sys.executable, "-c", child, mode, str(calls)],

@@ -7,7 +7,6 @@ import os
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import metrics, trace
@@ -276,10 +275,17 @@ def _http_exporter(signal: str) -> Any:
     return HTTPLogExporter
 
 
+def _entry_points() -> Any:
+    # importlib.metadata costs ~25 ms to import: only configure() needs it, not `import llm_otel`.
+    from importlib.metadata import entry_points
+
+    return entry_points(group="opentelemetry_instrumentor")
+
+
 def _llm_otel_entry_points() -> set[str]:
     return {
         ep.name
-        for ep in entry_points(group="opentelemetry_instrumentor")
+        for ep in _entry_points()
         if ep.value.startswith("llm_otel.")
     }
 
@@ -291,7 +297,7 @@ def _instrument_all(names: set[str] | None, **kwargs: Any) -> list[str]:
         n.strip() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
     }
     done: list[str] = []
-    for entry_point in entry_points(group="opentelemetry_instrumentor"):
+    for entry_point in _entry_points():
         if not entry_point.value.startswith("llm_otel."):
             continue
         if entry_point.name in disabled or "*" in disabled:
