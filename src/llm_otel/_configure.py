@@ -283,11 +283,7 @@ def _entry_points() -> Any:
 
 
 def _llm_otel_entry_points() -> set[str]:
-    return {
-        ep.name
-        for ep in _entry_points()
-        if ep.value.startswith("llm_otel.")
-    }
+    return {ep.name for ep in _entry_points() if ep.value.startswith("llm_otel.")}
 
 
 def _instrument_all(names: set[str] | None, **kwargs: Any) -> list[str]:
