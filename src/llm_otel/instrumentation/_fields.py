@@ -9,10 +9,10 @@ __all__ = ["as_int", "as_number", "field", "given", "parse_arguments"]
 
 
 def given(value: Any) -> bool:
-    """False for None and the SDK's omit/NOT_GIVEN sentinels."""
+    """False for None and the SDKs' omitted-value sentinels (Omit, NOT_GIVEN, UNSET)."""
     if value is None:
         return False
-    return type(value).__name__ not in ("Omit", "NotGiven")
+    return type(value).__name__ not in ("Omit", "NotGiven", "Unset")
 
 
 def field(obj: Any, name: str, default: Any = None) -> Any:
