@@ -6,7 +6,8 @@ expects: JSON bodies, SSE streams (``data: {...}`` chunks ending in ``data: [DON
 name picks the behaviour:
 
 - ``error-429`` / ``error-500`` / ``error-400``: that HTTP error (with the API's error body);
-- ``tool-model``: a tool call (``get_weather``) instead of text;
+- ``tool-model``: a tool call (``get_weather``) instead of text; ``tool-model-whole`` streams it
+  in one delta, as Mistral does;
 - ``slow-first``: the first stream chunk waits ``SLOW_FIRST_DELAY`` seconds;
 - ``mid-error``: a stream that sends one chunk, then an error payload;
 - ``long-stream``: a stream of 200 chunks;
@@ -79,13 +80,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(
                 200,
                 {
+                    "id": "embd-test",  # Mistral's client requires it; OpenAI's ignores it
                     "object": "list",
                     "model": model + "-2024",
                     "data": [
                         {"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
                         for i in range(count)
                     ],
-                    "usage": {"prompt_tokens": 7, "total_tokens": 7},
+                    "usage": {"prompt_tokens": 7, "completion_tokens": 0, "total_tokens": 7},
                 },
             )
         else:
@@ -147,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             ):
                 return
-        if model == "tool-model":
+        if model in ("tool-model", "tool-model-whole"):
             deltas = [
                 {
                     "tool_calls": [
@@ -162,6 +164,19 @@ class _Handler(BaseHTTPRequestHandler):
                 {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]},
                 {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]},
             ]
+            if model == "tool-model-whole":  # Mistral sends a tool call in one delta
+                deltas = [
+                    {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {"name": "get_weather", "arguments": TOOL_ARGS},
+                            }
+                        ]
+                    }
+                ]
             for delta in deltas:
                 self._send(
                     json.dumps(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,10 @@ from llm_otel.instrumentation.mistralai import MistralInstrumentor  # noqa: E402
 from tests.conftest import USER, Telemetry, make_telemetry  # noqa: E402
 from tests.openai_server import TEXT, OpenAITestServer  # noqa: E402
 
-Mistral = getattr(mistralai, "Mistral", None) or mistralai.client.Mistral
+try:
+    from mistralai.client import Mistral  # mistralai >= 2
+except ImportError:
+    from mistralai import Mistral  # type: ignore[no-redef]
 
 
 @pytest.fixture
@@ -83,7 +87,12 @@ def test_stream_and_tool_calls(client: Any, telemetry: Telemetry) -> None:
         if e.data.choices
     )
     assert text == TEXT
-    with client.chat.stream(model="tool-model", messages=USER) as events:
+    events = client.chat.stream(model="tool-model-whole", messages=USER)
+    if not isinstance(events, types.GeneratorType):  # EventStream (mistralai >= 1.3)
+        with events:
+            for _ in events:
+                pass
+    else:
         for _ in events:
             pass
     plain, tool = telemetry.spans()

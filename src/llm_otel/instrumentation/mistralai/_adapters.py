@@ -8,6 +8,7 @@ an event whose ``data`` is the chunk) and content given as a list of typed chunk
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,7 +77,10 @@ class MistralChatAdapter(ChatAdapter):
         return request
 
     def stream_accumulator(self, result: Any, capture: bool) -> MistralStreamAccumulator | None:
-        if type(result).__name__ not in ("EventStream", "EventStreamAsync"):
+        # mistralai >= 1.3: EventStream(Async); older: a plain (async) generator of events.
+        if type(result).__name__ not in ("EventStream", "EventStreamAsync") and not (
+            inspect.isgenerator(result) or inspect.isasyncgen(result)
+        ):
             return None
         return MistralStreamAccumulator(capture)
 
