@@ -152,7 +152,7 @@ def test_instrument_and_gpu_switches(arguments: str, expected: list[str] | None)
     if expected is None:
         expected = [
             f"llm_otel_{name}"
-            for name in ("anthropic", "groq", "mistralai", "ollama", "openai")
+            for name in ("anthropic", "cohere", "groq", "mistralai", "ollama", "openai")
             if importlib.util.find_spec(name) is not None
         ]
     script = f"""

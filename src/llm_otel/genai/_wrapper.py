@@ -82,6 +82,8 @@ def _result(
     try:
         accumulator = adapter.stream_accumulator(result, capture)
         if accumulator is not None:
+            if proxy is SyncStreamProxy and hasattr(result, "__anext__"):
+                proxy = AsyncStreamProxy  # a plain call that hands back an async generator
             return proxy(result, invocation, accumulator)
         invocation.finish(adapter.response(result, capture))
     except Exception as exc:

@@ -1,0 +1,72 @@
+"""OpenTelemetry instrumentation for the ``cohere`` client library (v2 API).
+
+``chat``, ``chat_stream`` and ``embed`` on ``V2Client`` / ``AsyncV2Client`` (so ``ClientV2``,
+``AsyncClientV2`` and ``Client().v2`` alike), with ``gen_ai.provider.name = cohere``.
+
+    from llm_otel.instrumentation.cohere import CohereInstrumentor
+    CohereInstrumentor().instrument()
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Collection
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+
+from llm_otel.genai import GenAITelemetry, policy_from_env
+from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation.cohere.package import _instruments
+
+__all__ = ["CohereInstrumentor"]
+
+
+class CohereInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Records one GenAI span and the GenAI client metrics for every Cohere v2 call."""
+
+    _patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        if not supported(self.instrumentation_dependencies(), "cohere"):
+            return
+        from llm_otel.genai._wrapper import Adapter, async_wrapper, sync_wrapper
+        from llm_otel.instrumentation.cohere._adapters import ChatAdapter, EmbedAdapter
+
+        telemetry = GenAITelemetry(
+            tracer_provider=kwargs.get("tracer_provider"),
+            meter_provider=kwargs.get("meter_provider"),
+            logger_provider=kwargs.get("logger_provider"),
+            content=kwargs.get("content_policy") or policy_from_env(),
+        )
+        adapters: dict[str, Adapter] = {
+            "chat": ChatAdapter(),
+            "chat_stream": ChatAdapter(streaming=True),
+            "embed": EmbedAdapter(),
+        }
+        module = importlib.import_module("cohere.v2.client")
+        for class_name, make in (("V2Client", sync_wrapper), ("AsyncV2Client", async_wrapper)):
+            cls = getattr(module, class_name, None)
+            for method, adapter in adapters.items():
+                if cls is None or not callable(getattr(cls, method, None)):
+                    continue
+                # AsyncV2Client.chat_stream is an async generator function: calling it returns
+                # the stream without awaiting, so it gets the plain-call wrapper (which proxies
+                # an async generator with the async stream proxy).
+                wrap = make
+                if class_name == "AsyncV2Client" and method == "chat_stream":
+                    wrap = sync_wrapper
+                wrapt.wrap_function_wrapper(cls, method, wrap(telemetry, adapter))
+                CohereInstrumentor._patched.append((cls, method, cls.__dict__[method]))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        while CohereInstrumentor._patched:
+            cls, method, installed = CohereInstrumentor._patched.pop()
+            if cls.__dict__.get(method) is installed:
+                setattr(cls, method, installed.__wrapped__)
