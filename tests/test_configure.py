@@ -150,10 +150,13 @@ client.chat.completions.create(model="gpt-test", messages=[{{"role": "user", "co
 )
 def test_instrument_and_gpu_switches(arguments: str, expected: list[str] | None) -> None:
     if expected is None:
+        modules = {"anthropic": "anthropic", "cohere": "cohere", "google_genai": "google.genai"}
+        modules.update(groq="groq", mistralai="mistralai", ollama="ollama", openai="openai")
         expected = [
             f"llm_otel_{name}"
-            for name in ("anthropic", "cohere", "groq", "mistralai", "ollama", "openai")
-            if importlib.util.find_spec(name) is not None
+            for name, module in modules.items()
+            if importlib.util.find_spec(module.split(".")[0]) is not None
+            and importlib.util.find_spec(module) is not None
         ]
     script = f"""
     import llm_otel

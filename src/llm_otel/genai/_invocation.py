@@ -38,10 +38,12 @@ _USAGE_ATTRIBUTES = (
 
 def error_type_of(exc: BaseException) -> str:
     """A low-cardinality ``error.type``: the HTTP status for API errors, else the class name."""
-    status = getattr(exc, "status_code", None)
-    # Only real HTTP statuses: ollama's ResponseError says -1 for an error sent mid-stream.
-    if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
-        return str(status)
+    # ``status_code`` (openai, anthropic, ...) or ``code`` (google-genai, urllib); only real HTTP
+    # statuses: ollama's ResponseError says -1 for an error sent mid-stream.
+    for name in ("status_code", "code"):
+        status = getattr(exc, name, None)
+        if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+            return str(status)
     return type(exc).__qualname__
 
 

@@ -1,3 +1,3 @@
 __all__ = ["_instruments"]
 
-_instruments = ("mistralai >= 1.2.0, < 4",)
+_instruments = ("mistralai >= 1.5.0, < 4",)

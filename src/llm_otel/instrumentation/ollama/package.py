@@ -1,3 +1,3 @@
 __all__ = ["_instruments"]
 
-_instruments = ("ollama >= 0.4.0, < 1",)
+_instruments = ("ollama >= 0.4.7, < 1",)

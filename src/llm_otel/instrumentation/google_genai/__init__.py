@@ -1,0 +1,69 @@
+"""OpenTelemetry instrumentation for the ``google-genai`` client library.
+
+``client.models.generate_content``, ``generate_content_stream`` and ``embed_content`` (and the
+``client.aio`` forms), on the Gemini API (``gcp.gemini``) and Vertex AI (``gcp.vertex_ai``). One
+span per model call: automatic function calling and stream continuation make several.
+
+    from llm_otel.instrumentation.google_genai import GoogleGenAIInstrumentor
+    GoogleGenAIInstrumentor().instrument()
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Collection
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+
+from llm_otel.genai import GenAITelemetry, policy_from_env
+from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation.google_genai.package import _instruments
+
+__all__ = ["GoogleGenAIInstrumentor"]
+
+
+class GoogleGenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Records one GenAI span and the GenAI client metrics for every Gemini model call."""
+
+    _patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        if not supported(self.instrumentation_dependencies(), "google-genai"):
+            return
+        from llm_otel.genai._wrapper import Adapter, async_wrapper, sync_wrapper
+        from llm_otel.instrumentation.google_genai._adapters import EmbedAdapter, GenerateAdapter
+
+        telemetry = GenAITelemetry(
+            tracer_provider=kwargs.get("tracer_provider"),
+            meter_provider=kwargs.get("meter_provider"),
+            logger_provider=kwargs.get("logger_provider"),
+            content=kwargs.get("content_policy") or policy_from_env(),
+        )
+        adapters: dict[str, Adapter] = {
+            "_generate_content": GenerateAdapter(),
+            "_generate_content_stream": GenerateAdapter(streaming=True),
+            # One request either way: older SDKs send it from embed_content itself, newer ones
+            # from _embed_content (the in-call guard keeps that to one span).
+            "embed_content": EmbedAdapter(),
+            "_embed_content": EmbedAdapter(),
+        }
+        module = importlib.import_module("google.genai.models")
+        for class_name, make in (("Models", sync_wrapper), ("AsyncModels", async_wrapper)):
+            cls = getattr(module, class_name, None)
+            for method, adapter in adapters.items():
+                if cls is not None and callable(getattr(cls, method, None)):
+                    wrapt.wrap_function_wrapper(cls, method, make(telemetry, adapter))
+                    GoogleGenAIInstrumentor._patched.append((cls, method, cls.__dict__[method]))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        while GoogleGenAIInstrumentor._patched:
+            cls, method, installed = GoogleGenAIInstrumentor._patched.pop()
+            if cls.__dict__.get(method) is installed:
+                setattr(cls, method, installed.__wrapped__)

@@ -1,0 +1,3 @@
+__all__ = ["_instruments"]
+
+_instruments = ("google-genai >= 1.30.0, < 4",)

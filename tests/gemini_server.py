@@ -1,0 +1,143 @@
+"""A Gemini API server on 127.0.0.1 for tests: ``POST /v1beta/models/{model}:generateContent``,
+``:streamGenerateContent?alt=sse`` (SSE ``data:`` lines, no terminator) and
+``:batchEmbedContents``, with camelCase JSON as the API sends it. The model name picks:
+
+- ``error-429``: HTTP 429 with the API's error body (``RESOURCE_EXHAUSTED``);
+- ``tool-model``: a ``functionCall`` part (``get_weather``);
+- ``thinking-model``: a thought part before the text, with ``thoughtsTokenCount``;
+- ``long-stream``: 200 chunks;
+- anything else: ``"Hello from the test server"``, streamed as 5 chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["TEXT", "GeminiTestServer"]
+
+TEXT = "Hello from the test server"
+CHUNKS = ["Hello", " from", " the", " test", " server"]
+
+
+def _usage(model: str) -> dict[str, Any]:
+    usage = {"promptTokenCount": 12, "candidatesTokenCount": 5, "totalTokenCount": 17}
+    if model == "thinking-model":
+        usage.update(thoughtsTokenCount=3, totalTokenCount=20)
+    return usage
+
+
+def _candidate(model: str, parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    return candidate
+
+
+def _parts(model: str, text: str) -> list[dict[str, Any]]:
+    if model == "tool-model":
+        return [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]
+    if model == "thinking-model":
+        return [{"text": "The user greets me.", "thought": True}, {"text": text}]
+    return [{"text": text}]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self.server.requests.append((self.path, body))
+        path = self.path.split("?", 1)[0]
+        model = path.rsplit("/", 1)[-1].split(":", 1)[0]
+        method = path.rsplit(":", 1)[-1]
+        if model == "error-429":
+            error = {"code": 429, "message": "quota exceeded", "status": "RESOURCE_EXHAUSTED"}
+            self._json(429, {"error": error})
+        elif method == "generateContent":
+            self._json(
+                200,
+                {
+                    "candidates": [_candidate(model, _parts(model, TEXT), "STOP")],
+                    "usageMetadata": _usage(model),
+                    "modelVersion": model + "-001",
+                    "responseId": "resp-1",
+                },
+            )
+        elif method == "streamGenerateContent":
+            self._stream(model)
+        elif method == "batchEmbedContents":
+            count = len(body.get("requests") or [])
+            self._json(200, {"embeddings": [{"values": [0.1, 0.2]}] * count})
+        else:
+            self._json(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
+
+    def _json(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream(self, model: str) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        pieces = CHUNKS * 40 if model == "long-stream" else CHUNKS
+        if model in ("tool-model", "thinking-model"):
+            pieces = [TEXT]
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            chunk: dict[str, Any] = {
+                "candidates": [_candidate(model, _parts(model, piece), "STOP" if last else None)],
+                "modelVersion": model + "-001",
+                "responseId": "resp-1",
+            }
+            if last:
+                chunk["usageMetadata"] = _usage(model)
+            try:
+                self.wfile.write(f"data: {json.dumps(chunk)}\r\n\r\n".encode())
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    requests: list[tuple[str, Any]]
+
+
+class GeminiTestServer:
+    """Runs the server on a free loopback port in a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server((host, port), _Handler)
+        self._server.requests = []
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def requests(self) -> list[tuple[str, Any]]:
+        return self._server.requests
+
+    def start(self) -> GeminiTestServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
