@@ -17,6 +17,7 @@ NVML_ERROR_NOT_SUPPORTED = 3
 NVML_ERROR_NOT_FOUND = 6
 NVML_ERROR_DRIVER_NOT_LOADED = 9
 NVML_ERROR_LIBRARY_NOT_FOUND = 12
+NVML_ERROR_FUNCTION_NOT_FOUND = 13
 NVML_ERROR_GPU_IS_LOST = 15
 NVML_ERROR_UNKNOWN = 999
 NVML_TEMPERATURE_GPU = 0
@@ -52,6 +53,8 @@ class FakeGPU:
     decoder: int = 5
     memory_total: int = 80 * 1024**3
     memory_used: int = 20 * 1024**3
+    memory_reserved: int = 0  # by the driver: in v1's used, apart in v2
+    memory_v2: bool = True  # the driver has nvmlDeviceGetMemoryInfo_v2
     power_mw: int = 350_000
     energy_mj: int = 1_000_000
     temperature: int = 61
@@ -127,11 +130,21 @@ class FakeNVML:
     def nvmlDeviceGetDecoderUtilization(self, gpu: FakeGPU) -> list[int]:
         return [self._use(gpu, "decoder").decoder, 167000]
 
-    def nvmlDeviceGetMemoryInfo(self, gpu: FakeGPU) -> Any:
+    nvmlMemory_v2 = 0x02000028
+
+    def nvmlDeviceGetMemoryInfo(self, gpu: FakeGPU, version: int | None = None) -> Any:
         g = self._use(gpu, "memory")
-        return SimpleNamespace(
-            total=g.memory_total, used=g.memory_used, free=g.memory_total - g.memory_used
-        )
+        if version:
+            self.calls["memory_v2"] += 1
+            if not g.memory_v2:
+                raise NVMLError(NVML_ERROR_FUNCTION_NOT_FOUND)
+            free = g.memory_total - g.memory_reserved - g.memory_used
+            return SimpleNamespace(
+                version=version, total=g.memory_total, reserved=g.memory_reserved, free=free,
+                used=g.memory_used,
+            )  # fmt: skip
+        used = g.memory_used + g.memory_reserved
+        return SimpleNamespace(total=g.memory_total, used=used, free=g.memory_total - used)
 
     def nvmlDeviceGetPowerUsage(self, gpu: FakeGPU) -> int:
         return self._use(gpu, "power").power_mw

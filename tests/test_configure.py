@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -60,6 +61,7 @@ def test_configure_exports_traces_metrics_and_events(
     resource = receiver.resources[0]
     assert resource["service.name"] == "configured-app"
     assert resource["deployment.environment.name"] == "test"
+    assert resource["host.name"] == socket.gethostname()  # hw.* and app series keyed by host
     assert "gen_ai.client.operation.duration" in receiver.metrics
     (point,) = receiver.metrics["gen_ai.client.operation.duration"]
     assert point["unit"] == "s"
@@ -81,7 +83,7 @@ def test_configure_reads_standard_env(server: OpenAITestServer, receiver: OTLPRe
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_SERVICE_NAME": "env-app",
-        "OTEL_RESOURCE_ATTRIBUTES": "team=llm",
+        "OTEL_RESOURCE_ATTRIBUTES": "team=llm,host.name=given-host",
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
     }
@@ -91,6 +93,7 @@ def test_configure_reads_standard_env(server: OpenAITestServer, receiver: OTLPRe
     assert span["name"] == "embeddings emb"
     assert receiver.resources[0]["service.name"] == "env-app"
     assert receiver.resources[0]["team"] == "llm"
+    assert receiver.resources[0]["host.name"] == "given-host"  # the env wins over the hostname
     assert receiver.metrics == {}
 
 

@@ -189,6 +189,38 @@ def test_degraded_on_uncorrected_ecc_or_hardware_slowdown() -> None:
         assert _value(m["hw.status"][1], **{"hw.id": gpu, "hw.state": "degraded"}) == 1
 
 
+def test_memory_used_excludes_what_the_driver_reserves(caplog: pytest.LogCaptureFixture) -> None:
+    # As on a real H100 (driver 580): v1 counts ~0.5 GiB the driver reserves as used, so an idle
+    # GPU showed 0.47 GiB used where nvidia-smi shows 0 MiB. v2 reports it apart.
+    reserved = GIB // 2
+    nvml = FakeNVML(
+        [
+            FakeGPU(uuid="GPU-v2", memory_used=0, memory_reserved=reserved),
+            FakeGPU(uuid="GPU-v1", memory_used=GIB, memory_reserved=reserved, memory_v2=False),
+        ]
+    )
+    c = Collected(nvml)
+    with caplog.at_level(logging.DEBUG, logger="llm_otel"):
+        for _ in range(3):
+            m = c.collect()
+    usage, ratio = m["hw.gpu.memory.usage"][1], m["hw.gpu.memory.utilization"][1]
+    assert _value(usage, **{"hw.id": "GPU-v2"}) == 0
+    assert _value(ratio, **{"hw.id": "GPU-v2"}) == 0
+    assert _value(m["hw.gpu.memory.limit"][1], **{"hw.id": "GPU-v2"}) == 80 * GIB
+    # A driver without v2: v1's figure, v2 asked once for that device and never again.
+    assert _value(usage, **{"hw.id": "GPU-v1"}) == GIB + reserved
+    assert nvml.calls["memory_v2"] == 3 * 3 + 1
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_memory_without_v2_in_pynvml() -> None:
+    nvml = FakeNVML([FakeGPU(uuid="GPU-old", memory_reserved=GIB)])
+    nvml.nvmlMemory_v2 = None  # type: ignore[assignment]  # pynvml older than 11.5
+    m = Collected(nvml).collect()
+    assert _value(m["hw.gpu.memory.usage"][1]) == 21 * GIB
+    assert nvml.calls["memory_v2"] == 0
+
+
 def test_energy_is_a_monotonic_counter() -> None:
     nvml = FakeNVML([FakeGPU(uuid="GPU-e")])
     c = Collected(nvml)

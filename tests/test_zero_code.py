@@ -4,6 +4,7 @@ through entry points, exporting OTLP/HTTP to a local receiver, one span per Open
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -78,6 +79,7 @@ def test_opentelemetry_instrument_exports_one_span_per_call(
     assert failed["attributes"]["error.type"] == "429"
     assert failed["status"].get("code") == "STATUS_CODE_ERROR"
     assert receiver.resources[0]["service.name"] == "chat-app"
+    assert receiver.resources[0]["host.name"] == socket.gethostname()  # our distro's default
 
     _wait_for(lambda: "gen_ai.client.token.usage" in receiver.metrics)
     for name in (

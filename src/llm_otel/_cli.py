@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _gpu(interval: float, count: int, export: bool, quiet: bool) -> int:
-    from llm_otel._configure import _ExportSettings
+    from llm_otel._configure import _ExportSettings, with_host_name
     from llm_otel.gpu import GPUMetrics
 
     table = InMemoryMetricReader()
@@ -50,7 +50,7 @@ def _gpu(interval: float, count: int, export: bool, quiet: bool) -> int:
             )
     service = os.environ.get("OTEL_SERVICE_NAME") or "llm-otel-gpu"
     provider = MeterProvider(
-        resource=Resource.create({SERVICE_NAME: service}), metric_readers=readers
+        resource=with_host_name(Resource.create({SERVICE_NAME: service})), metric_readers=readers
     )
     gpus = GPUMetrics(provider)
     if gpus.session is None:

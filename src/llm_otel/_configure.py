@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from opentelemetry.sdk.metrics.export import (
     MetricReader,
     PeriodicExportingMetricReader,
 )
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import HOST_NAME, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
@@ -75,6 +76,19 @@ class Configuration:
 _SDK_SELF_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
 
 
+def with_host_name(resource: Resource) -> Resource:
+    """``resource`` with ``host.name`` when it lacks one (set it in OTEL_RESOURCE_ATTRIBUTES to
+    override). Without it a host's series are told apart in Prometheus only by
+    ``service.instance.id``, a random id that changes at every restart."""
+    if HOST_NAME in resource.attributes:
+        return resource
+    try:
+        name = socket.gethostname()
+    except OSError:
+        return resource
+    return Resource({HOST_NAME: name}).merge(resource) if name else resource
+
+
 def configure(
     *,
     service_name: str | None = None,
@@ -121,7 +135,7 @@ def configure(
         attributes: dict[str, Any] = dict(resource_attributes or {})
         if service_name:
             attributes[SERVICE_NAME] = service_name
-        resource = Resource.create(attributes)
+        resource = with_host_name(Resource.create(attributes))
         settings = _ExportSettings(endpoint, protocol, headers)
 
         # The SDK's self-metrics count spans and log records its batch processors drop when the

@@ -12,19 +12,26 @@ from opentelemetry.environment_variables import (
 )
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
-from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_PROTOCOL
+from opentelemetry.sdk.environment_variables import (
+    OTEL_EXPERIMENTAL_RESOURCE_DETECTORS,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+)
 
 __all__ = ["LLMOtelConfigurator", "LLMOtelDistro"]
 
 
 class LLMOtelDistro(BaseDistro):  # type: ignore[misc]
-    """Defaults every signal to OTLP over HTTP; explicit ``OTEL_*`` variables win."""
+    """Defaults every signal to OTLP over HTTP and adds ``host.name`` to the resource (the SDK's
+    ``host`` detector); explicit ``OTEL_*`` variables win."""
 
     def _configure(self, **kwargs: Any) -> None:
         os.environ.setdefault(OTEL_TRACES_EXPORTER, "otlp")
         os.environ.setdefault(OTEL_METRICS_EXPORTER, "otlp")
         os.environ.setdefault(OTEL_LOGS_EXPORTER, "otlp")
         os.environ.setdefault(OTEL_EXPORTER_OTLP_PROTOCOL, "http/protobuf")
+        # Without host.name a host's series differ only by service.instance.id, a random id that
+        # changes at every restart; the GPU alerts and dashboard read host_name.
+        os.environ.setdefault(OTEL_EXPERIMENTAL_RESOURCE_DETECTORS, "host")
 
 
 class LLMOtelConfigurator(_OTelSDKConfigurator):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -149,6 +150,29 @@ def test_every_alert_and_dashboard_expression_returns_data(traffic: Service) -> 
         except AssertionError:
             empty.append(f"{where}\n    {expr}")
     assert not empty, "no data for:\n" + "\n".join(empty)
+
+
+def test_every_dashboard_variable_has_values(traffic: Service) -> None:
+    # A variable's label_values(metric{...}, label) query must find series with that label (the
+    # GPU dashboard's host variable reads host.name, which llm_otel adds to the resource).
+    _llm_spans(traffic.name, 10)
+    variables = []
+    for path in sorted((ROOT / "collector-config" / "grafana").glob("*.json")):
+        for var in json.loads(path.read_text()).get("templating", {}).get("list", []):
+            found = re.fullmatch(r"label_values\((.+), (\w+)\)", var.get("definition", ""))
+            if found:
+                series = re.sub(r'=~"\$\w+"', '=~".*"', found.group(1))
+                variables.append((f"{path.name}: ${var['name']}", series, found.group(2)))
+    assert len(variables) >= 2
+    for where, series, label in variables:
+
+        def values(s: str = series, lb: str = label) -> set[str]:
+            return {r["metric"][lb] for r in prom_query(s) if lb in r["metric"]}
+
+        assert eventually(values, 30, where), where
+    mine = f'hw_gpu_memory_limit_bytes{{service_name="{traffic.name}"}}'
+    hosts = eventually(lambda: {r["metric"].get("host_name") for r in prom_query(mine)}, 30, mine)
+    assert hosts == {socket.gethostname()}  # the distro turned the host detector on
 
 
 def test_collector_down_leaves_the_app_unaffected_and_export_resumes(traffic: Service) -> None:

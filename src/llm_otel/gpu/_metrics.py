@@ -51,7 +51,7 @@ def _utilization(s: NVMLSession, d: Device) -> Iterable[tuple[float, dict[str, A
 
 
 def _memory(s: NVMLSession, d: Device) -> Any:
-    return s.read(d, "memory", s.nvml.nvmlDeviceGetMemoryInfo)
+    return s.memory(d)
 
 
 def _memory_usage(s: NVMLSession, d: Device) -> Iterable[tuple[float, dict[str, Any]]]:

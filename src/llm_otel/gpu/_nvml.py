@@ -70,6 +70,7 @@ class NVMLSession:
         self._stale_since: float | None = None
         self._unsupported: set[tuple[str, str]] = set()
         self._logged: set[tuple[str, str, int | None]] = set()
+        self._memory_v1: set[str] = set()
         self.driver_version: str | None = None
 
     @property
@@ -133,6 +134,29 @@ class NVMLSession:
         except Exception as exc:
             self._failed(device, name, exc)
             return None
+
+    def memory(self, device: Device) -> Any:
+        """Memory info with ``used`` counted as nvidia-smi and DCGM count it.
+
+        NVML's v1 call folds the memory the driver reserves for itself (about 0.5 GiB on an
+        H100) into ``used``, so an idle GPU looks busy; the v2 call reports it apart. v2 is
+        asked first; where the driver or pynvml lacks it, v1 is used for that device from then
+        on, without a log line.
+        """
+        version = getattr(self.nvml, "nvmlMemory_v2", None)
+        if version is not None and device.uuid not in self._memory_v1:
+            key = (device.uuid, "memory")
+            if key in self._unsupported:
+                return None
+            try:
+                return self.nvml.nvmlDeviceGetMemoryInfo(device.handle, version=version)
+            except Exception as exc:
+                if getattr(exc, "value", None) in _DEVICE_LOST:
+                    self._failed(device, "memory", exc)
+                    return None
+                _logger.debug("llm_otel: GPU %s has no v2 memory info (%r)", device.uuid, exc)
+                self._memory_v1.add(device.uuid)
+        return self.read(device, "memory", self.nvml.nvmlDeviceGetMemoryInfo)
 
     def _failed(self, device: Device, name: str, exc: Exception) -> None:
         code = getattr(exc, "value", None)
