@@ -44,6 +44,15 @@ def error_type_of(exc: BaseException) -> str:
         status = getattr(exc, name, None)
         if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
             return str(status)
+    # botocore's ClientError: the HTTP status, or the error code of an error sent mid-stream.
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        if isinstance(status, int) and 100 <= status <= 599:
+            return str(status)
+        code = (response.get("Error") or {}).get("Code")
+        if isinstance(code, str) and code:
+            return code
     return type(exc).__qualname__
 
 

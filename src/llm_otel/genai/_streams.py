@@ -18,7 +18,7 @@ from llm_otel._guard import report_internal_error
 from llm_otel.genai._invocation import Invocation
 from llm_otel.genai._types import LLMResponse
 
-__all__ = ["AsyncStreamProxy", "StreamAccumulator", "SyncStreamProxy"]
+__all__ = ["AsyncStreamProxy", "IterableStreamProxy", "StreamAccumulator", "SyncStreamProxy"]
 
 # wrapt 2 types ObjectProxy as generic; wrapt 1 cannot be subscripted at run time.
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ class SyncStreamProxy(_StreamProxyBase):
 
     def __next__(self) -> Any:
         try:
-            item = self.__wrapped__.__next__()
+            item = self._self_pull()
         except StopIteration:
             self._self_finalize(None)
             raise
@@ -157,6 +157,9 @@ class SyncStreamProxy(_StreamProxyBase):
             raise
         self._self_observe(item)
         return item
+
+    def _self_pull(self) -> Any:
+        return self.__wrapped__.__next__()
 
     def __enter__(self) -> SyncStreamProxy:
         self.__wrapped__.__enter__()
@@ -167,6 +170,21 @@ class SyncStreamProxy(_StreamProxyBase):
             return self.__wrapped__.__exit__(*exc_info)
         finally:
             self._self_finalize(None)
+
+
+class IterableStreamProxy(SyncStreamProxy):
+    """Proxy for a stream that is iterable but not an iterator (botocore's ``EventStream``,
+    whose ``__iter__`` is a generator): iterating the proxy iterates the stream once."""
+
+    def __init__(self, wrapped: Any, invocation: Invocation, accumulator: StreamAccumulator):
+        super().__init__(wrapped, invocation, accumulator)
+        self._self_iterator: Any = None
+
+    def _self_pull(self) -> Any:
+        iterator = self._self_iterator
+        if iterator is None:
+            iterator = self._self_iterator = iter(self.__wrapped__)
+        return next(iterator)
 
 
 class AsyncStreamProxy(_StreamProxyBase):

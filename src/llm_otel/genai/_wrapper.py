@@ -44,7 +44,11 @@ class Adapter(Protocol):
     def response(self, result: Any, capture: bool) -> LLMResponse | None: ...
 
     def stream_accumulator(self, result: Any, capture: bool) -> StreamAccumulator | None:
-        """An accumulator when ``result`` is a stream to proxy, else None."""
+        """An accumulator when ``result`` is a stream to proxy, else None.
+
+        An adapter whose stream sits inside the result also defines
+        ``embed_stream(result, proxy)``: it calls ``proxy(stream, proxy_class)`` and returns the
+        result with the stream replaced by the proxy."""
         ...
 
 
@@ -82,6 +86,9 @@ def _result(
     try:
         accumulator = adapter.stream_accumulator(result, capture)
         if accumulator is not None:
+            embed = getattr(adapter, "embed_stream", None)
+            if embed is not None:  # the stream sits inside the result (botocore's dicts)
+                return embed(result, lambda stream, cls: cls(stream, invocation, accumulator))
             if proxy is SyncStreamProxy and hasattr(result, "__anext__"):
                 proxy = AsyncStreamProxy  # a plain call that hands back an async generator
             return proxy(result, invocation, accumulator)

@@ -1,0 +1,85 @@
+"""OpenTelemetry instrumentation for Amazon Bedrock Runtime through ``boto3`` / ``botocore``.
+
+``converse``, ``converse_stream``, ``invoke_model`` and ``invoke_model_with_response_stream`` on
+any ``bedrock-runtime`` client, with ``gen_ai.provider.name = aws.bedrock``. The one place all
+botocore calls pass, ``BaseClient._make_api_call``, is wrapped, so clients created before
+``instrument()`` are covered too; every other service and operation passes straight through.
+
+    from llm_otel.instrumentation.bedrock import BedrockInstrumentor
+    BedrockInstrumentor().instrument()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+
+from llm_otel.genai import GenAITelemetry, policy_from_env
+from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation.bedrock.package import _instruments
+
+__all__ = ["BedrockInstrumentor"]
+
+SERVICE = "bedrock-runtime"
+
+
+def _service(client: Any) -> str | None:
+    try:
+        return str(client.meta.service_model.service_name)
+    except Exception:
+        return None
+
+
+class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Records one GenAI span and the GenAI client metrics for every Bedrock model call."""
+
+    # In a list: a FunctionWrapper stored as a class attribute would bind as a descriptor.
+    _installed: list[Any] = []  # noqa: RUF012
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        if not supported(self.instrumentation_dependencies(), "botocore"):
+            return
+        from botocore.client import BaseClient
+
+        from llm_otel.genai._wrapper import sync_wrapper
+        from llm_otel.instrumentation.bedrock._converse import ConverseAdapter
+        from llm_otel.instrumentation.bedrock._invoke import InvokeAdapter
+
+        telemetry = GenAITelemetry(
+            tracer_provider=kwargs.get("tracer_provider"),
+            meter_provider=kwargs.get("meter_provider"),
+            logger_provider=kwargs.get("logger_provider"),
+            content=kwargs.get("content_policy") or policy_from_env(),
+        )
+        handlers: dict[str, Callable[..., Any]] = {
+            "Converse": sync_wrapper(telemetry, ConverseAdapter()),
+            "ConverseStream": sync_wrapper(telemetry, ConverseAdapter(streaming=True)),
+            "InvokeModel": sync_wrapper(telemetry, InvokeAdapter()),
+            "InvokeModelWithResponseStream": sync_wrapper(telemetry, InvokeAdapter(streaming=True)),
+        }
+
+        def make_api_call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            handler = handlers.get(args[0]) if args else None
+            if handler is None or _service(instance) != SERVICE:
+                return wrapped(*args, **kwargs)
+            return handler(wrapped, instance, args, kwargs)
+
+        wrapt.wrap_function_wrapper(BaseClient, "_make_api_call", make_api_call)
+        BedrockInstrumentor._installed.append(BaseClient.__dict__["_make_api_call"])
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if not BedrockInstrumentor._installed:
+            return
+        installed = BedrockInstrumentor._installed.pop()
+        from botocore.client import BaseClient
+
+        if BaseClient.__dict__.get("_make_api_call") is installed:
+            BaseClient._make_api_call = installed.__wrapped__

@@ -1,0 +1,335 @@
+"""Bedrock Runtime's Converse API (``converse``, ``converse_stream``) onto the GenAI core.
+
+botocore hands back plain dicts. Converse reports ``inputTokens`` without the tokens read from or
+written to the prompt cache; the conventions' ``gen_ai.usage.input_tokens`` includes them, so
+they are added up (as for Anthropic). Amazon Nova's InvokeModel bodies use the same shapes, so
+the readers here serve that family too (its cache counts are named ``...InputTokenCount``).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from opentelemetry.semconv._incubating.attributes import aws_attributes as aws
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
+from opentelemetry.util.types import AttributeValue
+
+from llm_otel.genai import LLMRequest, LLMResponse, Message
+from llm_otel.genai._streams import IterableStreamProxy
+from llm_otel.instrumentation._fields import as_int, as_number, field, parse_arguments
+
+__all__ = [
+    "PROVIDER",
+    "ConverseAdapter",
+    "ConverseStreamAccumulator",
+    "converse_output",
+    "server",
+    "usage_into",
+]
+
+PROVIDER = ga.GenAiProviderNameValues.AWS_BEDROCK.value
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_call",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+}
+
+
+def finish(reason: Any) -> str | None:
+    if not isinstance(reason, str) or not reason:
+        return None
+    return FINISH_REASONS.get(reason, reason)
+
+
+def server(instance: Any) -> tuple[str | None, int | None]:
+    """The client's endpoint (``bedrock-runtime.<region>.amazonaws.com``, or ``endpoint_url``)."""
+    try:
+        parts = urlsplit(instance.meta.endpoint_url)
+    except Exception:
+        return None, None
+    port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme else None)
+    return parts.hostname, port
+
+
+def request_id(result: Any) -> dict[str, AttributeValue]:
+    rid = field(field(result, "ResponseMetadata"), "RequestId")
+    return {aws.AWS_REQUEST_ID: rid} if isinstance(rid, str) and rid else {}
+
+
+def usage_into(response: LLMResponse, usage: Any) -> None:
+    """Converse (and Nova) usage -> the conventions' counts (input includes the cache)."""
+    if usage is None:
+        return
+    read = as_int(field(usage, "cacheReadInputTokens", field(usage, "cacheReadInputTokenCount")))
+    wrote = as_int(field(usage, "cacheWriteInputTokens", field(usage, "cacheWriteInputTokenCount")))
+    if read is not None:
+        response.cache_read_input_tokens = read
+    if wrote is not None:
+        response.cache_creation_input_tokens = wrote
+    fresh = as_int(field(usage, "inputTokens"))
+    if fresh is not None:
+        response.input_tokens = fresh + (read or 0) + (wrote or 0)
+    output = as_int(field(usage, "outputTokens"))
+    if output is not None:
+        response.output_tokens = output
+
+
+def _blob(modality: str, block: Any) -> dict[str, Any]:
+    source = field(block, "source")
+    data = field(source, "bytes")
+    kind = field(block, "format")
+    part: dict[str, Any] = {"type": "blob", "modality": modality}
+    if isinstance(kind, str):
+        part["mime_type"] = f"{modality}/{kind}" if modality != "document" else kind
+    if isinstance(data, bytes | bytearray):
+        part["content"] = base64.b64encode(data).decode("ascii")
+        return part
+    location = field(field(source, "s3Location"), "uri")
+    if isinstance(location, str):
+        return {"type": "uri", "modality": modality, "uri": location}
+    part["content"] = data
+    return part
+
+
+def content_parts(content: Any) -> list[dict[str, Any]]:
+    """Converse content blocks as the conventions' message parts."""
+    parts: list[dict[str, Any]] = []
+    for block in content or ():
+        if not isinstance(block, Mapping):
+            continue
+        if "text" in block:
+            parts.append({"type": "text", "content": block["text"]})
+        elif "toolUse" in block:
+            use = block["toolUse"]
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": field(use, "toolUseId"),
+                    "name": field(use, "name"),
+                    "arguments": field(use, "input"),
+                }
+            )
+        elif "toolResult" in block:
+            result = block["toolResult"]
+            parts.append(
+                {
+                    "type": "tool_call_response",
+                    "id": field(result, "toolUseId"),
+                    "response": [
+                        p.get("content", p) for p in content_parts(field(result, "content"))
+                    ],
+                }
+            )
+        elif "json" in block:
+            parts.append({"type": "text", "content": block["json"]})
+        elif "reasoningContent" in block:
+            text = field(field(block["reasoningContent"], "reasoningText"), "text", "")
+            parts.append({"type": "reasoning", "content": text})
+        elif "image" in block or "video" in block or "document" in block:
+            modality = next(k for k in ("image", "video", "document") if k in block)
+            parts.append(_blob(modality, block[modality]))
+        elif "guardContent" in block:
+            text = field(field(block["guardContent"], "text"), "text", "")
+            parts.append({"type": "text", "content": text})
+        elif "cachePoint" not in block:
+            kind = next(iter(block), "unknown")
+            parts.append({"type": str(kind), "content": block[kind] if block else None})
+    return parts
+
+
+def input_messages(messages: Any) -> list[Message]:
+    return [
+        {"role": field(m, "role", "user"), "parts": content_parts(field(m, "content"))}
+        for m in messages or ()
+    ]
+
+
+def tool_definitions(tool_config: Any) -> list[Any] | None:
+    tools = []
+    for tool in field(tool_config, "tools") or ():
+        spec = field(tool, "toolSpec")
+        if spec is None:
+            continue
+        tools.append(
+            {
+                "type": "function",
+                "name": field(spec, "name"),
+                "description": field(spec, "description"),
+                "parameters": field(field(spec, "inputSchema"), "json"),
+            }
+        )
+    return tools or None
+
+
+def inference_attributes(config: Any, extra: Any) -> dict[str, AttributeValue]:
+    """``inferenceConfig`` (camelCase) plus ``top_k``/``topK`` from the model-specific fields."""
+    attrs: dict[str, AttributeValue] = {}
+    for name, key, convert in (
+        ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE, as_number),
+        ("topP", ga.GEN_AI_REQUEST_TOP_P, as_number),
+        ("maxTokens", ga.GEN_AI_REQUEST_MAX_TOKENS, as_int),
+        ("max_new_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS, as_int),  # Nova's InvokeModel body
+        ("topK", ga.GEN_AI_REQUEST_TOP_K, as_int),
+    ):
+        value = convert(field(config, name))
+        if value is not None:
+            attrs[key] = value
+    stop = field(config, "stopSequences")
+    if isinstance(stop, list | tuple) and stop:
+        attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+    top_k = as_int(field(extra, "top_k", field(extra, "topK")))
+    if top_k is None:
+        top_k = as_int(field(field(extra, "inferenceConfig"), "topK"))
+    if top_k is not None:
+        attrs[ga.GEN_AI_REQUEST_TOP_K] = top_k
+    return attrs
+
+
+def api_params(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``_make_api_call(operation_name, api_params)``'s parameters."""
+    params = args[1] if len(args) > 1 else kwargs.get("api_params")
+    return params if isinstance(params, Mapping) else {}
+
+
+def converse_output(response: LLMResponse, result: Any, capture: bool) -> None:
+    """Reads a Converse-shaped result (``output.message``, ``stopReason``, ``usage``)."""
+    reason = finish(field(result, "stopReason"))
+    if reason:
+        response.finish_reasons = [reason]
+    usage_into(response, field(result, "usage"))
+    if capture:
+        message = field(field(result, "output"), "message")
+        response.output_messages = [
+            {
+                "role": field(message, "role", "assistant"),
+                "parts": content_parts(field(message, "content")),
+                "finish_reason": reason or "error",
+            }
+        ]
+
+
+class ConverseAdapter:
+    """``converse`` / ``converse_stream``: operation ``chat``."""
+
+    def __init__(self, streaming: bool = False) -> None:
+        self._streaming = streaming
+
+    def request(
+        self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], capture: bool
+    ) -> LLMRequest:
+        params = api_params(args, kwargs)
+        host, port = server(instance)
+        model = params.get("modelId")
+        request = LLMRequest(
+            operation="chat",
+            provider=PROVIDER,
+            model=model if isinstance(model, str) else None,
+            server_address=host,
+            server_port=port,
+            stream=self._streaming,
+            attributes=inference_attributes(
+                params.get("inferenceConfig"), params.get("additionalModelRequestFields")
+            ),
+        )
+        if capture:
+            request.input_messages = input_messages(params.get("messages"))
+            system = params.get("system")
+            if system:
+                request.system_instructions = content_parts(system)
+            request.tool_definitions = tool_definitions(params.get("toolConfig"))
+        return request
+
+    def response(self, result: Any, capture: bool) -> LLMResponse | None:
+        response = LLMResponse(attributes=request_id(result))
+        converse_output(response, result, capture)
+        return response
+
+    def stream_accumulator(self, result: Any, capture: bool) -> ConverseStreamAccumulator | None:
+        if not self._streaming or field(result, "stream") is None:
+            return None
+        return ConverseStreamAccumulator(capture, request_id(result))
+
+    def embed_stream(self, result: Any, proxy: Any) -> Any:
+        result["stream"] = proxy(result["stream"], IterableStreamProxy)
+        return result
+
+
+class ConverseStreamAccumulator:
+    """Folds ConverseStream events (and Nova's InvokeModel stream chunks, the same shapes)."""
+
+    __slots__ = ("_blocks", "_capture", "_reason", "_response", "_role", "error_type")
+
+    def __init__(self, capture: bool, attributes: dict[str, AttributeValue] | None = None) -> None:
+        self._capture = capture
+        self._response = LLMResponse(attributes=attributes or {})
+        self._reason: str | None = None
+        self._role = "assistant"
+        self._blocks: dict[int, dict[str, Any]] = {}
+        self.error_type: str | None = None
+
+    def add(self, event: Any) -> None:
+        if not isinstance(event, Mapping):
+            return
+        if "contentBlockDelta" in event:
+            if self._capture:
+                body = event["contentBlockDelta"]
+                state = self._block(field(body, "contentBlockIndex", 0))
+                delta = field(body, "delta")
+                if "text" in delta:
+                    state["text"].append(delta["text"])
+                elif "toolUse" in delta:
+                    state["json"].append(field(delta["toolUse"], "input", ""))
+                elif "reasoningContent" in delta:
+                    state["reasoning"].append(field(delta["reasoningContent"], "text", ""))
+        elif "messageStart" in event:
+            self._role = field(event["messageStart"], "role", "assistant")
+        elif "contentBlockStart" in event:
+            if self._capture:
+                body = event["contentBlockStart"]
+                use = field(field(body, "start"), "toolUse")
+                if use is not None:
+                    self._block(field(body, "contentBlockIndex", 0))["tool"] = use
+        elif "messageStop" in event:
+            self._reason = finish(field(event["messageStop"], "stopReason")) or self._reason
+        elif "metadata" in event:
+            usage_into(self._response, field(event["metadata"], "usage"))
+
+    def _block(self, index: int) -> dict[str, Any]:
+        state = self._blocks.get(index)
+        if state is None:
+            state = self._blocks[index] = {"tool": None, "text": [], "json": [], "reasoning": []}
+        return state
+
+    def response(self) -> LLMResponse:
+        response = self._response
+        if self._reason:
+            response.finish_reasons = [self._reason]
+        if self._capture:
+            parts: list[dict[str, Any]] = []
+            for index in sorted(self._blocks):
+                state = self._blocks[index]
+                if state["reasoning"]:
+                    parts.append({"type": "reasoning", "content": "".join(state["reasoning"])})
+                if state["tool"] is not None:
+                    parts.append(
+                        {
+                            "type": "tool_call",
+                            "id": field(state["tool"], "toolUseId"),
+                            "name": field(state["tool"], "name"),
+                            "arguments": parse_arguments("".join(state["json"])),
+                        }
+                    )
+                elif state["text"]:
+                    parts.append({"type": "text", "content": "".join(state["text"])})
+            response.output_messages = [
+                {"role": self._role, "parts": parts, "finish_reason": self._reason or "error"}
+            ]
+        return response

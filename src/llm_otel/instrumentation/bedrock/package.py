@@ -1,0 +1,3 @@
+__all__ = ["_instruments"]
+
+_instruments = ("botocore >= 1.35.0, < 2",)
