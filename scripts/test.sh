@@ -28,6 +28,21 @@ fi
 echo "== pytest (next to other vendors' instrumentations: ${PEERS[*]})"
 LLM_OTEL_PEER_TESTS=1 .venv-peers/bin/python -m pytest -q -p no:cacheprovider tests/peers
 
+# LiteLLM in its own venv: every litellm that accepts openai 3 (1.108+) needs a certifi newer
+# than this machine's PyPI mirror has, so it runs with the newest one that installs, on openai 2.
+LITELLM=(litellm==1.103.0)
+if [ ! -x .venv-litellm/bin/python ] || [ pyproject.toml -nt .venv-litellm/.installed ] ||
+   [ scripts/test.sh -nt .venv-litellm/.installed ]; then
+  rm -rf .venv-litellm
+  "$PYTHON" -m venv .venv-litellm
+  .venv-litellm/bin/python -m pip install -q --upgrade pip
+  .venv-litellm/bin/python -m pip install -q -e ".[openai,anthropic]" pytest pytest-asyncio pyyaml \
+    "${LITELLM[@]}"
+  touch .venv-litellm/.installed
+fi
+echo "== pytest (litellm: ${LITELLM[*]})"
+LLM_OTEL_LITELLM_TESTS=1 .venv-litellm/bin/python -m pytest -q -p no:cacheprovider tests/litellm
+
 # Keep these equal to the floors in pyproject.toml and instrumentation/*/package.py.
 OLDEST=(openai==1.66.0 opentelemetry-api==1.42.0 opentelemetry-sdk==1.42.0
         opentelemetry-exporter-otlp==1.42.0 opentelemetry-instrumentation==0.63b0

@@ -32,6 +32,9 @@ from tests.otlp_receiver import OTLPReceiver
 
 # tests/peers needs other vendors' instrumentations installed (.venv-peers, see scripts/test.sh).
 collect_ignore = [] if os.environ.get("LLM_OTEL_PEER_TESTS") else ["peers"]
+# tests/litellm needs litellm, which has its own venv (.venv-litellm, see scripts/test.sh).
+if not os.environ.get("LLM_OTEL_LITELLM_TESTS"):
+    collect_ignore.append("litellm")
 
 
 @pytest.fixture(scope="session")

@@ -155,12 +155,13 @@ def test_instrument_and_gpu_switches(arguments: str, expected: list[str] | None)
     if expected is None:
         modules = {"anthropic": "anthropic", "cohere": "cohere", "google_genai": "google.genai"}
         modules.update(groq="groq", mistralai="mistralai", ollama="ollama", openai="openai")
-        expected = [
+        modules.update(bedrock="botocore", litellm="litellm")
+        expected = sorted(
             f"llm_otel_{name}"
             for name, module in modules.items()
             if importlib.util.find_spec(module.split(".")[0]) is not None
             and importlib.util.find_spec(module) is not None
-        ]
+        )
     script = f"""
     import llm_otel
     config = llm_otel.configure({arguments})

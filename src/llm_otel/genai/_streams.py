@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import wrapt
 
 from llm_otel._guard import report_internal_error
+from llm_otel.genai._incall import IN_CALL
 from llm_otel.genai._invocation import Invocation
 from llm_otel.genai._types import LLMResponse
 
@@ -147,6 +148,7 @@ class SyncStreamProxy(_StreamProxyBase):
         return self
 
     def __next__(self) -> Any:
+        in_call = IN_CALL.set(True)  # a request the library sends lazily is part of this call
         try:
             item = self._self_pull()
         except StopIteration:
@@ -155,6 +157,8 @@ class SyncStreamProxy(_StreamProxyBase):
         except BaseException as exc:
             self._self_finalize(exc)
             raise
+        finally:
+            IN_CALL.reset(in_call)
         self._self_observe(item)
         return item
 
@@ -194,6 +198,7 @@ class AsyncStreamProxy(_StreamProxyBase):
         return self
 
     async def __anext__(self) -> Any:
+        in_call = IN_CALL.set(True)
         try:
             item = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
@@ -202,6 +207,8 @@ class AsyncStreamProxy(_StreamProxyBase):
         except BaseException as exc:
             self._self_finalize(exc)
             raise
+        finally:
+            IN_CALL.reset(in_call)
         self._self_observe(item)
         return item
 

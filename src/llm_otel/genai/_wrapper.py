@@ -11,7 +11,6 @@ that another vendor's GenAI instrumentation already traces gets our metrics but 
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -19,19 +18,14 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from llm_otel._guard import report_internal_error
 from llm_otel.genai._coexist import traced_elsewhere
+from llm_otel.genai._incall import IN_CALL as _IN_CALL
+from llm_otel.genai._incall import in_instrumented_call
 from llm_otel.genai._invocation import Invocation
 from llm_otel.genai._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
 from llm_otel.genai._telemetry import GenAITelemetry
 from llm_otel.genai._types import LLMRequest, LLMResponse
 
 __all__ = ["Adapter", "async_wrapper", "in_instrumented_call", "sync_wrapper"]
-
-_IN_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("llm_otel_in_call", default=False)
-
-
-def in_instrumented_call() -> bool:
-    """True while an llm_otel-instrumented client call is running in this context."""
-    return _IN_CALL.get()
 
 
 class Adapter(Protocol):
@@ -75,6 +69,11 @@ def _start(
     return invocation, invocation.attach()
 
 
+def _async_only(result: Any) -> bool:
+    """An async iterator that is not also a sync one (LiteLLM's stream wrapper is both)."""
+    return hasattr(result, "__anext__") and not hasattr(result, "__next__")
+
+
 def _result(
     telemetry: GenAITelemetry,
     adapter: Adapter,
@@ -89,7 +88,7 @@ def _result(
             embed = getattr(adapter, "embed_stream", None)
             if embed is not None:  # the stream sits inside the result (botocore's dicts)
                 return embed(result, lambda stream, cls: cls(stream, invocation, accumulator))
-            if proxy is SyncStreamProxy and hasattr(result, "__anext__"):
+            if proxy is SyncStreamProxy and _async_only(result):
                 proxy = AsyncStreamProxy  # a plain call that hands back an async generator
             return proxy(result, invocation, accumulator)
         invocation.finish(adapter.response(result, capture))
