@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import sys
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -326,6 +327,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     requests: list[tuple[str, str, Any]]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that closed early
+            super().handle_error(request, client_address)
 
 
 class BedrockTestServer:

@@ -161,7 +161,7 @@ def test_instrument_and_gpu_switches(arguments: str, expected: list[str] | None)
             for name, module in modules.items()
             if importlib.util.find_spec(module.split(".")[0]) is not None
             and importlib.util.find_spec(module) is not None
-        )
+        )  # litellm is not in the main venv: a missing library is not reported as instrumented
     script = f"""
     import llm_otel
     config = llm_otel.configure({arguments})

@@ -303,6 +303,8 @@ def _llm_otel_entry_points() -> set[str]:
 def _instrument_all(names: set[str] | None, **kwargs: Any) -> list[str]:
     """Instrument every llm_otel instrumentor (or those named), honouring
     ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; returns the names instrumented."""
+    from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+
     disabled = {
         n.strip() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
     }
@@ -318,7 +320,13 @@ def _instrument_all(names: set[str] | None, **kwargs: Any) -> list[str]:
             instrumentor = entry_point.load()()
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument(skip_dep_check=True, **kwargs)
-            if instrumentor.is_instrumented_by_opentelemetry and _active(entry_point.name):
+            # instrument() marks the instrumentor done even when its library is missing or of an
+            # unsupported version (it then logs and patches nothing): report only real ones.
+            if (
+                instrumentor.is_instrumented_by_opentelemetry
+                and get_dependency_conflicts(instrumentor.instrumentation_dependencies()) is None
+                and _active(entry_point.name)
+            ):
                 done.append(entry_point.name)
         except Exception as exc:
             _logger.warning("llm_otel: could not instrument %s: %r", entry_point.name, exc)

@@ -21,8 +21,8 @@ __all__ = ["LLMOtelConfigurator", "LLMOtelDistro"]
 
 
 class LLMOtelDistro(BaseDistro):  # type: ignore[misc]
-    """Defaults every signal to OTLP over HTTP and adds ``host.name`` to the resource (the SDK's
-    ``host`` detector); explicit ``OTEL_*`` variables win."""
+    """Defaults every signal to OTLP over HTTP, adds ``host.name`` to the resource (the SDK's
+    ``host`` detector) and turns the SDK's self-metrics on; explicit ``OTEL_*`` variables win."""
 
     def _configure(self, **kwargs: Any) -> None:
         os.environ.setdefault(OTEL_TRACES_EXPORTER, "otlp")
@@ -32,6 +32,9 @@ class LLMOtelDistro(BaseDistro):  # type: ignore[misc]
         # Without host.name a host's series differ only by service.instance.id, a random id that
         # changes at every restart; the GPU alerts and dashboard read host_name.
         os.environ.setdefault(OTEL_EXPERIMENTAL_RESOURCE_DETECTORS, "host")
+        # The SDK's self-metrics count the spans its batch processor drops when the exporter
+        # cannot keep up (the LLMTelemetryDropped alert), as configure() turns them on.
+        os.environ.setdefault("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
 
 
 class LLMOtelConfigurator(_OTelSDKConfigurator):

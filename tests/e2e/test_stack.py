@@ -170,6 +170,9 @@ def test_every_dashboard_variable_has_values(traffic: Service) -> None:
             return {r["metric"][lb] for r in prom_query(s) if lb in r["metric"]}
 
         assert eventually(values, 30, where), where
+    # The SDK's self-metrics (the LLMTelemetryDropped alert), turned on by our distro.
+    processed = f'otel_sdk_processor_span_processed_total{{service_name="{traffic.name}"}}'
+    assert eventually(lambda: prom_query(processed), 30, processed)
     mine = f'hw_gpu_memory_limit_bytes{{service_name="{traffic.name}"}}'
     hosts = eventually(lambda: {r["metric"].get("host_name") for r in prom_query(mine)}, 30, mine)
     assert hosts == {socket.gethostname()}  # the distro turned the host detector on
