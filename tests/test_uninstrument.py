@@ -44,6 +44,26 @@ def test_uninstrument_restores_originals(server: OpenAITestServer) -> None:
     assert telemetry.spans() == []
 
 
+def test_a_wrapper_cached_by_the_sdk_stops_recording_on_uninstrument(
+    server: OpenAITestServer,
+) -> None:
+    # ``client.chat.completions.with_raw_response`` is a cached resource that binds the create
+    # method installed when it was first used: our wrapper outlives uninstrument() there.
+    telemetry = make_telemetry(ContentPolicy(ContentMode.NO_CONTENT))
+    client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+    raw = client.chat.completions.with_raw_response
+    try:
+        raw.create(model="gpt-test", messages=USER).parse()
+        assert len(telemetry.spans()) == 1
+    finally:
+        OpenAIInstrumentor().uninstrument()
+    reply = raw.create(model="gpt-test", messages=USER).parse()
+    assert reply.choices[0].message.content  # the call itself is untouched
+    assert len(telemetry.spans()) == 1  # and no longer recorded
+    (duration,) = telemetry.points("gen_ai.client.operation.duration")
+    assert duration.count == 1
+
+
 def test_instrumenting_twice_gives_one_span(server: OpenAITestServer) -> None:
     telemetry = make_telemetry(ContentPolicy(ContentMode.NO_CONTENT))
     try:

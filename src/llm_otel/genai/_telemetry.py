@@ -33,6 +33,7 @@ class GenAITelemetry:
     """One instrumentation's handles on the OTel providers and its content rules."""
 
     __slots__ = (
+        "active",
         "content",
         "cost",
         "duration",
@@ -53,6 +54,10 @@ class GenAITelemetry:
         logger_provider: LoggerProvider | None = None,
         content: ContentPolicy | None = None,
     ) -> None:
+        self.active = True
+        """False once the instrumentation that made it is uninstrumented: a wrapper that outlives
+        uninstrument() (bound into an SDK's cached ``with_raw_response`` resource) then passes
+        calls through."""
         self.tracer = trace.get_tracer(SCOPE_NAME, __version__, tracer_provider)
         meter = metrics.get_meter(SCOPE_NAME, __version__, meter_provider)
         self.event_logger = get_logger(SCOPE_NAME, __version__, logger_provider)

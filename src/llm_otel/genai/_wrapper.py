@@ -46,8 +46,8 @@ class Adapter(Protocol):
         ...
 
 
-def _skip() -> bool:
-    return _IN_CALL.get() or not is_instrumentation_enabled()
+def _skip(telemetry: GenAITelemetry) -> bool:
+    return _IN_CALL.get() or not telemetry.active or not is_instrumentation_enabled()
 
 
 def _start(
@@ -102,7 +102,7 @@ def sync_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., A
     """A wrapt wrapper for a synchronous client method."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        if _skip():
+        if _skip(telemetry):
             return wrapped(*args, **kwargs)
         started = _start(telemetry, adapter, wrapped, instance, args, kwargs)
         if started is None:
@@ -128,7 +128,7 @@ def async_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., 
     async def call(
         wrapped: Callable[..., Awaitable[Any]], instance: Any, args: Any, kwargs: Any
     ) -> Any:
-        if _skip():
+        if _skip(telemetry):
             return await wrapped(*args, **kwargs)
         started = _start(telemetry, adapter, wrapped, instance, args, kwargs)
         if started is None:

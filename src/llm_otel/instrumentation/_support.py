@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from typing import Any
 
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 
-__all__ = ["supported"]
+from llm_otel.genai import GenAITelemetry, policy_from_env
+
+__all__ = ["retire", "supported", "telemetry_for"]
 
 _logger = logging.getLogger("llm_otel")
 
@@ -28,3 +31,26 @@ def supported(requirements: Collection[str], library: str) -> bool:
             conflict.required,
         )
     return False
+
+
+_LIVE: dict[str, list[GenAITelemetry]] = {}
+
+
+def telemetry_for(library: str, kwargs: dict[str, Any]) -> GenAITelemetry:
+    """The telemetry an ``instrument(**kwargs)`` call records to (providers, content policy),
+    remembered so that :func:`retire` can switch it off."""
+    telemetry = GenAITelemetry(
+        tracer_provider=kwargs.get("tracer_provider"),
+        meter_provider=kwargs.get("meter_provider"),
+        logger_provider=kwargs.get("logger_provider"),
+        content=kwargs.get("content_policy") or policy_from_env(),
+    )
+    _LIVE.setdefault(library, []).append(telemetry)
+    return telemetry
+
+
+def retire(library: str) -> None:
+    """On uninstrument: wrappers that outlive it (bound into objects the SDK cached) stop
+    recording and pass calls through."""
+    for telemetry in _LIVE.pop(library, ()):
+        telemetry.active = False

@@ -18,8 +18,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from llm_otel.genai import GenAITelemetry, policy_from_env
-from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation._support import retire, supported, telemetry_for
 from llm_otel.instrumentation.anthropic.package import _instruments
 
 __all__ = ["AnthropicInstrumentor"]
@@ -42,12 +41,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             sdk_tracer_property,
         )
 
-        telemetry = GenAITelemetry(
-            tracer_provider=kwargs.get("tracer_provider"),
-            meter_provider=kwargs.get("meter_provider"),
-            logger_provider=kwargs.get("logger_provider"),
-            content=kwargs.get("content_policy") or policy_from_env(),
-        )
+        telemetry = telemetry_for("anthropic", kwargs)
         for cls, method, wrapper in present_targets(telemetry):
             wrapt.wrap_function_wrapper(cls, method, wrapper)
             AnthropicInstrumentor._patched.append((cls, method, cls.__dict__[method]))
@@ -58,6 +52,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             base._tracer = prop
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        retire("anthropic")
         while AnthropicInstrumentor._patched:
             cls, method, installed = AnthropicInstrumentor._patched.pop()
             if cls.__dict__.get(method) is installed:

@@ -19,8 +19,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from llm_otel.genai import GenAITelemetry, policy_from_env
-from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation._support import retire, supported, telemetry_for
 from llm_otel.instrumentation.bedrock.package import _instruments
 
 __all__ = ["BedrockInstrumentor"]
@@ -53,12 +52,7 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from llm_otel.instrumentation.bedrock._converse import ConverseAdapter
         from llm_otel.instrumentation.bedrock._invoke import InvokeAdapter
 
-        telemetry = GenAITelemetry(
-            tracer_provider=kwargs.get("tracer_provider"),
-            meter_provider=kwargs.get("meter_provider"),
-            logger_provider=kwargs.get("logger_provider"),
-            content=kwargs.get("content_policy") or policy_from_env(),
-        )
+        telemetry = telemetry_for("bedrock", kwargs)
         handlers: dict[str, Callable[..., Any]] = {
             "Converse": sync_wrapper(telemetry, ConverseAdapter()),
             "ConverseStream": sync_wrapper(telemetry, ConverseAdapter(streaming=True)),
@@ -76,6 +70,7 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         BedrockInstrumentor._installed.append(BaseClient.__dict__["_make_api_call"])
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        retire("bedrock")
         if not BedrockInstrumentor._installed:
             return
         installed = BedrockInstrumentor._installed.pop()

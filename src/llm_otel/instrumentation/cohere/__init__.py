@@ -18,8 +18,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from llm_otel.genai import GenAITelemetry, policy_from_env
-from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation._support import retire, supported, telemetry_for
 from llm_otel.instrumentation.cohere.package import _instruments
 
 __all__ = ["CohereInstrumentor"]
@@ -39,12 +38,7 @@ class CohereInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from llm_otel.genai._wrapper import Adapter, async_wrapper, sync_wrapper
         from llm_otel.instrumentation.cohere._adapters import ChatAdapter, EmbedAdapter
 
-        telemetry = GenAITelemetry(
-            tracer_provider=kwargs.get("tracer_provider"),
-            meter_provider=kwargs.get("meter_provider"),
-            logger_provider=kwargs.get("logger_provider"),
-            content=kwargs.get("content_policy") or policy_from_env(),
-        )
+        telemetry = telemetry_for("cohere", kwargs)
         adapters: dict[str, Adapter] = {
             "chat": ChatAdapter(),
             "chat_stream": ChatAdapter(streaming=True),
@@ -66,6 +60,7 @@ class CohereInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 CohereInstrumentor._patched.append((cls, method, cls.__dict__[method]))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        retire("cohere")
         while CohereInstrumentor._patched:
             cls, method, installed = CohereInstrumentor._patched.pop()
             if cls.__dict__.get(method) is installed:

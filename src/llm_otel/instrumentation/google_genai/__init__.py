@@ -19,8 +19,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from llm_otel.genai import GenAITelemetry, policy_from_env
-from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation._support import retire, supported, telemetry_for
 from llm_otel.instrumentation.google_genai.package import _instruments
 
 __all__ = ["GoogleGenAIInstrumentor"]
@@ -40,12 +39,7 @@ class GoogleGenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from llm_otel.genai._wrapper import Adapter, async_wrapper, sync_wrapper
         from llm_otel.instrumentation.google_genai._adapters import EmbedAdapter, GenerateAdapter
 
-        telemetry = GenAITelemetry(
-            tracer_provider=kwargs.get("tracer_provider"),
-            meter_provider=kwargs.get("meter_provider"),
-            logger_provider=kwargs.get("logger_provider"),
-            content=kwargs.get("content_policy") or policy_from_env(),
-        )
+        telemetry = telemetry_for("google_genai", kwargs)
         adapters: dict[str, Adapter] = {
             "_generate_content": GenerateAdapter(),
             "_generate_content_stream": GenerateAdapter(streaming=True),
@@ -63,6 +57,7 @@ class GoogleGenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     GoogleGenAIInstrumentor._patched.append((cls, method, cls.__dict__[method]))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        retire("google_genai")
         while GoogleGenAIInstrumentor._patched:
             cls, method, installed = GoogleGenAIInstrumentor._patched.pop()
             if cls.__dict__.get(method) is installed:

@@ -17,8 +17,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from llm_otel.genai import GenAITelemetry, policy_from_env
-from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation._support import retire, supported, telemetry_for
 from llm_otel.instrumentation.groq.package import _instruments
 
 __all__ = ["GroqInstrumentor"]
@@ -41,12 +40,7 @@ class GroqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         from llm_otel.instrumentation.openai._wrappers import present_targets
 
-        telemetry = GenAITelemetry(
-            tracer_provider=kwargs.get("tracer_provider"),
-            meter_provider=kwargs.get("meter_provider"),
-            logger_provider=kwargs.get("logger_provider"),
-            content=kwargs.get("content_policy") or policy_from_env(),
-        )
+        telemetry = telemetry_for("groq", kwargs)
         targets = (
             (
                 "groq.resources.chat.completions",
@@ -68,6 +62,7 @@ class GroqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             GroqInstrumentor._patched.append((cls, method, cls.__dict__[method]))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        retire("groq")
         while GroqInstrumentor._patched:
             cls, method, installed = GroqInstrumentor._patched.pop()
             if cls.__dict__.get(method) is installed:

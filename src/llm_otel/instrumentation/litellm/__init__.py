@@ -19,8 +19,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from llm_otel.genai import GenAITelemetry, policy_from_env
-from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation._support import retire, supported, telemetry_for
 from llm_otel.instrumentation.litellm.package import _instruments
 
 __all__ = ["LiteLLMInstrumentor"]
@@ -40,12 +39,7 @@ class LiteLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from llm_otel.genai._wrapper import async_wrapper, sync_wrapper
         from llm_otel.instrumentation.litellm._adapters import CompletionAdapter, EmbeddingAdapter
 
-        telemetry = GenAITelemetry(
-            tracer_provider=kwargs.get("tracer_provider"),
-            meter_provider=kwargs.get("meter_provider"),
-            logger_provider=kwargs.get("logger_provider"),
-            content=kwargs.get("content_policy") or policy_from_env(),
-        )
+        telemetry = telemetry_for("litellm", kwargs)
         completion, embedding = CompletionAdapter(), EmbeddingAdapter()
         wrappers = {
             "completion": sync_wrapper(telemetry, completion),
@@ -65,6 +59,7 @@ class LiteLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     setattr(module, name, wrapt.FunctionWrapper(original, wrapper))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        retire("litellm")
         while LiteLLMInstrumentor._patched:
             module, name, original = LiteLLMInstrumentor._patched.pop()
             setattr(module, name, original)

@@ -20,8 +20,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from llm_otel.genai import GenAITelemetry, policy_from_env
-from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation._support import retire, supported, telemetry_for
 from llm_otel.instrumentation.mistralai.package import _instruments
 
 __all__ = ["MistralInstrumentor"]
@@ -49,12 +48,7 @@ class MistralInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             MistralEmbeddingsAdapter,
         )
 
-        telemetry = GenAITelemetry(
-            tracer_provider=kwargs.get("tracer_provider"),
-            meter_provider=kwargs.get("meter_provider"),
-            logger_provider=kwargs.get("logger_provider"),
-            content=kwargs.get("content_policy") or policy_from_env(),
-        )
+        telemetry = telemetry_for("mistralai", kwargs)
         targets = (
             ("chat", "Chat", "complete", MistralChatAdapter()),
             ("chat", "Chat", "stream", MistralChatAdapter(streaming=True)),
@@ -94,6 +88,7 @@ class MistralInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         MistralInstrumentor._hook.append((hook, original))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        retire("mistralai")
         while MistralInstrumentor._patched:
             cls, method, installed = MistralInstrumentor._patched.pop()
             if cls.__dict__.get(method) is installed:

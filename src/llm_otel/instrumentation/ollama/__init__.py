@@ -19,8 +19,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from llm_otel.genai import GenAITelemetry, policy_from_env
-from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation._support import retire, supported, telemetry_for
 from llm_otel.instrumentation.ollama.package import _instruments
 
 __all__ = ["OllamaInstrumentor"]
@@ -47,12 +46,7 @@ class OllamaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             GenerateAdapter,
         )
 
-        telemetry = GenAITelemetry(
-            tracer_provider=kwargs.get("tracer_provider"),
-            meter_provider=kwargs.get("meter_provider"),
-            logger_provider=kwargs.get("logger_provider"),
-            content=kwargs.get("content_policy") or policy_from_env(),
-        )
+        telemetry = telemetry_for("ollama", kwargs)
         adapters: dict[str, Adapter] = {
             "chat": ChatAdapter(),
             "generate": GenerateAdapter(),
@@ -75,6 +69,7 @@ class OllamaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 setattr(package, method, getattr(default, method))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        retire("ollama")
         while OllamaInstrumentor._patched:
             cls, method, installed = OllamaInstrumentor._patched.pop()
             if cls.__dict__.get(method) is installed:

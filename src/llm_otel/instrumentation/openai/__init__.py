@@ -17,8 +17,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from llm_otel.genai import GenAITelemetry, policy_from_env
-from llm_otel.instrumentation._support import supported
+from llm_otel.instrumentation._support import retire, supported, telemetry_for
 from llm_otel.instrumentation.openai.package import _instruments
 
 __all__ = ["OpenAIInstrumentor"]
@@ -39,17 +38,13 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return
         from llm_otel.instrumentation.openai._wrappers import present_targets
 
-        telemetry = GenAITelemetry(
-            tracer_provider=kwargs.get("tracer_provider"),
-            meter_provider=kwargs.get("meter_provider"),
-            logger_provider=kwargs.get("logger_provider"),
-            content=kwargs.get("content_policy") or policy_from_env(),
-        )
+        telemetry = telemetry_for("openai", kwargs)
         for cls, method, wrapper in present_targets(telemetry):
             wrapt.wrap_function_wrapper(cls, method, wrapper)
             OpenAIInstrumentor._patched.append((cls, method, cls.__dict__[method]))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        retire("openai")
         while OpenAIInstrumentor._patched:
             cls, method, installed = OpenAIInstrumentor._patched.pop()
             # Only remove our own wrapper: one installed later by someone else stays on top.
