@@ -376,3 +376,21 @@ def test_uninstrument_restores_botocore(server: BedrockTestServer, telemetry: Te
     BedrockInstrumentor().instrument(**telemetry.providers)
     _client(server).converse(modelId="m", messages=MESSAGES)
     assert len(telemetry.spans()) == 1
+
+
+@pytest.mark.parametrize("content_policy", [ON])
+def test_a_failure_reading_the_body_leaves_the_app_its_body(
+    client: Any, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llm_otel.instrumentation.bedrock import _invoke
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(_invoke, "_read_output", broken)
+    body = {"prompt": "Say hello", "max_gen_len": 50}
+    response = client.invoke_model(modelId="meta.llama3-8b-instruct-v1:0", body=json.dumps(body))
+    assert json.loads(response["body"].read())["generation"] == TEXT  # intact
+    span = telemetry.only_span()  # ended, with what the request told
+    assert "error.type" not in span.attributes
+    assert span.attributes["gen_ai.request.max_tokens"] == 50

@@ -242,7 +242,7 @@ def _read_body(result: Any) -> bytes | None:
         return None
     if not (isinstance(length, str) and length.isdigit() and int(length) <= MAX_BODY):
         return None
-    from botocore.response import StreamingBody
+    from botocore.response import StreamingBody  # before the read: nothing may fail after it
 
     try:
         data = body.read()
