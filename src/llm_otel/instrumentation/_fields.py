@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["as_int", "as_number", "field", "given", "parse_arguments"]
+__all__ = ["as_int", "as_number", "endpoint", "field", "given", "parse_arguments"]
 
 
 def given(value: Any) -> bool:
@@ -43,3 +44,21 @@ def parse_arguments(arguments: Any) -> Any:
         except ValueError:
             return arguments
     return arguments
+
+
+def endpoint(url: Any) -> tuple[str | None, int | None]:
+    """``server.address`` and ``server.port`` of a base URL string, the scheme's default port
+    when it names none; ``host:port`` without a scheme is read too. (None, None) for no URL."""
+    if not isinstance(url, str) or not url:
+        return None, None
+    try:
+        parts = urlsplit(url if "//" in url else f"//{url}")
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None, None
+    try:
+        port = parts.port
+    except ValueError:  # not a number: the host is still worth having
+        return parts.hostname, None
+    if port is None and parts.scheme:
+        port = 443 if parts.scheme == "https" else 80
+    return parts.hostname, port

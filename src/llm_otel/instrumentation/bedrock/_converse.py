@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.semconv._incubating.attributes import aws_attributes as aws
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
@@ -19,7 +18,7 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
 from llm_otel.genai._streams import IterableStreamProxy
-from llm_otel.instrumentation._fields import as_int, as_number, field, parse_arguments
+from llm_otel.instrumentation._fields import as_int, as_number, endpoint, field, parse_arguments
 
 __all__ = [
     "PROVIDER",
@@ -51,12 +50,7 @@ def finish(reason: Any) -> str | None:
 
 def server(instance: Any) -> tuple[str | None, int | None]:
     """The client's endpoint (``bedrock-runtime.<region>.amazonaws.com``, or ``endpoint_url``)."""
-    try:
-        parts = urlsplit(instance.meta.endpoint_url)
-    except Exception:
-        return None, None
-    port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme else None)
-    return parts.hostname, port
+    return endpoint(getattr(getattr(instance, "meta", None), "endpoint_url", None))
 
 
 def request_id(result: Any) -> dict[str, AttributeValue]:

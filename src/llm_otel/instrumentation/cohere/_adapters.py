@@ -11,13 +11,19 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
-from llm_otel.instrumentation._fields import as_int, as_number, field, given, parse_arguments
+from llm_otel.instrumentation._fields import (
+    as_int,
+    as_number,
+    endpoint,
+    field,
+    given,
+    parse_arguments,
+)
 
 __all__ = ["ChatAdapter", "EmbedAdapter", "StreamAccumulator"]
 
@@ -44,11 +50,9 @@ def _server(instance: Any) -> tuple[str | None, int | None]:
         getattr(instance, "_raw_client", None), "_client_wrapper", None
     )
     try:
-        parts = urlsplit(wrapper.get_base_url())  # type: ignore[union-attr]
+        return endpoint(wrapper.get_base_url())  # type: ignore[union-attr]
     except Exception:
         return None, None
-    port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme else None)
-    return parts.hostname, port
 
 
 def _finish(reason: Any) -> str | None:

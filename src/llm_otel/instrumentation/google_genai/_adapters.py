@@ -13,13 +13,12 @@ import base64
 import inspect
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
-from llm_otel.instrumentation._fields import as_int, as_number, field
+from llm_otel.instrumentation._fields import as_int, as_number, endpoint, field
 
 __all__ = ["EmbedAdapter", "GenerateAdapter", "StreamAccumulator"]
 
@@ -54,12 +53,8 @@ def _identity(instance: Any) -> tuple[str, str | None, int | None]:
         if getattr(api, "vertexai", False)
         else ga.GenAiProviderNameValues.GCP_GEMINI.value
     )
-    try:
-        parts = urlsplit(api._http_options.base_url)  # type: ignore[union-attr]
-    except Exception:
-        return provider, None, None
-    port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme else None)
-    return provider, parts.hostname, port
+    options = getattr(api, "_http_options", None)
+    return provider, *endpoint(getattr(options, "base_url", None))
 
 
 def _enum(value: Any) -> str | None:

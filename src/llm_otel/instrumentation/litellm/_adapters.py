@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
 from llm_otel.genai import LLMRequest, LLMResponse
-from llm_otel.instrumentation._fields import as_int, given
+from llm_otel.instrumentation._fields import as_int, endpoint, given
 from llm_otel.instrumentation.openai import _chat as openai
 from llm_otel.instrumentation.openai._embeddings import EmbeddingsAdapter as _OpenAIEmbeddings
 
@@ -88,14 +87,7 @@ def _route(params: Mapping[str, Any]) -> LLMRequest:
             api_base = api_base or resolved
         except Exception:
             pass  # LiteLLM itself will reject the call; the span records its error
-    host = port = None
-    if isinstance(api_base, str) and api_base:
-        parts = urlsplit(api_base if "//" in api_base else f"//{api_base}")
-        host = parts.hostname
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme else None)
-        except ValueError:
-            port = None
+    host, port = endpoint(api_base)
     return LLMRequest(
         operation="chat",
         provider=provider_name(provider),

@@ -11,12 +11,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
 from llm_otel.genai import LLMRequest
-from llm_otel.instrumentation._fields import as_int, field
+from llm_otel.instrumentation._fields import as_int, endpoint, field
 from llm_otel.instrumentation.openai._chat import ChatAdapter, ChatStreamAccumulator
 from llm_otel.instrumentation.openai._embeddings import EmbeddingsAdapter
 
@@ -29,11 +28,9 @@ def _server(instance: Any) -> tuple[str | None, int | None]:
     config = getattr(instance, "sdk_configuration", None)
     try:
         url, _ = config.get_server_details()  # type: ignore[union-attr]
-        parts = urlsplit(url)
     except Exception:
         return None, None
-    port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme else None)
-    return parts.hostname, port
+    return endpoint(url)
 
 
 def _identify(request: LLMRequest, instance: Any) -> LLMRequest:
