@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
+import wrapt
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 
 from llm_otel.genai import GenAITelemetry, policy_from_env
 
-__all__ = ["retire", "supported", "telemetry_for"]
+__all__ = ["Patches", "retire", "supported", "telemetry_for"]
 
 _logger = logging.getLogger("llm_otel")
 
@@ -54,3 +55,37 @@ def retire(library: str) -> None:
     recording and pass calls through."""
     for telemetry in _LIVE.pop(library, ()):
         telemetry.active = False
+
+
+_ABSENT = object()
+
+
+class Patches:
+    """What an instrumentor changed in a client library, undone in reverse order by
+    :meth:`restore`. BaseInstrumentor is a singleton whose ``__init__`` runs on every
+    construction, so an instrumentor keeps its ``Patches`` as a class attribute."""
+
+    def __init__(self) -> None:
+        self._undo: list[tuple[Any, str, Any, Any]] = []  # owner, name, installed, original
+
+    def wrap(self, owner: Any, name: str, wrapper: Callable[..., Any]) -> None:
+        """``owner.name`` (a class or module attribute) wrapped by a wrapt ``wrapper``."""
+        wrapt.wrap_function_wrapper(owner, name, wrapper)
+        installed = owner.__dict__[name]
+        self._undo.append((owner, name, installed, installed.__wrapped__))
+
+    def replace(self, owner: Any, name: str, value: Any) -> None:
+        """``owner.name`` set to ``value``."""
+        self._undo.append((owner, name, value, owner.__dict__.get(name, _ABSENT)))
+        setattr(owner, name, value)
+
+    def restore(self) -> None:
+        while self._undo:
+            owner, name, installed, original = self._undo.pop()
+            # Only our own change is undone: one someone else installed later stays on top.
+            if owner.__dict__.get(name) is not installed:
+                continue
+            if original is _ABSENT:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)

@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
 
-from llm_otel.instrumentation._support import retire, supported, telemetry_for
+from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.bedrock.package import _instruments
 
 __all__ = ["BedrockInstrumentor"]
@@ -37,8 +36,7 @@ def _service(client: Any) -> str | None:
 class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records one GenAI span and the GenAI client metrics for every Bedrock model call."""
 
-    # In a list: a FunctionWrapper stored as a class attribute would bind as a descriptor.
-    _installed: list[Any] = []  # noqa: RUF012
+    _patches = Patches()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -66,15 +64,8 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 return wrapped(*args, **kwargs)
             return handler(wrapped, instance, args, kwargs)
 
-        wrapt.wrap_function_wrapper(BaseClient, "_make_api_call", make_api_call)
-        BedrockInstrumentor._installed.append(BaseClient.__dict__["_make_api_call"])
+        BedrockInstrumentor._patches.wrap(BaseClient, "_make_api_call", make_api_call)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         retire("bedrock")
-        if not BedrockInstrumentor._installed:
-            return
-        installed = BedrockInstrumentor._installed.pop()
-        from botocore.client import BaseClient
-
-        if BaseClient.__dict__.get("_make_api_call") is installed:
-            BaseClient._make_api_call = installed.__wrapped__
+        BedrockInstrumentor._patches.restore()

@@ -13,12 +13,11 @@ import importlib
 from collections.abc import Collection
 from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
 
-from llm_otel.instrumentation._support import retire, supported, telemetry_for
+from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.cohere.package import _instruments
 
 __all__ = ["CohereInstrumentor"]
@@ -27,7 +26,7 @@ __all__ = ["CohereInstrumentor"]
 class CohereInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records one GenAI span and the GenAI client metrics for every Cohere v2 call."""
 
-    _patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012
+    _patches = Patches()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -56,12 +55,8 @@ class CohereInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 wrap = make
                 if class_name == "AsyncV2Client" and method == "chat_stream":
                     wrap = sync_wrapper
-                wrapt.wrap_function_wrapper(cls, method, wrap(telemetry, adapter))
-                CohereInstrumentor._patched.append((cls, method, cls.__dict__[method]))
+                CohereInstrumentor._patches.wrap(cls, method, wrap(telemetry, adapter))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         retire("cohere")
-        while CohereInstrumentor._patched:
-            cls, method, installed = CohereInstrumentor._patched.pop()
-            if cls.__dict__.get(method) is installed:
-                setattr(cls, method, installed.__wrapped__)
+        CohereInstrumentor._patches.restore()

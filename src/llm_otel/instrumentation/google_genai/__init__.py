@@ -14,12 +14,11 @@ import importlib
 from collections.abc import Collection
 from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
 
-from llm_otel.instrumentation._support import retire, supported, telemetry_for
+from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.google_genai.package import _instruments
 
 __all__ = ["GoogleGenAIInstrumentor"]
@@ -28,7 +27,7 @@ __all__ = ["GoogleGenAIInstrumentor"]
 class GoogleGenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records one GenAI span and the GenAI client metrics for every Gemini model call."""
 
-    _patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012
+    _patches = Patches()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -53,12 +52,8 @@ class GoogleGenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             cls = getattr(module, class_name, None)
             for method, adapter in adapters.items():
                 if cls is not None and callable(getattr(cls, method, None)):
-                    wrapt.wrap_function_wrapper(cls, method, make(telemetry, adapter))
-                    GoogleGenAIInstrumentor._patched.append((cls, method, cls.__dict__[method]))
+                    GoogleGenAIInstrumentor._patches.wrap(cls, method, make(telemetry, adapter))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         retire("google_genai")
-        while GoogleGenAIInstrumentor._patched:
-            cls, method, installed = GoogleGenAIInstrumentor._patched.pop()
-            if cls.__dict__.get(method) is installed:
-                setattr(cls, method, installed.__wrapped__)
+        GoogleGenAIInstrumentor._patches.restore()

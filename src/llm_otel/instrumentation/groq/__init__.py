@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
 
-from llm_otel.instrumentation._support import retire, supported, telemetry_for
+from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.groq.package import _instruments
 
 __all__ = ["GroqInstrumentor"]
@@ -26,7 +25,7 @@ __all__ = ["GroqInstrumentor"]
 class GroqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records one GenAI span and the GenAI client metrics for every Groq call."""
 
-    _patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012
+    _patches = Patches()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -58,12 +57,8 @@ class GroqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             ),
         )
         for cls, method, wrapper in present_targets(telemetry, targets):
-            wrapt.wrap_function_wrapper(cls, method, wrapper)
-            GroqInstrumentor._patched.append((cls, method, cls.__dict__[method]))
+            GroqInstrumentor._patches.wrap(cls, method, wrapper)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         retire("groq")
-        while GroqInstrumentor._patched:
-            cls, method, installed = GroqInstrumentor._patched.pop()
-            if cls.__dict__.get(method) is installed:
-                setattr(cls, method, installed.__wrapped__)
+        GroqInstrumentor._patches.restore()

@@ -19,7 +19,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from llm_otel.instrumentation._support import retire, supported, telemetry_for
+from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.litellm.package import _instruments
 
 __all__ = ["LiteLLMInstrumentor"]
@@ -28,7 +28,7 @@ __all__ = ["LiteLLMInstrumentor"]
 class LiteLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records one GenAI span and the GenAI client metrics for every LiteLLM call."""
 
-    _patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012
+    _patches = Patches()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -55,11 +55,8 @@ class LiteLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             for name, wrapper in wrappers.items():
                 original = getattr(module, name, None)
                 if callable(original) and not isinstance(original, wrapt.FunctionWrapper):
-                    LiteLLMInstrumentor._patched.append((module, name, original))
-                    setattr(module, name, wrapt.FunctionWrapper(original, wrapper))
+                    LiteLLMInstrumentor._patches.wrap(module, name, wrapper)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         retire("litellm")
-        while LiteLLMInstrumentor._patched:
-            module, name, original = LiteLLMInstrumentor._patched.pop()
-            setattr(module, name, original)
+        LiteLLMInstrumentor._patches.restore()

@@ -15,12 +15,11 @@ import importlib
 from collections.abc import Collection
 from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
 
-from llm_otel.instrumentation._support import retire, supported, telemetry_for
+from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.mistralai.package import _instruments
 
 __all__ = ["MistralInstrumentor"]
@@ -33,8 +32,7 @@ _HOOK = "_hooks.tracing"
 class MistralInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records one GenAI span and the GenAI client metrics for every Mistral call."""
 
-    _patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012
-    _hook: list[tuple[Any, Any]] = []  # noqa: RUF012
+    _patches = Patches()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -63,8 +61,7 @@ class MistralInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     continue
                 for name, make in ((method, sync_wrapper), (method + "_async", async_wrapper)):
                     if callable(getattr(cls, name, None)):
-                        wrapt.wrap_function_wrapper(cls, name, make(telemetry, adapter))
-                        MistralInstrumentor._patched.append((cls, name, cls.__dict__[name]))
+                        MistralInstrumentor._patches.wrap(cls, name, make(telemetry, adapter))
                         found = True
             if found:
                 self._quiet_sdk_spans(prefix, in_instrumented_call)
@@ -84,15 +81,8 @@ class MistralInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             # While llm_otel records this call, the SDK's hook starts no span of its own.
             return original(tracing_enabled and not in_call(), tracer, span, *a, **k)
 
-        setattr(hook, "get_traced_request_and_span", traced_request)  # noqa: B010
-        MistralInstrumentor._hook.append((hook, original))
+        MistralInstrumentor._patches.replace(hook, "get_traced_request_and_span", traced_request)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         retire("mistralai")
-        while MistralInstrumentor._patched:
-            cls, method, installed = MistralInstrumentor._patched.pop()
-            if cls.__dict__.get(method) is installed:
-                setattr(cls, method, installed.__wrapped__)
-        while MistralInstrumentor._hook:
-            hook, original = MistralInstrumentor._hook.pop()
-            setattr(hook, "get_traced_request_and_span", original)  # noqa: B010
+        MistralInstrumentor._patches.restore()

@@ -14,12 +14,11 @@ import importlib
 from collections.abc import Collection
 from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
 
-from llm_otel.instrumentation._support import retire, supported, telemetry_for
+from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.ollama.package import _instruments
 
 __all__ = ["OllamaInstrumentor"]
@@ -30,8 +29,7 @@ _METHODS = ("chat", "generate", "embed", "embeddings")
 class OllamaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records one GenAI span and the GenAI client metrics for every Ollama call."""
 
-    _patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012
-    _rebound: list[tuple[Any, str, Any]] = []  # noqa: RUF012
+    _patches = Patches()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -58,22 +56,14 @@ class OllamaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             cls = getattr(client_module, class_name, None)
             for method in _METHODS:
                 if cls is not None and callable(getattr(cls, method, None)):
-                    wrapt.wrap_function_wrapper(cls, method, make(telemetry, adapters[method]))
-                    OllamaInstrumentor._patched.append((cls, method, cls.__dict__[method]))
+                    OllamaInstrumentor._patches.wrap(cls, method, make(telemetry, adapters[method]))
         # ollama.chat & co. are methods of a default client, bound when ollama was imported.
         package = importlib.import_module("ollama")
         default = getattr(package, "_client", None)
         for method in _METHODS:
             if default is not None and hasattr(package, method):
-                OllamaInstrumentor._rebound.append((package, method, getattr(package, method)))
-                setattr(package, method, getattr(default, method))
+                OllamaInstrumentor._patches.replace(package, method, getattr(default, method))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         retire("ollama")
-        while OllamaInstrumentor._patched:
-            cls, method, installed = OllamaInstrumentor._patched.pop()
-            if cls.__dict__.get(method) is installed:
-                setattr(cls, method, installed.__wrapped__)
-        while OllamaInstrumentor._rebound:
-            package, method, original = OllamaInstrumentor._rebound.pop()
-            setattr(package, method, original)
+        OllamaInstrumentor._patches.restore()

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
 
-from llm_otel.instrumentation._support import retire, supported, telemetry_for
+from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.openai.package import _instruments
 
 __all__ = ["OpenAIInstrumentor"]
@@ -26,9 +25,7 @@ __all__ = ["OpenAIInstrumentor"]
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records one GenAI span and the GenAI client metrics for every OpenAI call."""
 
-    # BaseInstrumentor is a singleton whose __init__ runs on every construction, so the list of
-    # patched methods lives on the class, not in __init__.
-    _patched: list[tuple[Any, str, Any]] = []  # noqa: RUF012
+    _patches = Patches()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -40,13 +37,8 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         telemetry = telemetry_for("openai", kwargs)
         for cls, method, wrapper in present_targets(telemetry):
-            wrapt.wrap_function_wrapper(cls, method, wrapper)
-            OpenAIInstrumentor._patched.append((cls, method, cls.__dict__[method]))
+            OpenAIInstrumentor._patches.wrap(cls, method, wrapper)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         retire("openai")
-        while OpenAIInstrumentor._patched:
-            cls, method, installed = OpenAIInstrumentor._patched.pop()
-            # Only remove our own wrapper: one installed later by someone else stays on top.
-            if cls.__dict__.get(method) is installed:
-                setattr(cls, method, installed.__wrapped__)
+        OpenAIInstrumentor._patches.restore()
