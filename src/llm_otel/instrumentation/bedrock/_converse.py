@@ -25,6 +25,7 @@ __all__ = [
     "ConverseAdapter",
     "ConverseStreamAccumulator",
     "converse_output",
+    "model_request",
     "server",
     "usage_into",
 ]
@@ -193,6 +194,21 @@ def api_params(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Mapping[str,
     return params if isinstance(params, Mapping) else {}
 
 
+def model_request(instance: Any, params: Mapping[str, Any], streaming: bool) -> LLMRequest:
+    """What every Bedrock model call has: operation (``chat`` until the body says otherwise),
+    provider, ``modelId``, the client's endpoint."""
+    host, port = server(instance)
+    model = params.get("modelId")
+    return LLMRequest(
+        operation="chat",
+        provider=PROVIDER,
+        model=model if isinstance(model, str) else None,
+        server_address=host,
+        server_port=port,
+        stream=streaming,
+    )
+
+
 def converse_output(response: LLMResponse, result: Any, capture: bool) -> None:
     """Reads a Converse-shaped result (``output.message``, ``stopReason``, ``usage``)."""
     reason = finish(field(result, "stopReason"))
@@ -220,18 +236,9 @@ class ConverseAdapter:
         self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], capture: bool
     ) -> LLMRequest:
         params = api_params(args, kwargs)
-        host, port = server(instance)
-        model = params.get("modelId")
-        request = LLMRequest(
-            operation="chat",
-            provider=PROVIDER,
-            model=model if isinstance(model, str) else None,
-            server_address=host,
-            server_port=port,
-            stream=self._streaming,
-            attributes=inference_attributes(
-                params.get("inferenceConfig"), params.get("additionalModelRequestFields")
-            ),
+        request = model_request(instance, params, self._streaming)
+        request.attributes = inference_attributes(
+            params.get("inferenceConfig"), params.get("additionalModelRequestFields")
         )
         if capture:
             request.input_messages = input_messages(params.get("messages"))

@@ -32,14 +32,13 @@ from llm_otel.genai._streams import IterableStreamProxy
 from llm_otel.instrumentation._fields import as_int, as_number, field
 from llm_otel.instrumentation.anthropic import _messages as anthropic
 from llm_otel.instrumentation.bedrock._converse import (
-    PROVIDER,
     ConverseStreamAccumulator,
     api_params,
     content_parts,
     converse_output,
     inference_attributes,
+    model_request,
     request_id,
-    server,
     tool_definitions,
 )
 from llm_otel.instrumentation.bedrock._converse import (
@@ -111,20 +110,10 @@ class InvokeAdapter:
         self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], capture: bool
     ) -> LLMRequest:
         params = api_params(args, kwargs)
-        host, port = server(instance)
-        model = params.get("modelId")
-        model = model if isinstance(model, str) else None
+        request = model_request(instance, params, self._streaming)
         body = _json(params.get("body"))
-        request = LLMRequest(
-            operation="chat",
-            provider=PROVIDER,
-            model=model,
-            server_address=host,
-            server_port=port,
-            stream=self._streaming,
-        )
         if isinstance(body, Mapping):
-            _describe(request, body, model or "", capture)
+            _describe(request, body, request.model or "", capture)
         return request
 
     def response(self, result: Any, capture: bool) -> LLMResponse | None:
@@ -292,6 +281,14 @@ def _merge(into: LLMResponse, source: LLMResponse | None) -> None:
             setattr(into, name, value)
 
 
+def _counts(response: LLMResponse, body: Mapping[str, Any], inputs: str, outputs: str) -> None:
+    """The token counts a body (or stream chunk) carries; a chunk without them keeps the last."""
+    for key, name in ((inputs, "input_tokens"), (outputs, "output_tokens")):
+        value = as_int(body.get(key))
+        if value is not None:
+            setattr(response, name, value)
+
+
 class _SimpleText:
     """Titan Text, Llama, Mistral (prompt), Claude legacy and Cohere Command bodies and chunks."""
 
@@ -319,17 +316,11 @@ class _SimpleText:
         elif "outputText" in body:  # Titan Text chunk
             texts.append(body.get("outputText"))
             reasons.append(body.get("completionReason"))
-            if as_int(body.get("inputTextTokenCount")) is not None:
-                response.input_tokens = as_int(body.get("inputTextTokenCount"))
-            if as_int(body.get("totalOutputTextTokenCount")) is not None:
-                response.output_tokens = as_int(body.get("totalOutputTextTokenCount"))
+            _counts(response, body, "inputTextTokenCount", "totalOutputTextTokenCount")
         elif "generation" in body:  # Llama
             texts.append(body.get("generation"))
             reasons.append(body.get("stop_reason"))
-            if as_int(body.get("prompt_token_count")) is not None:
-                response.input_tokens = as_int(body.get("prompt_token_count"))
-            if as_int(body.get("generation_token_count")) is not None:
-                response.output_tokens = as_int(body.get("generation_token_count"))
+            _counts(response, body, "prompt_token_count", "generation_token_count")
         elif "outputs" in body:  # Mistral
             for output in body.get("outputs") or ():
                 texts.append(field(output, "text"))
