@@ -17,10 +17,10 @@ message_stop, ping, error), and the API's error bodies. The model name picks the
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.loopback import Handler, LoopbackServer
 
 __all__ = ["SLOW_FIRST_DELAY", "TEXT", "AnthropicTestServer"]
 
@@ -65,14 +65,7 @@ def message(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(Handler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
@@ -173,35 +166,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._event("message_stop", {})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    requests: list[tuple[str, dict[str, str], Any]]
+class AnthropicTestServer(LoopbackServer):
+    """The Anthropic Messages API; clients use :attr:`base_url`."""
 
-
-class AnthropicTestServer:
-    """Runs the server on a free loopback port in a background thread."""
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.requests = []
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+    handler = _Handler
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def requests(self) -> list[tuple[str, dict[str, str], Any]]:
-        return self._server.requests
-
-    def start(self) -> AnthropicTestServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.url

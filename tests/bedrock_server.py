@@ -20,12 +20,11 @@ from __future__ import annotations
 import base64
 import json
 import struct
-import sys
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
+
+from tests.loopback import Handler, LoopbackServer
 
 __all__ = ["CHUNKS", "TEXT", "BedrockTestServer", "event_message"]
 
@@ -204,14 +203,7 @@ def _invoke_chunks(model: str) -> list[dict[str, Any]]:
     return chunks
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(Handler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length)
@@ -324,40 +316,11 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client closed the stream early
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    requests: list[tuple[str, str, Any]]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that closed early
-            super().handle_error(request, client_address)
-
-
-class BedrockTestServer:
+class BedrockTestServer(LoopbackServer):
     """Start with :meth:`start`; point a client at :attr:`endpoint_url`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.requests = []
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+    handler = _Handler
 
     @property
     def endpoint_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def requests(self) -> list[tuple[str, str, Any]]:
-        return self._server.requests
-
-    def start(self) -> BedrockTestServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.url

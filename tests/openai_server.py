@@ -18,10 +18,10 @@ name picks the behaviour:
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.loopback import Handler, LoopbackServer
 
 __all__ = ["SLOW_FIRST_DELAY", "TEXT", "OpenAITestServer"]
 
@@ -38,14 +38,7 @@ USAGE = {
 TOOL_ARGS = '{"city": "Paris"}'
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers, body: two writes; no 40 ms delayed-ACK stall
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(Handler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
@@ -369,38 +362,14 @@ def response_object(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    requests: list[tuple[str, Any]]
+class OpenAITestServer(LoopbackServer):
+    """The OpenAI-compatible API; clients use :attr:`base_url` (``/v1``)."""
 
-
-class OpenAITestServer:
-    """Runs the server on a free loopback port in a background thread."""
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.requests = []
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+    handler = _Handler
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def requests(self) -> list[tuple[str, Any]]:
-        return self._server.requests
-
-    def start(self) -> OpenAITestServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{self.url}/v1"
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use: python -m tests.openai_server 8765

@@ -1,0 +1,62 @@
+"""What every test server here shares: a quiet HTTP/1.1 handler with TCP_NODELAY, and a server on
+a free loopback port, run in a background thread, that keeps the requests its handler records."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, TypeVar
+
+__all__ = ["Handler", "LoopbackServer"]
+
+_S = TypeVar("_S", bound="LoopbackServer")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    requests: list[Any]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that closed early
+            super().handle_error(request, client_address)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers, body: two writes; no 40 ms delayed-ACK stall
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class LoopbackServer:
+    """Runs :attr:`handler` on a free loopback port in a background thread."""
+
+    handler: ClassVar[type[Handler]]
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _HTTPServer((host, port), self.handler)
+        self._server.requests = []
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def requests(self) -> list[Any]:
+        return self._server.requests
+
+    def start(self: _S) -> _S:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
