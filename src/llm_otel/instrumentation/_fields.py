@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["as_int", "as_number", "endpoint", "field", "given", "parse_arguments"]
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
+from opentelemetry.util.types import AttributeValue
+
+__all__ = [
+    "as_int",
+    "as_number",
+    "endpoint",
+    "field",
+    "given",
+    "parameters",
+    "parse_arguments",
+    "stop_sequences",
+]
+
+Parameter = tuple[str | tuple[str, ...], str, Callable[[Any], Any]]
+"""(argument name, or names tried in order; semconv attribute; converter returning None to skip)"""
 
 
 def given(value: Any) -> bool:
@@ -62,3 +78,28 @@ def endpoint(url: Any) -> tuple[str | None, int | None]:
     if port is None and parts.scheme:
         port = 443 if parts.scheme == "https" else 80
     return parts.hostname, port
+
+
+def stop_sequences(value: Any) -> list[str] | None:
+    """``gen_ai.request.stop_sequences`` from a non-empty list (or tuple) of stop strings."""
+    if isinstance(value, list | tuple) and value:
+        return [str(s) for s in value]
+    return None
+
+
+def parameters(
+    source: Any, table: Iterable[Parameter], stop: str | None = None
+) -> dict[str, AttributeValue]:
+    """Request attributes read from ``source`` (keyword arguments, a config dict or SDK object):
+    each row's first argument its converter accepts, and the stop sequences under ``stop``."""
+    attrs: dict[str, AttributeValue] = {}
+    for names, key, convert in table:
+        for name in (names,) if isinstance(names, str) else names:
+            value = convert(field(source, name))
+            if value is not None:
+                attrs[key] = value
+                break
+    sequences = stop_sequences(field(source, stop)) if stop is not None else None
+    if sequences:
+        attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = sequences
+    return attrs

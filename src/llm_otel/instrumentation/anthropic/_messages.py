@@ -14,7 +14,15 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
-from llm_otel.instrumentation._fields import as_int, as_number, field, given, parse_arguments
+from llm_otel.instrumentation._fields import (
+    Parameter,
+    as_int,
+    as_number,
+    field,
+    given,
+    parameters,
+    parse_arguments,
+)
 from llm_otel.instrumentation._raw import unwrap_response
 
 __all__ = ["FINISH_REASONS", "MessagesAdapter", "MessagesStreamAccumulator", "client_identity"]
@@ -55,25 +63,16 @@ def client_identity(resource: Any) -> tuple[str, str | None, int | None]:
     return provider, host, port
 
 
+_PARAMETERS: tuple[Parameter, ...] = (
+    ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE, as_number),
+    ("top_p", ga.GEN_AI_REQUEST_TOP_P, as_number),
+    ("max_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS, as_int),
+    ("top_k", ga.GEN_AI_REQUEST_TOP_K, as_int),
+)
+
+
 def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
-    attrs: dict[str, AttributeValue] = {}
-    for name, key in (
-        ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE),
-        ("top_p", ga.GEN_AI_REQUEST_TOP_P),
-    ):
-        value = as_number(kwargs.get(name))
-        if value is not None:
-            attrs[key] = value
-    for name, key in (
-        ("max_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS),
-        ("top_k", ga.GEN_AI_REQUEST_TOP_K),
-    ):
-        number = as_int(kwargs.get(name))
-        if number is not None:
-            attrs[key] = number
-    stop = kwargs.get("stop_sequences")
-    if isinstance(stop, list | tuple) and stop:
-        attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+    attrs = parameters(kwargs, _PARAMETERS, stop="stop_sequences")
     output_config = kwargs.get("output_config")
     if field(field(output_config, "format"), "type") == "json_schema":
         attrs[ga.GEN_AI_OUTPUT_TYPE] = "json"

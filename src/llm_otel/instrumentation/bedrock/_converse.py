@@ -18,7 +18,15 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
 from llm_otel.genai._streams import IterableStreamProxy
-from llm_otel.instrumentation._fields import as_int, as_number, endpoint, field, parse_arguments
+from llm_otel.instrumentation._fields import (
+    Parameter,
+    as_int,
+    as_number,
+    endpoint,
+    field,
+    parameters,
+    parse_arguments,
+)
 
 __all__ = [
     "PROVIDER",
@@ -164,22 +172,18 @@ def tool_definitions(tool_config: Any) -> list[Any] | None:
     return tools or None
 
 
+_INFERENCE: tuple[Parameter, ...] = (
+    ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE, as_number),
+    ("topP", ga.GEN_AI_REQUEST_TOP_P, as_number),
+    ("maxTokens", ga.GEN_AI_REQUEST_MAX_TOKENS, as_int),
+    ("max_new_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS, as_int),  # Nova's InvokeModel body
+    ("topK", ga.GEN_AI_REQUEST_TOP_K, as_int),
+)
+
+
 def inference_attributes(config: Any, extra: Any) -> dict[str, AttributeValue]:
     """``inferenceConfig`` (camelCase) plus ``top_k``/``topK`` from the model-specific fields."""
-    attrs: dict[str, AttributeValue] = {}
-    for name, key, convert in (
-        ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE, as_number),
-        ("topP", ga.GEN_AI_REQUEST_TOP_P, as_number),
-        ("maxTokens", ga.GEN_AI_REQUEST_MAX_TOKENS, as_int),
-        ("max_new_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS, as_int),  # Nova's InvokeModel body
-        ("topK", ga.GEN_AI_REQUEST_TOP_K, as_int),
-    ):
-        value = convert(field(config, name))
-        if value is not None:
-            attrs[key] = value
-    stop = field(config, "stopSequences")
-    if isinstance(stop, list | tuple) and stop:
-        attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+    attrs = parameters(config, _INFERENCE, stop="stopSequences")
     top_k = as_int(field(extra, "top_k", field(extra, "topK")))
     if top_k is None:
         top_k = as_int(field(field(extra, "inferenceConfig"), "topK"))

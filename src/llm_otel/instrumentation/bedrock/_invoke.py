@@ -29,7 +29,14 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
 from llm_otel.genai._streams import IterableStreamProxy
-from llm_otel.instrumentation._fields import as_int, as_number, field
+from llm_otel.instrumentation._fields import (
+    Parameter,
+    as_int,
+    as_number,
+    field,
+    parameters,
+    stop_sequences,
+)
 from llm_otel.instrumentation.anthropic import _messages as anthropic
 from llm_otel.instrumentation.bedrock._converse import (
     ConverseStreamAccumulator,
@@ -185,24 +192,20 @@ def _describe(request: LLMRequest, body: Mapping[str, Any], model: str, capture:
     request.attributes.update(attrs)
 
 
+_PROMPT_PARAMETERS: tuple[Parameter, ...] = (
+    ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE, as_number),
+    (("top_p", "p"), ga.GEN_AI_REQUEST_TOP_P, as_number),
+    (("top_k", "k"), ga.GEN_AI_REQUEST_TOP_K, as_int),
+    (("max_gen_len", "max_tokens", "max_tokens_to_sample"), ga.GEN_AI_REQUEST_MAX_TOKENS, as_int),
+    ("seed", ga.GEN_AI_REQUEST_SEED, as_int),
+)
+
+
 def _prompt_attributes(body: Mapping[str, Any]) -> dict[str, AttributeValue]:
-    attrs: dict[str, AttributeValue] = {}
-    for names, key, convert in (
-        (("temperature",), ga.GEN_AI_REQUEST_TEMPERATURE, as_number),
-        (("top_p", "p"), ga.GEN_AI_REQUEST_TOP_P, as_number),
-        (("top_k", "k"), ga.GEN_AI_REQUEST_TOP_K, as_int),
-        (("max_gen_len", "max_tokens", "max_tokens_to_sample"), ga.GEN_AI_REQUEST_MAX_TOKENS,
-         as_int),
-        (("seed",), ga.GEN_AI_REQUEST_SEED, as_int),
-    ):  # fmt: skip
-        for name in names:
-            value = convert(body.get(name))
-            if value is not None:
-                attrs[key] = value
-                break
-    stop = body.get("stop", body.get("stop_sequences"))
-    if isinstance(stop, list | tuple) and stop:
-        attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+    attrs = parameters(body, _PROMPT_PARAMETERS)
+    sequences = stop_sequences(body.get("stop", body.get("stop_sequences")))
+    if sequences:
+        attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = sequences
     return attrs
 
 

@@ -13,15 +13,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
-from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
 from llm_otel.instrumentation._fields import (
+    Parameter,
     as_int,
     as_number,
     endpoint,
     field,
     given,
+    parameters,
     parse_arguments,
 )
 
@@ -37,6 +38,17 @@ FINISH_REASONS = {
     "ERROR": "error",
     "TIMEOUT": "error",
 }
+
+
+_PARAMETERS: tuple[Parameter, ...] = (
+    ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE, as_number),
+    ("p", ga.GEN_AI_REQUEST_TOP_P, as_number),
+    ("k", ga.GEN_AI_REQUEST_TOP_K, as_int),
+    ("max_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS, as_int),
+    ("seed", ga.GEN_AI_REQUEST_SEED, as_int),
+    ("frequency_penalty", ga.GEN_AI_REQUEST_FREQUENCY_PENALTY, as_number),
+    ("presence_penalty", ga.GEN_AI_REQUEST_PRESENCE_PENALTY, as_number),
+)
 
 
 def _count(value: Any) -> int | None:
@@ -135,22 +147,7 @@ class ChatAdapter:
         self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], capture: bool
     ) -> LLMRequest:
         host, port = _server(instance)
-        attrs: dict[str, AttributeValue] = {}
-        for name, key, convert in (
-            ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE, as_number),
-            ("p", ga.GEN_AI_REQUEST_TOP_P, as_number),
-            ("k", ga.GEN_AI_REQUEST_TOP_K, as_int),
-            ("max_tokens", ga.GEN_AI_REQUEST_MAX_TOKENS, as_int),
-            ("seed", ga.GEN_AI_REQUEST_SEED, as_int),
-            ("frequency_penalty", ga.GEN_AI_REQUEST_FREQUENCY_PENALTY, as_number),
-            ("presence_penalty", ga.GEN_AI_REQUEST_PRESENCE_PENALTY, as_number),
-        ):
-            value = convert(kwargs.get(name))
-            if value is not None:
-                attrs[key] = value
-        stop = kwargs.get("stop_sequences")
-        if isinstance(stop, list | tuple) and stop:
-            attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+        attrs = parameters(kwargs, _PARAMETERS, stop="stop_sequences")
         if field(kwargs.get("response_format"), "type") == "json_object":
             attrs[ga.GEN_AI_OUTPUT_TYPE] = "json"
         model = kwargs.get("model")

@@ -15,10 +15,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
-from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
-from llm_otel.instrumentation._fields import as_int, as_number, endpoint, field
+from llm_otel.instrumentation._fields import (
+    Parameter,
+    as_int,
+    as_number,
+    endpoint,
+    field,
+    parameters,
+)
 
 __all__ = ["EmbedAdapter", "GenerateAdapter", "StreamAccumulator"]
 
@@ -35,7 +41,7 @@ FINISH_REASONS = {
     "OTHER": "error",
 }
 
-_CONFIG = (
+_CONFIG: tuple[Parameter, ...] = (
     ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE, as_number),
     ("top_p", ga.GEN_AI_REQUEST_TOP_P, as_number),
     ("top_k", ga.GEN_AI_REQUEST_TOP_K, as_number),
@@ -180,14 +186,7 @@ class GenerateAdapter:
     ) -> LLMRequest:
         provider, host, port = _identity(instance)
         config = kwargs.get("config")
-        attrs: dict[str, AttributeValue] = {}
-        for name, key, convert in _CONFIG:
-            value = convert(field(config, name))
-            if value is not None:
-                attrs[key] = value
-        stop = field(config, "stop_sequences")
-        if isinstance(stop, list | tuple) and stop:
-            attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+        attrs = parameters(config, _CONFIG, stop="stop_sequences")
         count = as_int(field(config, "candidate_count"))
         if count is not None and count != 1:
             attrs[ga.GEN_AI_REQUEST_CHOICE_COUNT] = count

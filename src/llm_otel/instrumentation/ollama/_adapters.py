@@ -12,10 +12,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
-from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
-from llm_otel.instrumentation._fields import as_int, as_number, field, given
+from llm_otel.instrumentation._fields import (
+    Parameter,
+    as_int,
+    as_number,
+    field,
+    given,
+    parameters,
+)
 
 __all__ = ["PROVIDER", "ChatAdapter", "EmbedAdapter", "GenerateAdapter", "StreamAccumulator"]
 
@@ -23,7 +29,7 @@ PROVIDER = "ollama"
 
 FINISH_REASONS = {"stop": "stop", "length": "length"}
 
-_OPTIONS = (
+_OPTIONS: tuple[Parameter, ...] = (
     ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE, as_number),
     ("top_p", ga.GEN_AI_REQUEST_TOP_P, as_number),
     ("top_k", ga.GEN_AI_REQUEST_TOP_K, as_int),
@@ -52,15 +58,7 @@ def _server(instance: Any) -> tuple[str | None, int | None]:
 
 def _request(operation: str, instance: Any, model: Any, kwargs: Mapping[str, Any]) -> LLMRequest:
     host, port = _server(instance)
-    attrs: dict[str, AttributeValue] = {}
-    options = kwargs.get("options")
-    for name, key, convert in _OPTIONS:
-        value = convert(field(options, name))
-        if value is not None:
-            attrs[key] = value
-    stop = field(options, "stop")
-    if isinstance(stop, list | tuple) and stop:
-        attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+    attrs = parameters(kwargs.get("options"), _OPTIONS, stop="stop")
     output_format = kwargs.get("format")
     if output_format == "json" or isinstance(output_format, Mapping):
         attrs[ga.GEN_AI_OUTPUT_TYPE] = "json"

@@ -10,6 +10,7 @@ from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
+from llm_otel.instrumentation._fields import Parameter, parameters, stop_sequences
 from llm_otel.instrumentation._raw import unwrap_response
 from llm_otel.instrumentation.openai._common import (
     as_int,
@@ -31,11 +32,13 @@ FINISH_REASONS = {
     "tool_calls": "tool_call",
     "function_call": "tool_call",
 }
-_NUMERIC_PARAMS = (
-    ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE),
-    ("top_p", ga.GEN_AI_REQUEST_TOP_P),
-    ("frequency_penalty", ga.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-    ("presence_penalty", ga.GEN_AI_REQUEST_PRESENCE_PENALTY),
+_PARAMETERS: tuple[Parameter, ...] = (
+    ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE, as_number),
+    ("top_p", ga.GEN_AI_REQUEST_TOP_P, as_number),
+    ("frequency_penalty", ga.GEN_AI_REQUEST_FREQUENCY_PENALTY, as_number),
+    ("presence_penalty", ga.GEN_AI_REQUEST_PRESENCE_PENALTY, as_number),
+    (("max_completion_tokens", "max_tokens"), ga.GEN_AI_REQUEST_MAX_TOKENS, as_int),
+    ("seed", ga.GEN_AI_REQUEST_SEED, as_int),
 )
 
 
@@ -51,27 +54,14 @@ def output_type(response_format: Any) -> str | None:
 
 
 def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
-    attrs: dict[str, AttributeValue] = {}
-    for name, key in _NUMERIC_PARAMS:
-        value = as_number(kwargs.get(name))
-        if value is not None:
-            attrs[key] = value
-    max_tokens = as_int(kwargs.get("max_completion_tokens"))
-    if max_tokens is None:
-        max_tokens = as_int(kwargs.get("max_tokens"))
-    if max_tokens is not None:
-        attrs[ga.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-    seed = as_int(kwargs.get("seed"))
-    if seed is not None:
-        attrs[ga.GEN_AI_REQUEST_SEED] = seed
+    attrs = parameters(kwargs, _PARAMETERS)
     n = as_int(kwargs.get("n"))
     if n is not None and n != 1:
         attrs[ga.GEN_AI_REQUEST_CHOICE_COUNT] = n
     stop = kwargs.get("stop")
-    if isinstance(stop, str):
-        attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
-    elif isinstance(stop, list | tuple) and stop:
-        attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+    sequences = [stop] if isinstance(stop, str) else stop_sequences(stop)  # one string too
+    if sequences:
+        attrs[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = sequences
     kind = output_type(kwargs.get("response_format"))
     if kind is not None:
         attrs[ga.GEN_AI_OUTPUT_TYPE] = kind
