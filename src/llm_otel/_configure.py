@@ -205,9 +205,11 @@ def _existing(provider: object, sdk_type: type[_P]) -> _P | None:
     return None
 
 
-def _active(name: str) -> bool:
+def _active(name: str, instrumentor: Any) -> bool:
+    """Whether an instrumentor that ran really instruments something: instrument() marks it done
+    even when its library is missing or of an unsupported version (it then patches nothing)."""
     if name != GPU_ENTRY_POINT:
-        return True
+        return bool(instrumentor._patches)
     from llm_otel.gpu import GPUInstrumentor
 
     metrics = GPUInstrumentor._metrics
@@ -303,8 +305,6 @@ def _llm_otel_entry_points() -> set[str]:
 def _instrument_all(names: set[str] | None, **kwargs: Any) -> list[str]:
     """Instrument every llm_otel instrumentor (or those named), honouring
     ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; returns the names instrumented."""
-    from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
-
     disabled = {
         n.strip() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
     }
@@ -320,12 +320,8 @@ def _instrument_all(names: set[str] | None, **kwargs: Any) -> list[str]:
             instrumentor = entry_point.load()()
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument(skip_dep_check=True, **kwargs)
-            # instrument() marks the instrumentor done even when its library is missing or of an
-            # unsupported version (it then logs and patches nothing): report only real ones.
-            if (
-                instrumentor.is_instrumented_by_opentelemetry
-                and get_dependency_conflicts(instrumentor.instrumentation_dependencies()) is None
-                and _active(entry_point.name)
+            if instrumentor.is_instrumented_by_opentelemetry and _active(
+                entry_point.name, instrumentor
             ):
                 done.append(entry_point.name)
         except Exception as exc:

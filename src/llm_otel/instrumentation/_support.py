@@ -79,6 +79,10 @@ class Patches:
         self._undo.append((owner, name, value, owner.__dict__.get(name, _ABSENT)))
         setattr(owner, name, value)
 
+    def __bool__(self) -> bool:
+        """True while something is patched."""
+        return bool(self._undo)
+
     def restore(self) -> None:
         while self._undo:
             owner, name, installed, original = self._undo.pop()
