@@ -20,7 +20,7 @@ import json
 import time
 from typing import Any
 
-from tests.loopback import Handler, LoopbackServer
+from tests.loopback import Handler, LoopbackServer, echo
 
 __all__ = ["SLOW_FIRST_DELAY", "TEXT", "AnthropicTestServer"]
 
@@ -76,7 +76,10 @@ class _Handler(Handler):
             kind = {429: "rate_limit_error", 500: "api_error"}.get(status, "invalid_request_error")
             self._json(
                 status,
-                {"type": "error", "error": {"type": kind, "message": f"test error {status}"}},
+                {
+                    "type": "error",
+                    "error": {"type": kind, "message": f"test error {status}: {echo(body)}"},
+                },
             )
         elif not self.path.startswith("/v1/messages"):
             self._json(404, {"type": "error", "error": {"type": "not_found_error"}})
@@ -145,10 +148,17 @@ class _Handler(Handler):
                     delta = {"type": "text_delta", "text": piece}
                     if not self._event("content_block_delta", {"index": index, "delta": delta}):
                         return
+                    if model == "truncated":
+                        return  # the connection closes: no message_delta, no message_stop
                     if model == "mid-error":
                         self._event(
                             "error",
-                            {"error": {"type": "overloaded_error", "message": "Overloaded"}},
+                            {
+                                "error": {
+                                    "type": "overloaded_error",
+                                    "message": f"Overloaded: {echo(body)}",
+                                }
+                            },
                         )
                         return
             self._event("content_block_stop", {"index": index})

@@ -24,7 +24,7 @@ import zlib
 from typing import Any
 from urllib.parse import unquote
 
-from tests.loopback import Handler, LoopbackServer
+from tests.loopback import Handler, LoopbackServer, echo
 
 __all__ = ["CHUNKS", "TEXT", "BedrockTestServer", "event_message"]
 
@@ -218,11 +218,12 @@ class _Handler(Handler):
             body = {"raw": len(raw)}
         self.server.requests.append((action, model, body))
         if model == "error-429":
-            self._json(429, {"message": "Too many requests"}, error="ThrottlingException")
+            message = f"Too many requests: {echo(body)}"
+            self._json(429, {"message": message}, error="ThrottlingException")
         elif action == "converse":
             self._converse(model)
         elif action == "converse-stream":
-            self._converse_stream(model)
+            self._converse_stream(model, body)
         elif action == "invoke":
             self._json(
                 200,
@@ -257,7 +258,7 @@ class _Handler(Handler):
             },
         )
 
-    def _converse_stream(self, model: str) -> None:
+    def _converse_stream(self, model: str, body: Any) -> None:
         events = [_event("messageStart", {"role": "assistant"})]
         reason = "end_turn"
         if model == "tool-model":
@@ -275,7 +276,11 @@ class _Handler(Handler):
                 delta = {"delta": {"text": piece}, "contentBlockIndex": 0}
                 events.append(_event("contentBlockDelta", delta))
             if model == "midstream-error":
-                self._stream([*events, _exception("modelStreamErrorException", "model failed")])
+                failure = _exception("modelStreamErrorException", f"model failed: {echo(body)}")
+                self._stream([*events, failure])
+                return
+            if model == "truncated":
+                self._stream(events[:3])  # the stream ends: no messageStop, no metadata
                 return
         events.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
         events.append(_event("messageStop", {"stopReason": reason}))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.loopback import Handler, LoopbackServer
+from tests.loopback import Handler, LoopbackServer, echo
 
 __all__ = ["TEXT", "CohereTestServer"]
 
@@ -38,7 +38,7 @@ class _Handler(Handler):
         self.server.requests.append((self.path, body))
         model = str(body.get("model", ""))
         if model == "error-429":
-            self._json(429, {"id": "err", "message": "too many requests"})
+            self._json(429, {"id": "err", "message": f"too many requests: {echo(body)}"})
         elif self.path == "/v2/embed":
             count = len(body.get("texts") or [])
             self._json(
@@ -124,6 +124,8 @@ class _Handler(Handler):
                 delta = {"message": {"content": {"text": piece}}}
                 if not self._event({"type": "content-delta", "index": 0, "delta": delta}):
                     return
+                if model == "truncated":
+                    return  # the connection closes: no message-end
             self._event({"type": "content-end", "index": 0})
         self._event({"type": "message-end", "delta": {"finish_reason": reason, "usage": USAGE}})
 

@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from llm_otel.genai import ContentMode, ContentPolicy, GenAITelemetry
+from llm_otel.genai import ContentMode, ContentPolicy, GenAITelemetry, drain_abandoned
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
 from llm_otel.manual import _defaults as manual_defaults
 from tests.openai_server import OpenAITestServer
@@ -80,6 +80,8 @@ class Telemetry:
         }
 
     def spans(self) -> list[ReadableSpan]:
+        # Streams abandoned to the garbage collector are ended off its path, a moment later.
+        drain_abandoned()
         return list(self.spans_exporter.get_finished_spans())
 
     def only_span(self) -> ReadableSpan:
@@ -88,6 +90,7 @@ class Telemetry:
         return spans[0]
 
     def points(self, name: str) -> list[Any]:
+        drain_abandoned()
         data = self.metric_reader.get_metrics_data()
         found: list[Any] = []
         for resource_metrics in data.resource_metrics if data else ():
@@ -98,6 +101,7 @@ class Telemetry:
         return found
 
     def metric(self, name: str) -> Any:
+        drain_abandoned()
         data = self.metric_reader.get_metrics_data()
         for resource_metrics in data.resource_metrics if data else ():
             for scope_metrics in resource_metrics.scope_metrics:

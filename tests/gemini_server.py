@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.loopback import Handler, LoopbackServer
+from tests.loopback import Handler, LoopbackServer, echo
 
 __all__ = ["TEXT", "GeminiTestServer"]
 
@@ -53,7 +53,8 @@ class _Handler(Handler):
         model = path.rsplit("/", 1)[-1].split(":", 1)[0]
         method = path.rsplit(":", 1)[-1]
         if model == "error-429":
-            error = {"code": 429, "message": "quota exceeded", "status": "RESOURCE_EXHAUSTED"}
+            message = f"quota exceeded: {echo(body)}"
+            error = {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED"}
             self._json(429, {"error": error})
         elif method == "generateContent":
             self._json(
@@ -104,6 +105,8 @@ class _Handler(Handler):
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 return
+            if model == "truncated" and i == 1:
+                return  # the connection closes: no finish reason
 
 
 class GeminiTestServer(LoopbackServer):

@@ -3,14 +3,21 @@ a free loopback port, run in a background thread, that keeps the requests its ha
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["Handler", "LoopbackServer"]
+__all__ = ["Handler", "LoopbackServer", "echo"]
 
 _S = TypeVar("_S", bound="LoopbackServer")
+
+
+def echo(body: Any) -> str:
+    """The request as text, for error messages that echo it back as real providers' often do
+    (a 400 quoting the prompt): content capture off must keep it out of the telemetry."""
+    return json.dumps(body)[:2000]
 
 
 class _HTTPServer(ThreadingHTTPServer):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.loopback import Handler, LoopbackServer
+from tests.loopback import Handler, LoopbackServer, echo
 
 __all__ = ["TEXT", "OllamaTestServer"]
 
@@ -40,7 +40,9 @@ class _Handler(Handler):
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.requests.append((self.path, body))
         model = str(body.get("model", ""))
-        if model == "missing-model":
+        if model.startswith("error-"):
+            self._json(int(model.split("-", 1)[1]), {"error": f"test error: {echo(body)}"})
+        elif model == "missing-model":
             self._json(404, {"error": f"model '{model}' not found"})
         elif self.path == "/api/embed":
             inputs = body.get("input")
@@ -51,7 +53,7 @@ class _Handler(Handler):
         elif self.path in ("/api/chat", "/api/generate"):
             chat = self.path == "/api/chat"
             if body.get("stream"):
-                self._stream(model, chat)
+                self._stream(model, chat, body)
             else:
                 self._json(200, {**_final(model), **self._content(model, chat, TEXT)})
         else:
@@ -80,7 +82,7 @@ class _Handler(Handler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self, model: str, chat: bool) -> None:
+    def _stream(self, model: str, chat: bool, body: Any) -> None:
         self.send_response(200)
         self.send_header("content-type", "application/x-ndjson")
         self.send_header("connection", "close")
@@ -96,8 +98,11 @@ class _Handler(Handler):
                 self.wfile.write((json.dumps(part) + "\n").encode())
                 self.wfile.flush()
                 if model == "mid-error" and i == 0:
-                    self.wfile.write(b'{"error": "model runner crashed"}\n')
+                    error = {"error": f"model runner crashed: {echo(body)}"}
+                    self.wfile.write((json.dumps(error) + "\n").encode())
                     return
+                if model == "truncated" and i == 1:
+                    return  # the connection closes: no final "done" line
             final = {**_final(model), **self._content(model, chat, "")}
             if model == "tool-model":
                 final["message"] = {"role": "assistant", "content": ""}

@@ -11,7 +11,9 @@ name picks the behaviour:
 - ``slow-first``: the first stream chunk waits ``SLOW_FIRST_DELAY`` seconds;
 - ``mid-error``: a stream that sends one chunk, then an error payload;
 - ``long-stream``: a stream of 200 chunks;
+- ``truncated``: a chat stream that stops after two chunks, without a finish reason or [DONE];
 - ``incomplete``: a Responses API response cut by max_output_tokens;
+- ``huge-id``: a chat completion whose id is unique and over 100 KB long;
 - anything else: a normal answer, ``"Hello from the test server"`` split into chunks.
 """
 
@@ -19,9 +21,10 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
-from tests.loopback import Handler, LoopbackServer
+from tests.loopback import Handler, LoopbackServer, echo
 
 __all__ = ["SLOW_FIRST_DELAY", "TEXT", "OpenAITestServer"]
 
@@ -50,7 +53,7 @@ class _Handler(Handler):
                 status,
                 {
                     "error": {
-                        "message": f"test error {status}",
+                        "message": f"test error {status}: {echo(body)}",
                         "type": "test",
                         "code": f"code_{status}",
                     }
@@ -180,7 +183,11 @@ class _Handler(Handler):
         else:
             for i, piece in enumerate(pieces):
                 if model == "mid-error" and i == 1:
-                    self._send(json.dumps({"error": {"message": "stream broke", "type": "server"}}))
+                    self._send(
+                        json.dumps(
+                            {"error": {"message": f"stream broke: {echo(body)}", "type": "server"}}
+                        )
+                    )
                     return
                 for index in range(n):
                     if not self._send(
@@ -198,6 +205,8 @@ class _Handler(Handler):
                         )
                     ):
                         return
+                if model == "truncated" and i == 1:
+                    return  # the connection closes: no finish reason, no [DONE]
             finish = "stop"
         for index in range(n):
             self._send(
@@ -244,7 +253,8 @@ class _Handler(Handler):
         )
         for piece in CHUNKS:
             if model == "mid-error" and piece == " from":
-                send("error", {"code": "server_error", "message": "stream broke", "param": None})
+                message = f"stream broke: {echo(body)}"
+                send("error", {"code": "server_error", "message": message, "param": None})
                 return
             if not send(
                 "response.output_text.delta",
@@ -297,7 +307,9 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
         message = {"role": "assistant", "content": TEXT, "refusal": None}
         finish = "stop"
     return {
-        "id": "chatcmpl-test",
+        "id": f"chatcmpl-{uuid.uuid4().hex}{'x' * 100_000}"
+        if model == "huge-id"
+        else "chatcmpl-test",
         "object": "chat.completion",
         "created": 1,
         "model": model + "-2024",

@@ -5,6 +5,7 @@ Provider instrumentations are thin adapters onto this package: they describe a r
 items, through a :class:`StreamAccumulator`) as an :class:`LLMResponse`.
 """
 
+from llm_otel.genai._abandoned import drain_abandoned
 from llm_otel.genai._content import ContentMode, ContentPolicy, Redactor, policy_from_env
 from llm_otel.genai._invocation import OPERATION_DETAILS_EVENT, Invocation, error_type_of
 from llm_otel.genai._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
@@ -26,6 +27,7 @@ __all__ = [
     "Redactor",
     "StreamAccumulator",
     "SyncStreamProxy",
+    "drain_abandoned",
     "error_type_of",
     "policy_from_env",
 ]

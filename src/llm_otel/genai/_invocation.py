@@ -11,13 +11,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv.attributes import error_attributes, server_attributes
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
 from llm_otel.cost import prices
 from llm_otel.genai._coexist import SUPPRESS_LLM_KEY
-from llm_otel.genai._recent import RecentCall, remember
+from llm_otel.genai._failure import end_span, record_failure, start_span
+from llm_otel.genai._recent import MAX_ID_LENGTH, RecentCall, remember
 from llm_otel.genai._scope import scope_attributes
 from llm_otel.genai._telemetry import GenAITelemetry
 from llm_otel.genai._types import LLMRequest, LLMResponse
@@ -112,7 +113,7 @@ class Invocation:
         if scoped:  # conversation/user/session ids of an enclosing llm_otel.context() block
             span_attrs.update(scoped)
         name = f"{request.operation} {request.model}" if request.model else request.operation
-        self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attrs)
+        self.span = start_span(telemetry.tracer, name, SpanKind.CLIENT, span_attrs)
         self._start = time.perf_counter()
         if telemetry.content.on_span and self.span.is_recording():
             try:
@@ -150,36 +151,47 @@ class Invocation:
             self._gaps.append(now - self._last_chunk)  # type: ignore[union-attr]
         self._last_chunk = now
 
-    def finish(self, response: LLMResponse | None) -> None:
-        """End successfully with what the response says (``None`` when nothing usable came)."""
-        self._end(response, None, None)
+    def finish(
+        self, response: LLMResponse | None, *, ended_at: tuple[float, int] | None = None
+    ) -> None:
+        """End successfully with what the response says (``None`` when nothing usable came).
+
+        ``ended_at`` (perf_counter seconds, epoch ns) is when the call really ended, for one
+        ended later (a stream abandoned to the garbage collector); default now."""
+        self._end(response, None, None, ended_at)
 
     def fail(
         self,
         exc: BaseException | None,
         response: LLMResponse | None = None,
         error_type: str | None = None,
+        *,
+        ended_at: tuple[float, int] | None = None,
     ) -> None:
         """End with an error: the exception raised, or an ``error_type`` the response reported."""
-        self._end(response, exc, error_type or (error_type_of(exc) if exc else "_OTHER"))
+        self._end(response, exc, error_type or (error_type_of(exc) if exc else "_OTHER"), ended_at)
 
     def _end(
         self,
         response: LLMResponse | None,
         exc: BaseException | None,
         error_type: str | None,
+        ended_at: tuple[float, int] | None = None,
     ) -> None:
         if next(self._ends):
             return
         self._done = True
-        duration = time.perf_counter() - self._start
+        if ended_at is None:
+            duration, end_time = time.perf_counter() - self._start, None
+        else:
+            duration, end_time = ended_at[0] - self._start, ended_at[1]
         span = self.span
         try:
             self._record(span, duration, response, exc, error_type)
         except Exception as internal:
             report_internal_error("finish invocation", internal)
         finally:
-            span.end()
+            end_span(span, end_time)
 
     def _record(
         self,
@@ -211,9 +223,10 @@ class Invocation:
             if telemetry.content.on_span and response is not None:
                 span.set_attributes(_output_content(telemetry, response))
             if error_type is not None:
-                span.set_status(Status(StatusCode.ERROR, str(exc) if exc else error_type))
-                if exc is not None:
-                    span.record_exception(exc)
+                content = telemetry.content
+                record_failure(
+                    span, exc, error_type, content.clean_text if content.enabled else None
+                )
 
         telemetry.duration.record(duration, attrs)
         if response is not None:
@@ -227,7 +240,11 @@ class Invocation:
                 )
         if cost is not None:
             telemetry.cost.add(cost, attrs)
-        if response is not None and isinstance(response.response_id, str):
+        if (
+            response is not None
+            and isinstance(response.response_id, str)
+            and len(response.response_id) <= MAX_ID_LENGTH
+        ):
             remember(
                 response.response_id,
                 RecentCall(span.get_span_context(), self.request.provider, self.request.model),
@@ -268,7 +285,7 @@ class Invocation:
         # Identity fields are taken only when they are what the conventions say (strings): a
         # server returning odd shapes must not produce attributes of the wrong type.
         if response.response_id and isinstance(response.response_id, str):
-            out[ga.GEN_AI_RESPONSE_ID] = response.response_id
+            out[ga.GEN_AI_RESPONSE_ID] = response.response_id[:MAX_ID_LENGTH]
         if response.response_model and isinstance(response.response_model, str):
             out[ga.GEN_AI_RESPONSE_MODEL] = response.response_model
         if response.finish_reasons:

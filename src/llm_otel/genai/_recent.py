@@ -1,16 +1,37 @@
-"""Recently finished calls by response id, so feedback can be attached to a past call."""
+"""Recently finished calls by response id, so feedback can be attached to a past call.
+
+Bounded in entries and in bytes: ids longer than :data:`MAX_ID_LENGTH` are not kept (a server
+returning huge unique ids would otherwise grow the table by megabytes), and the oldest entries
+go once the table holds :data:`CAPACITY` entries or :data:`MAX_BYTES` bytes.
+"""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from opentelemetry.trace import SpanContext
 
-__all__ = ["RecentCall", "forget_all", "lookup", "remember"]
+__all__ = [
+    "CAPACITY",
+    "MAX_BYTES",
+    "MAX_ID_LENGTH",
+    "RecentCall",
+    "forget_all",
+    "lookup",
+    "remember",
+    "size_bytes",
+]
 
 CAPACITY = 10_000
+MAX_ID_LENGTH = 256
+"""Longest response id kept here or exported as ``gen_ai.response.id`` (longer ones are cut)."""
+MAX_BYTES = 4 * 1024 * 1024
+
+# What an entry costs beyond its key: the RecentCall, its SpanContext, the OrderedDict node.
+_ENTRY_OVERHEAD = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +43,28 @@ class RecentCall:
 
 _lock = threading.Lock()
 _calls: OrderedDict[str, RecentCall] = OrderedDict()
+_bytes = 0
+
+
+def _cost(response_id: str, call: RecentCall) -> int:
+    model = call.model
+    return sys.getsizeof(response_id) + (sys.getsizeof(model) if model else 0) + _ENTRY_OVERHEAD
 
 
 def remember(response_id: str, call: RecentCall) -> None:
+    global _bytes
+    if len(response_id) > MAX_ID_LENGTH:
+        return
+    cost = _cost(response_id, call)
     with _lock:
+        previous = _calls.pop(response_id, None)
+        if previous is not None:
+            _bytes -= _cost(response_id, previous)
         _calls[response_id] = call
-        if len(_calls) > CAPACITY:
-            _calls.popitem(last=False)
+        _bytes += cost
+        while len(_calls) > CAPACITY or _bytes > MAX_BYTES:
+            old_id, old = _calls.popitem(last=False)
+            _bytes -= _cost(old_id, old)
 
 
 def lookup(response_id: str) -> RecentCall | None:
@@ -36,6 +72,14 @@ def lookup(response_id: str) -> RecentCall | None:
         return _calls.get(response_id)
 
 
+def size_bytes() -> int:
+    """The table's accounted size in bytes."""
+    with _lock:
+        return _bytes
+
+
 def forget_all() -> None:
+    global _bytes
     with _lock:
         _calls.clear()
+        _bytes = 0

@@ -2,12 +2,18 @@
 
 A stream ends when it is exhausted, raises, is closed (on the stream or on its HTTP response,
 which is what the client libraries' own stream helpers close), leaves a ``with`` block, or is
-garbage collected unfinished. The proxy keeps the wrapped stream's type checks, attributes and
-behaviour; every ending funnels into ``_self_finalize``.
+garbage collected unfinished (handed to :mod:`._abandoned`, never ended inside the collector).
+
+The proxy is the stream to the app: it answers ``hasattr`` as the stream does (a name the stream
+lacks is absent from the proxy too, dunder methods included), and copies and pickles as the
+stream does. Each proxy class is made once per wrapped stream type (:func:`proxy_class`) with
+the optional parts (``close``, ``response``, the context-manager methods, ...) only where the
+wrapped type has them. Every ending funnels into ``_self_finalize``.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -15,11 +21,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 import wrapt
 
 from llm_otel._guard import report_internal_error
+from llm_otel.genai._abandoned import hand_off, start_drainer
 from llm_otel.genai._incall import IN_CALL
 from llm_otel.genai._invocation import Invocation
 from llm_otel.genai._types import LLMResponse
 
-__all__ = ["AsyncStreamProxy", "IterableStreamProxy", "StreamAccumulator", "SyncStreamProxy"]
+__all__ = [
+    "AsyncStreamProxy",
+    "IterableStreamProxy",
+    "StreamAccumulator",
+    "SyncStreamProxy",
+    "make_proxy",
+]
 
 # wrapt 2 types ObjectProxy as generic; wrapt 1 cannot be subscripted at run time.
 if TYPE_CHECKING:
@@ -39,8 +52,18 @@ class StreamAccumulator(Protocol):
     def response(self) -> LLMResponse: ...
 
 
+INCOMPLETE_STREAM = "incomplete_stream"
+"""``error.type`` of a stream that ran out before the provider said it was complete (the
+server closed the connection early): the accumulator's ``complete()`` answered False."""
+
+
 def _finalize(
-    invocation: Invocation, accumulator: StreamAccumulator, exc: BaseException | None
+    invocation: Invocation,
+    accumulator: StreamAccumulator,
+    exc: BaseException | None,
+    *,
+    exhausted: bool = False,
+    ended_at: tuple[float, int] | None = None,
 ) -> None:
     if invocation.done:
         return
@@ -50,10 +73,17 @@ def _finalize(
     except Exception as internal:
         report_internal_error("stream response", internal)
     error_type = getattr(accumulator, "error_type", None)
+    if exhausted and exc is None and error_type is None:
+        complete = getattr(accumulator, "complete", None)
+        try:
+            if complete is not None and not complete():
+                error_type = INCOMPLETE_STREAM
+        except Exception as internal:
+            report_internal_error("stream completeness", internal)
     if exc is not None or error_type is not None:
-        invocation.fail(exc, response, error_type)
+        invocation.fail(exc, response, error_type, ended_at=ended_at)
     else:
-        invocation.finish(response)
+        invocation.finish(response, ended_at=ended_at)
 
 
 def _observer(invocation: Invocation, accumulator: StreamAccumulator) -> Any:
@@ -91,16 +121,40 @@ class _ClosingResponse(_Proxy):
             self._self_stream._self_finalize(None)
 
 
+class _Absent:
+    """A name the wrapped stream does not have: the proxy does not have it either (wrapt's
+    ObjectProxy defines ``__enter__``, ``__iter__``, ... for every object)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        raise AttributeError(self._name)
+
+
 class _StreamProxyBase(_Proxy):
-    def __init__(self, wrapped: Any, invocation: Invocation, accumulator: StreamAccumulator):
+    _self_optional: tuple[str, ...] = ()
+    """Names this proxy defines only when the wrapped stream has them."""
+
+    def __init__(
+        self,
+        wrapped: Any,
+        invocation: Invocation,
+        accumulator: StreamAccumulator,
+        _owners: list[int] | None = None,
+    ):
         super().__init__(wrapped)
         self._self_invocation = invocation
         self._self_accumulator = accumulator
         self._self_observe = _observer(invocation, accumulator)
         self._self_response: Any = None
+        # Copies share the call; it is abandoned when the last of them is collected.
+        self._self_owners = _owners if _owners is not None else [0]
+        self._self_owners[0] += 1
+        start_drainer()
 
-    def _self_finalize(self, exc: BaseException | None) -> None:
-        _finalize(self._self_invocation, self._self_accumulator, exc)
+    def _self_finalize(self, exc: BaseException | None, exhausted: bool = False) -> None:
+        _finalize(self._self_invocation, self._self_accumulator, exc, exhausted=exhausted)
 
     @property
     def response(self) -> Any:
@@ -119,6 +173,12 @@ class _StreamProxyBase(_Proxy):
         self._self_finalize(None)
         return result
 
+    async def aclose(self) -> Any:
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            self._self_finalize(None)
+
     async def _self_await_close(self, pending: Awaitable[Any]) -> Any:
         try:
             return await pending
@@ -126,23 +186,51 @@ class _StreamProxyBase(_Proxy):
             self._self_finalize(None)
 
     def __del__(self) -> None:
-        # An abandoned stream: end the span with what arrived so far.
+        # Runs inside the garbage collector, possibly while this thread holds a lock that
+        # recording needs: hand the unfinished call over, record nothing here.
         try:
-            invocation = self._self_invocation
+            owners = self._self_owners
+            owners[0] -= 1
+            if owners[0] > 0 or self._self_invocation.done:
+                return
+            invocation, accumulator = self._self_invocation, self._self_accumulator
         except Exception:
             return
-        if not invocation.done:
-            self._self_finalize(None)
 
-    def __copy__(self) -> Any:  # pragma: no cover - streams are not copyable
-        raise TypeError("streams cannot be copied")
+        def end_abandoned(at: float, at_ns: int) -> None:
+            _finalize(invocation, accumulator, None, ended_at=(at, at_ns))
 
-    def __reduce_ex__(self, protocol: Any) -> Any:  # pragma: no cover
-        raise TypeError("streams cannot be pickled")
+        hand_off(end_abandoned)
+
+    def _self_twin(self, wrapped: Any) -> Any:
+        return type(self)(wrapped, self._self_invocation, self._self_accumulator, self._self_owners)
+
+    def __copy__(self) -> Any:
+        return self._self_twin(copy.copy(self.__wrapped__))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self._self_twin(copy.deepcopy(self.__wrapped__, memo))
+
+    def __reduce__(self) -> Any:
+        return self.__wrapped__.__reduce__()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return self.__wrapped__.__reduce_ex__(protocol)
 
 
 class SyncStreamProxy(_StreamProxyBase):
-    """Proxy for a synchronous stream (an iterator and context manager)."""
+    """Proxy for a synchronous stream (an iterator, often a context manager)."""
+
+    _self_optional = (
+        "close",
+        "aclose",
+        "response",
+        "__enter__",
+        "__exit__",
+        "__aenter__",
+        "__aexit__",
+        "__len__",
+    )
 
     def __iter__(self) -> SyncStreamProxy:
         return self
@@ -152,7 +240,7 @@ class SyncStreamProxy(_StreamProxyBase):
         try:
             item = self._self_pull()
         except StopIteration:
-            self._self_finalize(None)
+            self._self_finalize(None, exhausted=True)
             raise
         except BaseException as exc:
             self._self_finalize(exc)
@@ -176,13 +264,39 @@ class SyncStreamProxy(_StreamProxyBase):
             self._self_finalize(None)
 
 
+class _Pull:
+    """The iterator of an :class:`IterableStreamProxy` (the stream itself has no ``__next__``)."""
+
+    __slots__ = ("_proxy",)
+
+    def __init__(self, proxy: IterableStreamProxy) -> None:
+        self._proxy = proxy
+
+    def __iter__(self) -> _Pull:
+        return self
+
+    def __next__(self) -> Any:
+        return SyncStreamProxy.__next__(self._proxy)
+
+
 class IterableStreamProxy(SyncStreamProxy):
     """Proxy for a stream that is iterable but not an iterator (botocore's ``EventStream``,
     whose ``__iter__`` is a generator): iterating the proxy iterates the stream once."""
 
-    def __init__(self, wrapped: Any, invocation: Invocation, accumulator: StreamAccumulator):
-        super().__init__(wrapped, invocation, accumulator)
+    _self_optional = (*SyncStreamProxy._self_optional, "__next__")
+
+    def __init__(
+        self,
+        wrapped: Any,
+        invocation: Invocation,
+        accumulator: StreamAccumulator,
+        _owners: list[int] | None = None,
+    ):
+        super().__init__(wrapped, invocation, accumulator, _owners)
         self._self_iterator: Any = None
+
+    def __iter__(self) -> Any:  # type: ignore[override]
+        return _Pull(self)
 
     def _self_pull(self) -> Any:
         iterator = self._self_iterator
@@ -192,7 +306,19 @@ class IterableStreamProxy(SyncStreamProxy):
 
 
 class AsyncStreamProxy(_StreamProxyBase):
-    """Proxy for an asynchronous stream (an async iterator and async context manager)."""
+    """Proxy for an asynchronous stream (an async iterator, often an async context manager)."""
+
+    _self_optional = (
+        "close",
+        "aclose",
+        "response",
+        "__aenter__",
+        "__aexit__",
+        "__enter__",
+        "__exit__",
+        "__iter__",
+        "__len__",
+    )
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
@@ -202,7 +328,7 @@ class AsyncStreamProxy(_StreamProxyBase):
         try:
             item = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
-            self._self_finalize(None)
+            self._self_finalize(None, exhausted=True)
             raise
         except BaseException as exc:
             self._self_finalize(exc)
@@ -221,3 +347,34 @@ class AsyncStreamProxy(_StreamProxyBase):
             return await self.__wrapped__.__aexit__(*exc_info)
         finally:
             self._self_finalize(None)
+
+
+_CLASSES: dict[tuple[type, type], type] = {}
+
+
+def proxy_class(base: type[_StreamProxyBase], wrapped: Any) -> type[_StreamProxyBase]:
+    """``base`` with the optional names the wrapped stream lacks made absent; one class per
+    (base, stream type)."""
+    key = (base, type(wrapped))
+    cls = _CLASSES.get(key)
+    if cls is None:
+        missing = {
+            name: _Absent(name) for name in base._self_optional if not hasattr(wrapped, name)
+        }
+        cls = (
+            type(base.__name__, (base,), {"__module__": base.__module__, **missing})
+            if missing
+            else base
+        )
+        _CLASSES[key] = cls
+    return cls
+
+
+def make_proxy(
+    base: type[_StreamProxyBase],
+    wrapped: Any,
+    invocation: Invocation,
+    accumulator: StreamAccumulator,
+) -> Any:
+    """Wrap ``wrapped`` in the proxy class that matches it."""
+    return proxy_class(base, wrapped)(wrapped, invocation, accumulator)

@@ -17,11 +17,17 @@ from typing import Any, Protocol
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from llm_otel._guard import report_internal_error
+from llm_otel.genai._abandoned import PENDING, drain_abandoned
 from llm_otel.genai._coexist import traced_elsewhere
 from llm_otel.genai._incall import IN_CALL as _IN_CALL
 from llm_otel.genai._incall import in_instrumented_call
 from llm_otel.genai._invocation import Invocation
-from llm_otel.genai._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
+from llm_otel.genai._streams import (
+    AsyncStreamProxy,
+    StreamAccumulator,
+    SyncStreamProxy,
+    make_proxy,
+)
 from llm_otel.genai._telemetry import GenAITelemetry
 from llm_otel.genai._types import LLMRequest, LLMResponse
 
@@ -58,6 +64,8 @@ def _start(
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
 ) -> tuple[Invocation, object] | None:
+    if PENDING:  # streams abandoned since the last call: end them here, outside any lock
+        drain_abandoned(wait=False)
     try:
         request = adapter.request(instance, args, kwargs, telemetry.content.enabled)
         invocation = Invocation(
@@ -87,10 +95,12 @@ def _result(
         if accumulator is not None:
             embed = getattr(adapter, "embed_stream", None)
             if embed is not None:  # the stream sits inside the result (botocore's dicts)
-                return embed(result, lambda stream, cls: cls(stream, invocation, accumulator))
+                return embed(
+                    result, lambda stream, cls: make_proxy(cls, stream, invocation, accumulator)
+                )
             if proxy is SyncStreamProxy and _async_only(result):
                 proxy = AsyncStreamProxy  # a plain call that hands back an async generator
-            return proxy(result, invocation, accumulator)
+            return make_proxy(proxy, result, invocation, accumulator)
         invocation.finish(adapter.response(result, capture))
     except Exception as exc:
         report_internal_error(f"{type(adapter).__name__}.response", exc)

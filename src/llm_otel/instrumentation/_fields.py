@@ -11,11 +11,14 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.util.types import AttributeValue
 
 __all__ = [
+    "as_index",
     "as_int",
     "as_number",
+    "as_text",
     "endpoint",
     "field",
     "given",
+    "items",
     "parameters",
     "parse_arguments",
     "stop_sequences",
@@ -44,6 +47,24 @@ def as_number(value: Any) -> float | int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return value
+
+
+def as_index(value: Any) -> int:
+    """A position (choice, content block, tool call) as a server sent it; 0 when absent or of
+    the wrong type, so it can always key a dict and be sorted."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value
+
+
+def items(value: Any) -> list[Any] | tuple[Any, ...]:
+    """A JSON array field; ``()`` for anything else (absent, a number, a string, an object)."""
+    return value if isinstance(value, list | tuple) else ()
+
+
+def as_text(value: Any) -> str | None:
+    """A string field; None for anything else."""
+    return value if isinstance(value, str) else None
 
 
 def as_int(value: Any) -> int | None:

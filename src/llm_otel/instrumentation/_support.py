@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
 import wrapt
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
 
 from llm_otel.genai import GenAITelemetry, policy_from_env
 
-__all__ = ["Patches", "retire", "supported", "telemetry_for"]
+__all__ = ["GenAIInstrumentor", "Patches", "retire", "supported", "telemetry_for"]
 
 _logger = logging.getLogger("llm_otel")
 
@@ -93,3 +97,21 @@ class Patches:
                 delattr(owner, name)
             else:
                 setattr(owner, name, original)
+
+
+# One lock for every instrumentor: BaseInstrumentor checks "already instrumented" and then
+# patches without a lock, so threads racing into instrument() each wrapped the same methods.
+_toggle_lock = threading.RLock()
+
+
+class GenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """BaseInstrumentor whose instrument() and uninstrument() are atomic: any number of threads
+    may call them at once and each method is still wrapped once."""
+
+    def instrument(self, **kwargs: Any) -> Any:
+        with _toggle_lock:
+            return super().instrument(**kwargs)
+
+    def uninstrument(self, **kwargs: Any) -> Any:
+        with _toggle_lock:
+            return super().uninstrument(**kwargs)

@@ -18,10 +18,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv.attributes import error_attributes
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
+from llm_otel.genai._failure import end_span, record_failure, start_span
 from llm_otel.genai._scope import scope_attributes
 from llm_otel.manual._defaults import default_telemetry
 from llm_otel.semconv import manual as ours
@@ -92,7 +93,7 @@ class _Operation:
     def _run(self, content: dict[str, Any], attach: bool = True) -> Iterator[OperationSpan]:
         telemetry = default_telemetry()
         attributes = {**self._attributes, **scope_attributes()}
-        span = telemetry.tracer.start_span(self._name, kind=self._kind, attributes=attributes)
+        span = start_span(telemetry.tracer, self._name, self._kind, attributes)
         handle = OperationSpan(span, telemetry.content.on_span)
         for key, value in content.items():
             handle._content(key, value)
@@ -102,14 +103,18 @@ class _Operation:
         except GeneratorExit:
             raise  # a generator abandoned by its consumer: an ending, not a failure
         except BaseException as exc:
-            span.set_attribute(error_attributes.ERROR_TYPE, type(exc).__qualname__)
-            span.set_status(Status(StatusCode.ERROR, str(exc)))
-            span.record_exception(exc)
+            error_type = type(exc).__qualname__
+            try:
+                span.set_attribute(error_attributes.ERROR_TYPE, error_type)
+                policy = telemetry.content
+                record_failure(span, exc, error_type, policy.clean_text if policy.enabled else None)
+            except Exception as internal:
+                report_internal_error(f"manual span {self._name} failure", internal)
             raise
         finally:
             if token is not None:
                 otel_context.detach(token)
-            span.end()
+            end_span(span)
 
     # decorator -------------------------------------------------------------------------------
     def __call__(self, fn: F) -> F:

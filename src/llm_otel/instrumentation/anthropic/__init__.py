@@ -13,17 +13,19 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
+from llm_otel.instrumentation._support import (
+    GenAIInstrumentor,
+    Patches,
+    retire,
+    supported,
+    telemetry_for,
 )
-
-from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.anthropic.package import _instruments
 
 __all__ = ["AnthropicInstrumentor"]
 
 
-class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class AnthropicInstrumentor(GenAIInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every Anthropic Messages call."""
 
     _patches = Patches()

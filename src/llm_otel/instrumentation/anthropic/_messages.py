@@ -274,6 +274,10 @@ class MessagesStreamAccumulator:
         elif kind == "input_json_delta":
             state["json"].append(field(delta, "partial_json", ""))
 
+    def complete(self) -> bool:
+        """Whether the stream reached the provider's final event (a cut stream does not)."""
+        return self._reason is not None
+
     def response(self) -> LLMResponse:
         response = self._response
         if self._reason:

@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
+from llm_otel.instrumentation._support import (
+    GenAIInstrumentor,
+    Patches,
+    retire,
+    supported,
+    telemetry_for,
 )
-
-from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.bedrock.package import _instruments
 
 __all__ = ["BedrockInstrumentor"]
@@ -33,7 +35,7 @@ def _service(client: Any) -> str | None:
         return None
 
 
-class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class BedrockInstrumentor(GenAIInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every Bedrock model call."""
 
     _patches = Patches()

@@ -20,10 +20,13 @@ from llm_otel.genai import LLMRequest, LLMResponse, Message
 from llm_otel.genai._streams import IterableStreamProxy
 from llm_otel.instrumentation._fields import (
     Parameter,
+    as_index,
     as_int,
     as_number,
+    as_text,
     endpoint,
     field,
+    items,
     parameters,
     parse_arguments,
 )
@@ -157,7 +160,7 @@ def input_messages(messages: Any) -> list[Message]:
 
 def tool_definitions(tool_config: Any) -> list[Any] | None:
     tools = []
-    for tool in field(tool_config, "tools") or ():
+    for tool in items(field(tool_config, "tools")):
         spec = field(tool, "toolSpec")
         if spec is None:
             continue
@@ -286,22 +289,25 @@ class ConverseStreamAccumulator:
         if "contentBlockDelta" in event:
             if self._capture:
                 body = event["contentBlockDelta"]
-                state = self._block(field(body, "contentBlockIndex", 0))
+                state = self._block(as_index(field(body, "contentBlockIndex", 0)))
                 delta = field(body, "delta")
+                if not isinstance(delta, Mapping):
+                    return
                 if "text" in delta:
-                    state["text"].append(delta["text"])
+                    state["text"].append(as_text(delta["text"]) or "")
                 elif "toolUse" in delta:
-                    state["json"].append(field(delta["toolUse"], "input", ""))
+                    state["json"].append(as_text(field(delta["toolUse"], "input")) or "")
                 elif "reasoningContent" in delta:
-                    state["reasoning"].append(field(delta["reasoningContent"], "text", ""))
+                    reasoning = as_text(field(delta["reasoningContent"], "text"))
+                    state["reasoning"].append(reasoning or "")
         elif "messageStart" in event:
-            self._role = field(event["messageStart"], "role", "assistant")
+            self._role = as_text(field(event["messageStart"], "role")) or "assistant"
         elif "contentBlockStart" in event:
             if self._capture:
                 body = event["contentBlockStart"]
                 use = field(field(body, "start"), "toolUse")
                 if use is not None:
-                    self._block(field(body, "contentBlockIndex", 0))["tool"] = use
+                    self._block(as_index(field(body, "contentBlockIndex", 0)))["tool"] = use
         elif "messageStop" in event:
             self._reason = finish(field(event["messageStop"], "stopReason")) or self._reason
         elif "metadata" in event:
@@ -312,6 +318,10 @@ class ConverseStreamAccumulator:
         if state is None:
             state = self._blocks[index] = {"tool": None, "text": [], "json": [], "reasoning": []}
         return state
+
+    def complete(self) -> bool:
+        """Whether the stream reached the provider's final event (a cut stream does not)."""
+        return self._reason is not None
 
     def response(self) -> LLMResponse:
         response = self._response

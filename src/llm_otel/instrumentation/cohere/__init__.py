@@ -13,17 +13,19 @@ import importlib
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
+from llm_otel.instrumentation._support import (
+    GenAIInstrumentor,
+    Patches,
+    retire,
+    supported,
+    telemetry_for,
 )
-
-from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.cohere.package import _instruments
 
 __all__ = ["CohereInstrumentor"]
 
 
-class CohereInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class CohereInstrumentor(GenAIInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every Cohere v2 call."""
 
     _patches = Patches()

@@ -262,6 +262,10 @@ class StreamAccumulator:
             if self._calls and isinstance(field(function, "arguments"), str):
                 self._calls[-1]["args"].append(field(function, "arguments"))
 
+    def complete(self) -> bool:
+        """Whether the stream reached the provider's final event (a cut stream does not)."""
+        return self._reason is not None
+
     def response(self) -> LLMResponse:
         response = self._response
         if self._reason:

@@ -14,17 +14,19 @@ import importlib
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
+from llm_otel.instrumentation._support import (
+    GenAIInstrumentor,
+    Patches,
+    retire,
+    supported,
+    telemetry_for,
 )
-
-from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.google_genai.package import _instruments
 
 __all__ = ["GoogleGenAIInstrumentor"]
 
 
-class GoogleGenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class GoogleGenAIInstrumentor(GenAIInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every Gemini model call."""
 
     _patches = Patches()

@@ -23,6 +23,7 @@ from llm_otel.instrumentation._fields import (
     as_number,
     endpoint,
     field,
+    items,
     parameters,
 )
 
@@ -221,7 +222,7 @@ class GenerateAdapter:
         response = LLMResponse(
             response_id=field(result, "response_id"), response_model=field(result, "model_version")
         )
-        candidates = field(result, "candidates") or ()
+        candidates = items(field(result, "candidates"))
         reasons = [r for r in (_finish(field(c, "finish_reason")) for c in candidates) if r]
         if reasons:
             response.finish_reasons = reasons
@@ -265,7 +266,7 @@ class EmbedAdapter:
         response = LLMResponse()
         total = 0
         counted = False
-        for embedding in field(result, "embeddings") or ():  # Vertex AI reports token counts
+        for embedding in items(field(result, "embeddings")):  # Vertex AI reports token counts
             count = as_int(field(field(embedding, "statistics"), "token_count"))
             if count is None and isinstance(
                 field(field(embedding, "statistics"), "token_count"), float
@@ -302,14 +303,18 @@ class StreamAccumulator:
         usage = field(chunk, "usage_metadata")
         if usage is not None:
             _usage(response, usage)
-        for position, candidate in enumerate(field(chunk, "candidates") or ()):
+        for position, candidate in enumerate(items(field(chunk, "candidates"))):
             index = as_int(field(candidate, "index")) or position
             reason = _finish(field(candidate, "finish_reason"))
             if reason:
                 self._reasons[index] = reason
             if self._capture:
-                parts = field(field(candidate, "content"), "parts") or ()
+                parts = items(field(field(candidate, "content"), "parts"))
                 self._candidates.setdefault(index, []).extend(parts)
+
+    def complete(self) -> bool:
+        """Whether a candidate got its finish reason (a cut stream has none)."""
+        return bool(self._reasons)
 
     def response(self) -> LLMResponse:
         response = self._response

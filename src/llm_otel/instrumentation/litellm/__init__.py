@@ -15,17 +15,20 @@ from collections.abc import Collection
 from typing import Any
 
 import wrapt
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 
-from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
+from llm_otel.instrumentation._support import (
+    GenAIInstrumentor,
+    Patches,
+    retire,
+    supported,
+    telemetry_for,
+)
 from llm_otel.instrumentation.litellm.package import _instruments
 
 __all__ = ["LiteLLMInstrumentor"]
 
 
-class LiteLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class LiteLLMInstrumentor(GenAIInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every LiteLLM call."""
 
     _patches = Patches()

@@ -15,11 +15,13 @@ import importlib
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
+from llm_otel.instrumentation._support import (
+    GenAIInstrumentor,
+    Patches,
+    retire,
+    supported,
+    telemetry_for,
 )
-
-from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.mistralai.package import _instruments
 
 __all__ = ["MistralInstrumentor"]
@@ -29,7 +31,7 @@ _PREFIXES = ("mistralai.client.", "mistralai.")
 _HOOK = "_hooks.tracing"
 
 
-class MistralInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class MistralInstrumentor(GenAIInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every Mistral call."""
 
     _patches = Patches()

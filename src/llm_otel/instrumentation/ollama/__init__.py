@@ -14,11 +14,13 @@ import importlib
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
+from llm_otel.instrumentation._support import (
+    GenAIInstrumentor,
+    Patches,
+    retire,
+    supported,
+    telemetry_for,
 )
-
-from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.ollama.package import _instruments
 
 __all__ = ["OllamaInstrumentor"]
@@ -26,7 +28,7 @@ __all__ = ["OllamaInstrumentor"]
 _METHODS = ("chat", "generate", "embed", "embeddings")
 
 
-class OllamaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class OllamaInstrumentor(GenAIInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every Ollama call."""
 
     _patches = Patches()

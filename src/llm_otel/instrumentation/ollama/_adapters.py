@@ -20,6 +20,7 @@ from llm_otel.instrumentation._fields import (
     as_number,
     field,
     given,
+    items,
     parameters,
 )
 
@@ -97,9 +98,9 @@ def _message_parts(message: Any) -> list[dict[str, Any]]:
     content = field(message, "content")
     if isinstance(content, str) and content:
         parts.append({"type": "text", "content": content})
-    for image in field(message, "images") or ():
+    for image in items(field(message, "images")):
         parts.append({"type": "blob", "modality": "image", "content": str(image)})
-    for call in field(message, "tool_calls") or ():
+    for call in items(field(message, "tool_calls")):
         function = field(call, "function")
         parts.append(
             {
@@ -229,6 +230,7 @@ class StreamAccumulator:
 
     __slots__ = (
         "_capture",
+        "_done",
         "_field",
         "_parts",
         "_reason",
@@ -243,6 +245,7 @@ class StreamAccumulator:
         self._field = text_field
         self._response = LLMResponse()
         self._reason: str | None = None
+        self._done = False
         self._parts: list[str] = []
         self._thinking: list[str] = []
         self._tool_calls: list[Any] = []
@@ -253,6 +256,7 @@ class StreamAccumulator:
         if response.response_model is None:
             response.response_model = field(part, "model")
         if field(part, "done"):
+            self._done = True
             _usage(response, part)
             self._reason = _finish(part) or self._reason
         if not self._capture:
@@ -265,7 +269,11 @@ class StreamAccumulator:
         if isinstance(thinking, str) and thinking:
             self._thinking.append(thinking)
         if self._field == "message":
-            self._tool_calls.extend(field(source, "tool_calls") or ())
+            self._tool_calls.extend(items(field(source, "tool_calls")))
+
+    def complete(self) -> bool:
+        """Whether the stream reached its final ``done`` part (a cut stream does not)."""
+        return self._done
 
     def response(self) -> LLMResponse:
         response = self._response

@@ -12,17 +12,19 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
+from llm_otel.instrumentation._support import (
+    GenAIInstrumentor,
+    Patches,
+    retire,
+    supported,
+    telemetry_for,
 )
-
-from llm_otel.instrumentation._support import Patches, retire, supported, telemetry_for
 from llm_otel.instrumentation.openai.package import _instruments
 
 __all__ = ["OpenAIInstrumentor"]
 
 
-class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class OpenAIInstrumentor(GenAIInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every OpenAI call."""
 
     _patches = Patches()

@@ -10,7 +10,14 @@ from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
-from llm_otel.instrumentation._fields import Parameter, parameters, stop_sequences
+from llm_otel.instrumentation._fields import (
+    Parameter,
+    as_index,
+    as_text,
+    items,
+    parameters,
+    stop_sequences,
+)
 from llm_otel.instrumentation._raw import unwrap_response
 from llm_otel.instrumentation.openai._common import (
     as_int,
@@ -86,7 +93,7 @@ def input_messages(messages: Any) -> list[Message]:
                     "response": _joined_text(parts),
                 }
             ]
-        for call in field(message, "tool_calls") or ():
+        for call in items(field(message, "tool_calls")):
             function = field(call, "function")
             parts.append(
                 {
@@ -163,7 +170,7 @@ class ChatAdapter:
             response_id=field(completion, "id"),
             response_model=field(completion, "model"),
         )
-        choices = field(completion, "choices") or ()
+        choices = items(field(completion, "choices"))
         reasons = [str(r) for r in (field(c, "finish_reason") for c in choices) if r]
         if reasons:
             response.finish_reasons = reasons
@@ -185,7 +192,7 @@ def _choice_message(choice: Any) -> Message:
     refusal = field(message, "refusal")
     if isinstance(refusal, str) and refusal:
         parts.append({"type": "text", "content": refusal})
-    for call in field(message, "tool_calls") or ():
+    for call in items(field(message, "tool_calls")):
         function = field(call, "function")
         parts.append(
             {
@@ -240,16 +247,18 @@ class ChatStreamAccumulator:
         if usage is not None:
             usage_into(response, usage)
         choices = getattr(chunk, "choices", None)
-        if not choices:
+        if not choices or not isinstance(choices, list):
             return
         states = self._choices
         for choice in choices:
-            index = getattr(choice, "index", 0) or 0
+            index = getattr(choice, "index", 0)
+            if type(index) is not int:
+                index = as_index(index)
             state = states.get(index)
             if state is None:
                 state = states[index] = _ChoiceState()
             reason = getattr(choice, "finish_reason", None)
-            if reason:
+            if reason and isinstance(reason, str):
                 state.finish_reason = reason
             if self._capture:
                 self._add_delta(state, getattr(choice, "delta", None))
@@ -263,12 +272,12 @@ class ChatStreamAccumulator:
         usage = field(chunk, "usage")
         if usage is not None:
             usage_into(response, usage)
-        for choice in field(chunk, "choices") or ():
-            index = field(choice, "index", 0)
+        for choice in items(field(chunk, "choices")):
+            index = as_index(field(choice, "index", 0))
             state = self._choices.get(index)
             if state is None:
                 state = self._choices[index] = _ChoiceState()
-            reason = field(choice, "finish_reason")
+            reason = as_text(field(choice, "finish_reason"))
             if reason:
                 state.finish_reason = reason
             if self._capture:
@@ -278,25 +287,30 @@ class ChatStreamAccumulator:
     def _add_delta(state: _ChoiceState, delta: Any) -> None:
         if delta is None:
             return
-        role = field(delta, "role")
+        role = as_text(field(delta, "role"))
         if role:
             state.role = role
         for key in ("content", "refusal"):
-            text = field(delta, key)
+            text = as_text(field(delta, key))
             if text:
                 state.text.append(text)
-        for call in field(delta, "tool_calls") or ():
-            index = field(call, "index", 0)
+        for call in items(field(delta, "tool_calls")):
+            index = as_index(field(call, "index", 0))
             entry = state.tool_calls.setdefault(
                 index, {"type": "tool_call", "id": None, "name": None, "arguments": []}
             )
-            if field(call, "id"):
+            if as_text(field(call, "id")):
                 entry["id"] = field(call, "id")
             function = field(call, "function")
-            if field(function, "name"):
+            if as_text(field(function, "name")):
                 entry["name"] = field(function, "name")
-            if field(function, "arguments"):
+            if as_text(field(function, "arguments")):
                 entry["arguments"].append(field(function, "arguments"))
+
+    def complete(self) -> bool:
+        """Whether every choice got its finish reason (a cut stream has none)."""
+        states = self._choices.values()
+        return bool(states) and all(s.finish_reason for s in states)
 
     def response(self) -> LLMResponse:
         response = self._response

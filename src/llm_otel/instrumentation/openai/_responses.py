@@ -10,6 +10,7 @@ from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMRequest, LLMResponse, Message
+from llm_otel.instrumentation._fields import as_text, items
 from llm_otel.instrumentation._raw import unwrap_response
 from llm_otel.instrumentation.openai._common import (
     as_int,
@@ -92,7 +93,7 @@ def _input_messages(items: Any) -> list[Message]:
 
 def _output_messages(outputs: Any, finish_reason: str) -> list[Message]:
     parts: list[dict[str, Any]] = []
-    for item in outputs or ():
+    for item in items(outputs):
         kind = field(item, "type")
         if kind == "message":
             parts.extend(text_parts(field(item, "content")))
@@ -106,7 +107,7 @@ def _output_messages(outputs: Any, finish_reason: str) -> list[Message]:
                 }
             )
         elif kind == "reasoning":
-            for summary in field(item, "summary") or ():
+            for summary in items(field(item, "summary")):
                 parts.append({"type": "reasoning", "content": field(summary, "text", "")})
     return [{"role": "assistant", "parts": parts, "finish_reason": finish_reason}]
 
@@ -116,9 +117,9 @@ def _finish_reason(response: Any) -> str:
     if status == "failed":
         return "error"
     if status == "incomplete":
-        reason = field(field(response, "incomplete_details"), "reason")
-        return _INCOMPLETE_REASONS.get(reason, str(reason or "length"))
-    outputs = field(response, "output") or ()
+        reason = as_text(field(field(response, "incomplete_details"), "reason"))
+        return _INCOMPLETE_REASONS.get(reason, reason) if reason else "length"
+    outputs = items(field(response, "output"))
     if any(field(item, "type") == "function_call" for item in outputs):
         return "tool_call"
     return "stop"
@@ -214,6 +215,13 @@ class ResponsesStreamAccumulator:
             self._last = snapshot
             if kind == "response.failed":
                 self.error_type = failure_type(snapshot)
+
+    def complete(self) -> bool:
+        """Whether the stream carried the response's final state."""
+        return self._last is not None and field(self._last, "status") not in (
+            "in_progress",
+            "queued",
+        )
 
     def response(self) -> LLMResponse:
         if self._last is None:

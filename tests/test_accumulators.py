@@ -1,0 +1,153 @@
+"""Stream accumulators are total: any JSON shape a server may send (as dicts, or as SDK objects
+whose fields hold the wrong types) is folded without an exception, and what they make of it can
+always be recorded.
+
+Seeded random shapes over each provider's own field names, so a failure reproduces.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from llm_otel import _guard
+from llm_otel.genai import ContentMode, ContentPolicy, Invocation, LLMRequest
+from tests.conftest import Telemetry
+
+
+def _accumulators() -> dict[str, Any]:
+    from llm_otel.instrumentation.anthropic._messages import MessagesStreamAccumulator
+    from llm_otel.instrumentation.bedrock._converse import ConverseStreamAccumulator
+    from llm_otel.instrumentation.bedrock._invoke import InvokeStreamAccumulator
+    from llm_otel.instrumentation.cohere._adapters import StreamAccumulator as Cohere
+    from llm_otel.instrumentation.google_genai._adapters import StreamAccumulator as Gemini
+    from llm_otel.instrumentation.groq._adapters import GroqStreamAccumulator
+    from llm_otel.instrumentation.mistralai._adapters import MistralStreamAccumulator
+    from llm_otel.instrumentation.ollama._adapters import StreamAccumulator as Ollama
+    from llm_otel.instrumentation.openai._chat import ChatStreamAccumulator
+    from llm_otel.instrumentation.openai._responses import ResponsesStreamAccumulator
+
+    return {
+        "openai chat": lambda capture: ChatStreamAccumulator(capture),
+        "openai responses": lambda capture: ResponsesStreamAccumulator(capture),
+        "groq": lambda capture: GroqStreamAccumulator(capture),
+        "mistral": lambda capture: MistralStreamAccumulator(capture),
+        "anthropic": lambda capture: MessagesStreamAccumulator(capture),
+        "cohere": lambda capture: Cohere(capture),
+        "gemini": lambda capture: Gemini(capture),
+        "ollama chat": lambda capture: Ollama(capture, "message"),
+        "ollama generate": lambda capture: Ollama(capture, "response"),
+        "bedrock converse": lambda capture: ConverseStreamAccumulator(capture, {}),
+        "bedrock invoke": lambda capture: InvokeStreamAccumulator(capture, {}),
+    }
+
+
+# Every field name the adapters read, so random shapes reach deep into their code paths.
+KEYS = (
+    "id", "model", "choices", "index", "delta", "finish_reason", "usage", "prompt_tokens",
+    "completion_tokens", "prompt_tokens_details", "cached_tokens", "completion_tokens_details",
+    "reasoning_tokens", "content", "role", "refusal", "tool_calls", "function", "name",
+    "arguments", "type", "response", "status", "output", "text", "message", "stop_reason",
+    "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+    "content_block", "partial_json", "thinking", "candidates", "parts", "usage_metadata",
+    "prompt_token_count", "candidates_token_count", "thoughts_token_count", "model_version",
+    "response_id", "done", "done_reason", "eval_count", "prompt_eval_count", "messageStart",
+    "contentBlockStart", "contentBlockDelta", "contentBlockStop", "messageStop", "metadata",
+    "stopReason", "inputTokens", "outputTokens", "toolUse", "input", "start", "chunk", "bytes",
+    "data", "x_groq", "event_type", "tool_plan", "billed_units", "tokens", "code", "error",
+    "contentBlockIndex", "reasoningContent", "service_tier", "system_fingerprint",
+)  # fmt: skip
+
+
+def _value(rng: random.Random, depth: int) -> Any:
+    kinds = ["none", "int", "float", "str", "bool", "bytes"]
+    if depth < 4:
+        kinds += ["list", "dict", "dict", "object"]
+    kind = rng.choice(kinds)
+    if kind == "none":
+        return None
+    if kind == "int":
+        return rng.choice([0, 1, -1, 7, 2**70])
+    if kind == "float":
+        return rng.choice([0.5, float("nan"), float("inf"), -2.0])
+    if kind == "str":
+        return rng.choice(["", "stop", "text", "message_stop", "end_turn", "x" * 50, "{", "[1]"])
+    if kind == "bool":
+        return rng.choice([True, False])
+    if kind == "bytes":
+        return rng.choice(
+            [b"", b"{}", b'{"outputs": [1]}', b"\xff", json.dumps({"a": [1]}).encode()]
+        )
+    if kind == "list":
+        return [_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    fields = {k: _value(rng, depth + 1) for k in rng.sample(KEYS, rng.randint(0, 5))}
+    return SimpleNamespace(**fields) if kind == "object" else fields
+
+
+def _chunks(seed: int) -> list[Any]:
+    rng = random.Random(seed)
+    chunks: list[Any] = []
+    for _ in range(rng.randint(1, 8)):
+        chunk = _value(rng, 0)
+        if rng.random() < 0.7:  # mostly mappings/objects, as real chunks are
+            fields = {k: _value(rng, 1) for k in rng.sample(KEYS, rng.randint(1, 8))}
+            chunk = SimpleNamespace(**fields) if rng.random() < 0.5 else fields
+        chunks.append(chunk)
+    return chunks
+
+
+SEEDS = range(500)
+
+
+@pytest.mark.parametrize("capture", [False, True], ids=["content-off", "content-on"])
+@pytest.mark.parametrize("name", sorted(_accumulators()))
+def test_accumulators_fold_any_shape(name: str, capture: bool) -> None:
+    make = _accumulators()[name]
+    for seed in SEEDS:
+        accumulator = make(capture)
+        for chunk in _chunks(seed):
+            try:
+                accumulator.add(chunk)
+            except Exception as exc:  # pragma: no cover - the assertion's message
+                pytest.fail(f"{name} add() seed {seed}: {exc!r} on {chunk!r}")
+        try:
+            response = accumulator.response()
+            complete = getattr(accumulator, "complete", None)
+            if complete is not None:
+                assert isinstance(complete(), bool)
+        except Exception as exc:  # pragma: no cover
+            pytest.fail(f"{name} response() seed {seed}: {exc!r}")
+        assert response is not None
+
+
+@pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_AND_EVENT)])
+@pytest.mark.parametrize("name", sorted(_accumulators()))
+def test_what_accumulators_make_of_any_shape_can_be_recorded(
+    name: str, telemetry: Telemetry, content_policy: ContentPolicy
+) -> None:
+    make = _accumulators()[name]
+    before = _guard.internal_error_count()
+    recorded = 0
+    for seed in range(0, 300, 3):
+        accumulator = make(True)
+        for chunk in _chunks(seed):
+            accumulator.add(chunk)
+        invocation = Invocation(
+            _telemetry(telemetry, content_policy),
+            LLMRequest(operation="chat", provider="test", model="m", stream=True),
+        )
+        invocation.on_chunk()
+        invocation.finish(accumulator.response())
+        recorded += 1
+    assert _guard.internal_error_count() == before
+    assert len(telemetry.spans()) == recorded
+
+
+def _telemetry(telemetry: Telemetry, policy: ContentPolicy) -> Any:
+    from llm_otel.genai import GenAITelemetry
+
+    return GenAITelemetry(**telemetry.providers, content=policy)

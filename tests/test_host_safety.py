@@ -1,0 +1,362 @@
+"""Telemetry never hurts the host, for every instrumented library: no deadlock from a finalizer,
+no failure of a span processor reaching the app, bounded memory, no server-sent text recorded
+with content capture off, stream proxies that copy, pickle and answer ``hasattr`` as the stream
+they wrap, and instrumenting that is idempotent under races."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import gc
+import json
+import logging
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from llm_otel.genai import ContentMode, ContentPolicy
+from llm_otel.instrumentation.openai import OpenAIInstrumentor
+from tests.conftest import Telemetry, make_telemetry
+from tests.libraries import Library, library_params
+
+SECRET = "PROMPT-SECRET-7fq2 my card is 4111 1111 1111 1111"
+MARK = "PROMPT-SECRET-7fq2"
+
+_servers: dict[str, Any] = {}
+
+
+def _server(library: Library) -> Any:
+    cls = library.server_class()
+    key = f"{cls.__module__}.{cls.__name__}"
+    if key not in _servers:
+        _servers[key] = cls().start()
+    return _servers[key]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_servers() -> Iterator[None]:
+    yield
+    for server in _servers.values():
+        server.stop()
+    _servers.clear()
+
+
+class Env:
+    def __init__(self, library: Library, telemetry: Telemetry) -> None:
+        self.library = library
+        self.telemetry = telemetry
+        self.server = _server(library)
+        self.client = library.client(self.server)
+
+    def chat(self, model: str | None = None, prompt: str = "hello") -> Any:
+        return self.library.chat(self.client, model or self.library.model, prompt)
+
+    def stream(self, model: str | None = None, prompt: str = "hello") -> Any:
+        return self.library.stream(self.client, model or self.library.model, prompt)
+
+    def read_stream(self, model: str | None = None, prompt: str = "hello") -> int:
+        return sum(1 for _ in self.stream(model, prompt))
+
+    def read_async_stream(self, model: str | None = None, prompt: str = "hello") -> int:
+        library = self.library
+
+        async def run() -> int:
+            client = library.aclient(self.server)
+            stream = await library.astream(client, model or library.model, prompt)
+            return len([item async for item in stream])
+
+        return asyncio.run(run())
+
+
+@pytest.fixture
+def env(request: pytest.FixtureRequest, content_policy: ContentPolicy) -> Iterator[Env]:
+    library: Library = request.param
+    telemetry = make_telemetry(content_policy)
+    instrumentor = library.instrumentor_class()()
+    if library.name != "openai":
+        instrumentor.instrument(**telemetry.providers, content_policy=content_policy)
+    yield Env(library, telemetry)
+    instrumentor.uninstrument()
+    OpenAIInstrumentor().uninstrument()
+    gc.collect()
+
+
+ALL = library_params()
+ASYNC = library_params(streams_async=True)
+
+
+class OpenSpans(SpanProcessor):
+    """Spans started and not yet ended."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.open: set[int] = set()
+
+    def on_start(self, span: Span, parent_context: Any = None) -> None:
+        self.started += 1
+        self.open.add(span.context.span_id)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.open.discard(span.context.span_id)  # type: ignore[union-attr]
+
+
+class Raising(SpanProcessor):
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def on_start(self, span: Span, parent_context: Any = None) -> None:
+        if self.where == "on_start":
+            raise RuntimeError("processor on_start failed")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.where == "on_end":
+            raise RuntimeError("processor on_end failed")
+
+
+# 1. A finalizer never records inline ------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("library", ALL)
+def test_abandoned_streams_in_cycles_do_not_deadlock_the_collector(
+    library: Library, mode: str
+) -> None:
+    if mode == "async" and library.astream is None:
+        pytest.skip(f"{library.name} has no async streams")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.gc_child", library.name, mode],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the process hung: a finalizer waited on a lock its own thread held")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # The abandoned stream's span still ends, timed at the abandonment, not at the hand-off.
+    assert result["deterministic_spans"] == 1, result
+    assert result["ended_after_abandon_s"] < 0.25, result
+    assert result["stress_calls"] > 5, result
+    assert result["stress_spans"] == result["stress_calls"], result
+
+
+# 2. A span processor that raises ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["on_start", "on_end"])
+@pytest.mark.parametrize("env", ALL, indirect=True)
+def test_a_raising_span_processor_does_not_reach_the_app(env: Env, where: str) -> None:
+    counter = OpenSpans()
+    env.telemetry.tracer_provider.add_span_processor(counter)
+    env.telemetry.tracer_provider.add_span_processor(Raising(where))
+    assert env.chat() is not None
+    assert env.read_stream() > 0
+    if env.library.astream is not None:
+        assert env.read_async_stream() > 0
+    stream = env.stream()
+    next(iter(stream))
+    stream_close = getattr(stream, "close", None)
+    if stream_close is not None:
+        stream_close()
+    else:
+        del stream
+        gc.collect()
+    from llm_otel.genai import drain_abandoned
+
+    drain_abandoned()
+    assert counter.started >= 3
+    assert counter.open == set(), "every span our processors saw start also ended"
+
+
+# 4. Content off: nothing the server echoed is recorded -------------------------------------
+
+
+def _everything_recorded(telemetry: Telemetry) -> str:
+    parts: list[str] = []
+    for span in telemetry.spans():
+        parts.append(repr(dict(span.attributes or {})))
+        parts.append(str(span.status.description))
+        for event in span.events:
+            parts.append(repr(dict(event.attributes or {})))
+    for record in telemetry.logs():
+        parts.append(repr(record.body))
+        parts.append(repr(dict(record.attributes or {})))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("env", ALL, indirect=True)
+def test_content_off_records_no_text_the_server_echoed(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="llm_otel")
+    with pytest.raises(Exception) as raised:
+        env.chat("error-429", SECRET)
+    assert MARK in str(raised.value), "the server echoed the prompt into its error"
+    if env.library.mid_error:
+        with pytest.raises(Exception):
+            env.read_stream(env.library.mid_error, SECRET)
+    spans = env.telemetry.spans()
+    assert spans and all(s.attributes.get("error.type") for s in spans)
+    assert all(s.status.description for s in spans), "the status still says what failed"
+    assert all(any(e.name == "exception" for e in s.events) for s in spans)
+    recorded = _everything_recorded(env.telemetry)
+    assert MARK not in recorded
+    assert MARK not in caplog.text
+
+
+@pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_AND_EVENT)])
+@pytest.mark.parametrize("env", library_params()[:1], indirect=True)
+def test_content_on_keeps_the_error_message(env: Env) -> None:
+    with pytest.raises(Exception):
+        env.chat("error-429", SECRET)
+    span = env.telemetry.only_span()
+    assert MARK in (span.status.description or "")
+
+
+# 5. A stream the server cuts short --------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ALL, indirect=True)
+def test_a_truncated_stream_is_not_a_success(env: Env) -> None:
+    if env.library.truncated is None:
+        pytest.skip("no truncated stream in this test server")
+    with contextlib.suppress(Exception):  # the SDK may notice itself; either way, say so
+        env.read_stream(env.library.truncated)
+    span = env.telemetry.only_span()
+    assert span.attributes.get("error.type"), dict(span.attributes)
+    assert "gen_ai.response.finish_reasons" not in span.attributes
+
+
+# 6. Proxy identity -------------------------------------------------------------------------
+
+NAMES = (
+    "close",
+    "aclose",
+    "response",
+    "__enter__",
+    "__exit__",
+    "__aenter__",
+    "__aexit__",
+    "__iter__",
+    "__next__",
+    "__aiter__",
+    "__anext__",
+    "send",
+    "throw",
+    "until_done",
+    "text_stream",
+    "get_final_message",
+)
+
+
+def _outcome(action: Any) -> str:
+    try:
+        action()
+    except Exception as exc:
+        return type(exc).__name__
+    return "ok"
+
+
+@pytest.mark.parametrize("env", ALL, indirect=True)
+def test_stream_proxy_answers_hasattr_copy_and_pickle_as_the_stream(env: Env) -> None:
+    with suppress_instrumentation():
+        plain = env.stream()
+    proxied = env.stream()  # google-genai: the SDK's generator over our proxied inner stream
+    for name in NAMES:
+        assert hasattr(proxied, name) == hasattr(plain, name), name
+    assert _outcome(lambda: copy.copy(proxied)) == _outcome(lambda: copy.copy(plain))
+    assert _outcome(lambda: copy.deepcopy(proxied)) == _outcome(lambda: copy.deepcopy(plain))
+    assert _outcome(lambda: pickle.dumps(proxied)) == _outcome(lambda: pickle.dumps(plain))
+    with suppress_instrumentation():  # a lazy SDK generator makes its request on the first pull
+        for _ in plain:
+            pass
+    for _ in proxied:
+        pass
+    streamed = [s for s in env.telemetry.spans() if s.attributes.get("gen_ai.request.stream")]
+    assert len(streamed) == 1
+
+
+def test_a_copied_stream_is_one_call(server: Any, telemetry: Telemetry) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+    stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}],
+                                            stream=True)  # fmt: skip
+    duplicate = copy.copy(stream)
+    next(iter(duplicate))
+    del duplicate
+    gc.collect()
+    assert telemetry.spans() == [], "dropping a copy does not end the call the original goes on"
+    assert sum(1 for _ in stream) > 0
+    span = telemetry.only_span()
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+# 7. Instrumenting is idempotent under races ------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ALL, indirect=True)
+def test_concurrent_instrument_wraps_each_method_once(env: Env) -> None:
+    instrumentor = env.library.instrumentor_class()()
+    patched_once = len(instrumentor._patches._undo)
+    assert patched_once > 0
+    instrumentor.uninstrument()
+    barrier = threading.Barrier(8)
+
+    def race() -> None:
+        barrier.wait()
+        instrumentor.instrument(**env.telemetry.providers)
+
+    threads = [threading.Thread(target=race) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(instrumentor._patches._undo) == patched_once
+    env.client = env.library.client(env.server)  # not one bound to the retired wrappers
+    env.chat()
+    assert len(env.telemetry.spans()) == 1
+
+
+# 3. Memory stays bounded in bytes ----------------------------------------------------------
+
+
+def test_huge_response_ids_are_neither_kept_nor_exported_whole(
+    client: Any, telemetry: Telemetry
+) -> None:
+    from llm_otel.genai import _recent
+
+    _recent.forget_all()
+    for _ in range(50):
+        client.chat.completions.create(model="huge-id", messages=[{"role": "user", "content": "x"}])
+    assert _recent.size_bytes() == 0, "ids over MAX_ID_LENGTH are not kept"
+    for span in telemetry.spans():
+        assert len(span.attributes["gen_ai.response.id"]) == _recent.MAX_ID_LENGTH
+
+
+def test_the_recent_call_table_is_bounded_in_bytes() -> None:
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT
+
+    from llm_otel.genai import _recent
+
+    _recent.forget_all()
+    try:
+        for i in range(30_000):
+            call = _recent.RecentCall(INVALID_SPAN_CONTEXT, "openai", "m")
+            _recent.remember(f"{i:08d}" + "y" * (_recent.MAX_ID_LENGTH - 8), call)
+        assert _recent.size_bytes() <= _recent.MAX_BYTES
+        assert len(_recent._calls) <= _recent.CAPACITY
+        assert _recent.lookup(f"{29_999:08d}" + "y" * (_recent.MAX_ID_LENGTH - 8)) is not None
+        assert _recent.lookup(f"{0:08d}" + "y" * (_recent.MAX_ID_LENGTH - 8)) is None
+    finally:
+        _recent.forget_all()
