@@ -32,13 +32,13 @@ def _accumulators() -> dict[str, Any]:
     from llm_otel.instrumentation.openai._responses import ResponsesStreamAccumulator
 
     return {
-        "openai chat": lambda capture: ChatStreamAccumulator(capture),
-        "openai responses": lambda capture: ResponsesStreamAccumulator(capture),
-        "groq": lambda capture: GroqStreamAccumulator(capture),
-        "mistral": lambda capture: MistralStreamAccumulator(capture),
-        "anthropic": lambda capture: MessagesStreamAccumulator(capture),
-        "cohere": lambda capture: Cohere(capture),
-        "gemini": lambda capture: Gemini(capture),
+        "openai chat": ChatStreamAccumulator,
+        "openai responses": ResponsesStreamAccumulator,
+        "groq": GroqStreamAccumulator,
+        "mistral": MistralStreamAccumulator,
+        "anthropic": MessagesStreamAccumulator,
+        "cohere": Cohere,
+        "gemini": Gemini,
         "ollama chat": lambda capture: Ollama(capture, "message"),
         "ollama generate": lambda capture: Ollama(capture, "response"),
         "bedrock converse": lambda capture: ConverseStreamAccumulator(capture, {}),

@@ -360,3 +360,73 @@ def test_the_recent_call_table_is_bounded_in_bytes() -> None:
         assert _recent.lookup(f"{0:08d}" + "y" * (_recent.MAX_ID_LENGTH - 8)) is None
     finally:
         _recent.forget_all()
+
+
+# The fault suite's shared recording steps, for every library ------------------------------
+
+
+def _shared_fault_sites() -> dict[str, tuple[Any, str]]:
+    from opentelemetry.sdk._logs import Logger
+    from opentelemetry.sdk.metrics._internal.instrument import Histogram
+
+    from llm_otel.genai import _content, _invocation
+
+    return {
+        "content serialisation": (_content.ContentPolicy, "serialize"),
+        "cost lookup": (_invocation, "prices"),
+        "histogram record": (Histogram, "record"),
+        "event emit": (Logger, "emit"),
+        "chunk timing": (_invocation.Invocation, "on_chunk"),
+    }
+
+
+def _boom(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("injected fault")
+
+
+@pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_AND_EVENT)])
+@pytest.mark.parametrize("fault", sorted(_shared_fault_sites()))
+@pytest.mark.parametrize("env", ALL, indirect=True)
+def test_faults_in_shared_recording_steps(
+    env: Env, fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared step of recording raises: every library's calls answer as usual, with one
+    span each and none left open."""
+    from llm_otel import _guard
+
+    counter = OpenSpans()
+    env.telemetry.tracer_provider.add_span_processor(counter)
+    owner, name = _shared_fault_sites()[fault]
+    monkeypatch.setattr(_guard, "_seen", {})
+    monkeypatch.setattr(owner, name, _boom)
+    assert env.chat() is not None
+    assert env.read_stream() > 0
+    if env.library.astream is not None:
+        assert env.read_async_stream() > 0
+    with pytest.raises(Exception):
+        env.chat("error-429")
+    calls = 3 + (env.library.astream is not None)
+    assert counter.started == calls
+    assert counter.open == set()
+    assert _guard.internal_error_count() >= 1
+
+
+def _echoing_redactor(text: str) -> str:
+    raise ValueError(f"cannot redact {text!r}")
+
+
+@pytest.mark.parametrize(
+    "content_policy", [ContentPolicy(ContentMode.SPAN_ONLY, redactor=_echoing_redactor)]
+)
+def test_a_failing_redactor_never_puts_its_input_in_the_logs(
+    client: Any, telemetry: Telemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    from llm_otel import _guard
+
+    _guard._seen.clear()
+    with caplog.at_level(logging.DEBUG, logger="llm_otel"):
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": SECRET}])
+    assert "content redactor" in caplog.text and "ValueError" in caplog.text
+    assert MARK not in caplog.text
+    assert MARK not in _everything_recorded(telemetry)
+    assert "[REDACTION FAILED]" in telemetry.only_span().attributes["gen_ai.input.messages"]

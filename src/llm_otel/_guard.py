@@ -1,14 +1,18 @@
 """Keeps telemetry failures out of the host application.
 
 Every piece of telemetry work that could fail runs inside ``try/except Exception`` and reports
-here: the first failure at each site is logged with its traceback at WARNING, repeats are counted
-and logged at DEBUG, so a broken extractor cannot flood the host's logs.
+here: the first failure at each site is logged at WARNING, repeats are counted and logged at
+DEBUG, so a broken extractor cannot flood the host's logs. What is logged is the exception's
+type, where it happened and the stack's frames, never the exception's message: that may quote
+the content being recorded (a redactor's error echoing its input, a parse error quoting a
+response), and content must not reach the app's logs.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import traceback
 
 __all__ = ["internal_error_count", "report_internal_error"]
 
@@ -23,15 +27,17 @@ def report_internal_error(where: str, exc: BaseException) -> None:
         with _lock:
             count = _seen.get(where, 0) + 1
             _seen[where] = count
+        kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
         if count == 1:
+            frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
             _logger.warning(
-                "llm_otel: telemetry error in %s (the instrumented call is unaffected): %r",
+                "llm_otel: telemetry error in %s (the instrumented call is unaffected): %s\n%s",
                 where,
-                exc,
-                exc_info=exc,
+                kind,
+                frames,
             )
         else:
-            _logger.debug("llm_otel: telemetry error in %s (#%d): %r", where, count, exc)
+            _logger.debug("llm_otel: telemetry error in %s (#%d): %s", where, count, kind)
     except Exception:  # pragma: no cover - logging itself failed; nothing sane is left to do
         pass
 

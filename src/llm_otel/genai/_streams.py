@@ -221,7 +221,7 @@ class _StreamProxyBase(_Proxy):
 class SyncStreamProxy(_StreamProxyBase):
     """Proxy for a synchronous stream (an iterator, often a context manager)."""
 
-    _self_optional = (
+    _self_optional: tuple[str, ...] = (
         "close",
         "aclose",
         "response",
@@ -295,7 +295,7 @@ class IterableStreamProxy(SyncStreamProxy):
         super().__init__(wrapped, invocation, accumulator, _owners)
         self._self_iterator: Any = None
 
-    def __iter__(self) -> Any:  # type: ignore[override]
+    def __iter__(self) -> Any:
         return _Pull(self)
 
     def _self_pull(self) -> Any:
