@@ -96,7 +96,7 @@ def configure(
     protocol: str | None = None,
     headers: Mapping[str, str] | None = None,
     resource_attributes: Mapping[str, str] | None = None,
-    capture_content: ContentMode | str | None = None,
+    capture_content: ContentMode | str | bool | None = None,
     content_max_length: int | None = None,
     content_redactor: Redactor | None = None,
     instrument: bool | Iterable[str] = True,

@@ -53,9 +53,22 @@ class ContentMode(enum.Enum):
     SPAN_AND_EVENT = "SPAN_AND_EVENT"
 
     @classmethod
-    def parse(cls, value: str | None) -> ContentMode:
-        """Read the environment variable's value; unknown values log a warning and mean off."""
-        if value is None or not value.strip():
+    def parse(cls, value: str | bool | int | None) -> ContentMode:
+        """Read the environment variable's value (or what a user passes in code: a bool, 1/0);
+        unknown values log a warning and mean off."""
+        if isinstance(value, bool):
+            return cls.SPAN_ONLY if value else cls.NO_CONTENT
+        if isinstance(value, int) and value in (0, 1):
+            return cls.SPAN_ONLY if value else cls.NO_CONTENT
+        if not isinstance(value, str):
+            if value is not None:
+                _logger.warning(
+                    "llm_otel: capture_content=%r is not a bool or one of NO_CONTENT, SPAN_ONLY, "
+                    "EVENT_ONLY, SPAN_AND_EVENT; content capture stays off",
+                    value,
+                )
+            return cls.NO_CONTENT
+        if not value.strip():
             return cls.NO_CONTENT
         text = value.strip().upper()
         if text in ("TRUE", "1", "YES", "ON"):
@@ -145,8 +158,8 @@ def _json_default(value: Any) -> Any:
 
 
 def policy_from_env(
-    mode: ContentMode | str | None = None,
-    max_length: int | None = None,
+    mode: ContentMode | str | bool | None = None,
+    max_length: int | str | None = None,
     redactor: Redactor | None = None,
 ) -> ContentPolicy:
     """Build a policy from explicit values, falling back to the environment."""
@@ -157,24 +170,38 @@ def policy_from_env(
     else:
         resolved = ContentMode.parse(mode)
     if max_length is None:
-        raw = os.environ.get(MAX_LENGTH_ENV, "").strip()
-        max_length = DEFAULT_MAX_LENGTH
-        if raw:
-            try:
-                max_length = int(raw)
-                if max_length < 0:
-                    raise ValueError(raw)
-            except ValueError:
-                _logger.warning(
-                    "llm_otel: %s=%r is not a non-negative integer; using %d",
-                    MAX_LENGTH_ENV,
-                    raw,
-                    DEFAULT_MAX_LENGTH,
-                )
-                max_length = DEFAULT_MAX_LENGTH
+        raw: Any = os.environ.get(MAX_LENGTH_ENV, "").strip()
+        source = MAX_LENGTH_ENV
+    else:
+        raw, source = max_length, "content_max_length"
+    max_length = _max_length(raw, source)
     if redactor is None:
         redactor = _redactor_from_env()
     return ContentPolicy(mode=resolved, max_length=max_length, redactor=redactor)
+
+
+def _max_length(raw: Any, source: str) -> int:
+    """A non-negative integer (or its digits as text); anything else warns once and gives the
+    default, like the environment variable."""
+    if raw == "" or raw is None:
+        return DEFAULT_MAX_LENGTH
+    value: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str):
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            value = None
+    if value is None or value < 0:
+        _logger.warning(
+            "llm_otel: %s=%r is not a non-negative integer; using %d",
+            source,
+            raw,
+            DEFAULT_MAX_LENGTH,
+        )
+        return DEFAULT_MAX_LENGTH
+    return value
 
 
 def _redactor_from_env() -> Redactor | None:

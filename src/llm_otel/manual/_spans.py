@@ -192,20 +192,52 @@ class _Operation:
         return sync  # type: ignore[return-value]
 
 
-def _named(fn_or_name: Any, build: Callable[[str], _Operation]) -> Any:
-    """Support ``@factory``, ``@factory("name")`` and ``with factory("name")``."""
+class _Unnamed:
+    """``@factory()`` or ``@factory(option=...)`` without a name: the decorated function's
+    qualified name is the name. A ``with`` block has no function to name it after."""
+
+    def __init__(self, factory: str, build: Callable[[str], _Operation]) -> None:
+        self._factory = factory
+        self._build = build
+
+    def __call__(self, fn: F) -> F:
+        return self._build(fn.__qualname__)(fn)
+
+    def __enter__(self) -> Any:
+        raise TypeError(
+            f"llm_otel.{self._factory}() in a with block needs a name: "
+            f'with llm_otel.{self._factory}("name"): ...'
+        )
+
+    def __exit__(self, *exc_info: Any) -> None:  # pragma: no cover - __enter__ raised
+        return None
+
+
+def _named(factory: str, fn_or_name: Any, build: Callable[[str], _Operation]) -> Any:
+    """Support ``@factory``, ``@factory()``, ``@factory("name")`` and ``with factory("name")``."""
+    if fn_or_name is None:
+        return _Unnamed(factory, build)
+    if isinstance(fn_or_name, str):
+        if not fn_or_name:
+            raise ValueError(f"llm_otel.{factory}(): the name is empty")
+        return build(fn_or_name)
     if callable(fn_or_name):
         return build(fn_or_name.__qualname__)(fn_or_name)
-    return build(fn_or_name)
+    raise TypeError(
+        f"llm_otel.{factory}() takes a name (str) or decorates a function, "
+        f"not {type(fn_or_name).__name__}"
+    )
 
 
 @overload
 def workflow(name: F) -> F: ...
 @overload
 def workflow(name: str, **attributes: AttributeValue) -> _Operation: ...
-def workflow(name: Any, **attributes: AttributeValue) -> Any:
+@overload
+def workflow(name: None = None, **attributes: AttributeValue) -> Callable[[F], F]: ...
+def workflow(name: Any = None, **attributes: AttributeValue) -> Any:
     """A whole GenAI workflow (``invoke_workflow {name}``), e.g. one user request end to end."""
-    return _named(name, lambda n: _Operation(
+    return _named("workflow", name, lambda n: _Operation(
         f"invoke_workflow {n}",
         {ga.GEN_AI_OPERATION_NAME: "invoke_workflow", ga.GEN_AI_WORKFLOW_NAME: n, **attributes},
     ))  # fmt: skip
@@ -215,9 +247,11 @@ def workflow(name: Any, **attributes: AttributeValue) -> Any:
 def task(name: F) -> F: ...
 @overload
 def task(name: str, **attributes: AttributeValue) -> _Operation: ...
-def task(name: Any, **attributes: AttributeValue) -> Any:
+@overload
+def task(name: None = None, **attributes: AttributeValue) -> Callable[[F], F]: ...
+def task(name: Any = None, **attributes: AttributeValue) -> Any:
     """A step inside a workflow (``task {name}``); the conventions have no operation for it."""
-    return _named(name, lambda n: _Operation(
+    return _named("task", name, lambda n: _Operation(
         f"task {n}", {ours.LLM_OTEL_TASK_NAME: n, **attributes}
     ))  # fmt: skip
 
@@ -233,8 +267,17 @@ def agent(
     provider: str | None = None,
     model: str | None = None,
 ) -> _Operation: ...
+@overload
 def agent(
-    name: Any,
+    name: None = None,
+    *,
+    agent_id: str | None = None,
+    description: str | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> Callable[[F], F]: ...
+def agent(
+    name: Any = None,
     *,
     agent_id: str | None = None,
     description: str | None = None,
@@ -256,7 +299,7 @@ def agent(
                 attrs[key] = value
         return _Operation(f"invoke_agent {n}", attrs)
 
-    return _named(name, build)
+    return _named("agent", name, build)
 
 
 @overload
@@ -270,8 +313,17 @@ def tool(
     tool_type: str = "function",
     arguments: Any = None,
 ) -> _Operation: ...
+@overload
 def tool(
-    name: Any,
+    name: None = None,
+    *,
+    call_id: str | None = None,
+    description: str | None = None,
+    tool_type: str = "function",
+    arguments: Any = None,
+) -> Callable[[F], F]: ...
+def tool(
+    name: Any = None,
     *,
     call_id: str | None = None,
     description: str | None = None,
@@ -295,7 +347,7 @@ def tool(
         content = {} if arguments is None else {ga.GEN_AI_TOOL_CALL_ARGUMENTS: arguments}
         return _Operation(f"execute_tool {n}", attrs, content=content, bind_arguments=True)
 
-    return _named(name, build)
+    return _named("tool", name, build)
 
 
 def retrieval(data_source_id: str | None = None, *, query: str | None = None) -> _Operation:
