@@ -36,7 +36,9 @@ class Library:
     model: str = "test-model"
     gc_unsafe_transport: bool = False
     """Its sync client (httpx 0.28 on httpcore 1.0) deadlocks by itself when the collector
-    finalizes an abandoned response inside the connection pool's lock (without llm_otel too)."""
+    finalizes an abandoned response inside the connection pool's lock (without llm_otel too).
+    So does every SDK old enough to use that httpx rather than httpx2 (openai, anthropic in the
+    oldest-versions run): the finalizer test checks for that too."""
 
     @property
     def installed(self) -> bool:
