@@ -14,11 +14,18 @@ import logging
 import threading
 import traceback
 
-__all__ = ["internal_error_count", "report_internal_error"]
+__all__ = ["exception_type", "internal_error_count", "report_internal_error"]
 
 _logger = logging.getLogger("llm_otel")
 _lock = threading.Lock()
 _seen: dict[str, int] = {}
+
+
+def exception_type(exc: BaseException) -> str:
+    """The exception's class as OTel's ``exception.type`` writes it (module-qualified)."""
+    cls = type(exc)
+    module = cls.__module__
+    return f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__
 
 
 def report_internal_error(where: str, exc: BaseException) -> None:
@@ -27,7 +34,7 @@ def report_internal_error(where: str, exc: BaseException) -> None:
         with _lock:
             count = _seen.get(where, 0) + 1
             _seen[where] = count
-        kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        kind = exception_type(exc)
         if count == 1:
             frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
             _logger.warning(

@@ -6,7 +6,7 @@ an HTTP pool's lock), in the middle of a context-variable change. Recording ther
 the process. So a finalizer only appends the unfinished call, with the time it was abandoned,
 to a deque (an atomic, lock-free append), and the calls are ended later from a safe place:
 the next instrumented call, a small daemon thread that looks every half second, at exit, or an
-explicit :func:`drain_abandoned` (``llm_otel.flush()`` calls it).
+explicit :func:`drain_abandoned`.
 """
 
 from __future__ import annotations

@@ -10,43 +10,36 @@ the message too, after the redactor and the length cut, like any other captured 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.semconv.attributes import exception_attributes as ex
 from opentelemetry.trace import Status, StatusCode
 
-from llm_otel._guard import report_internal_error
+from llm_otel._guard import exception_type, report_internal_error
+from llm_otel.genai._content import ContentPolicy
 
-__all__ = ["end_span", "exception_type", "record_failure", "start_span"]
-
-
-def exception_type(exc: BaseException) -> str:
-    """The exception's class as OTel's ``exception.type`` writes it (module-qualified)."""
-    cls = type(exc)
-    module = cls.__module__
-    return f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__
+__all__ = ["end_span", "record_failure", "start_span"]
 
 
 def record_failure(
     span: trace.Span,
     exc: BaseException | None,
     error_type: str,
-    clean: Callable[[str], str] | None,
+    content: ContentPolicy,
 ) -> None:
     """Mark ``span`` failed: status ERROR and, for a raised exception, the ``exception`` event.
 
-    ``clean`` is the content policy's redact-and-cut when content capture is on; ``None`` when
-    it is off, and then no message text is recorded at all."""
+    With content capture on, the message passes the policy's redactor and length cut; with it
+    off, no message text is recorded at all."""
     if exc is None:
         span.set_status(Status(StatusCode.ERROR, error_type))
         return
     name = exception_type(exc)
     frames = "".join(traceback.format_tb(exc.__traceback__))
     attributes: dict[str, Any] = {ex.EXCEPTION_TYPE: name}
-    if clean is not None:
-        message = clean(str(exc))
+    if content.enabled:
+        message = content.clean_text(str(exc))
         span.set_status(Status(StatusCode.ERROR, message or name))
         attributes[ex.EXCEPTION_MESSAGE] = message
         last = f"{name}: {message}" if message else name

@@ -223,10 +223,7 @@ class Invocation:
             if telemetry.content.on_span and response is not None:
                 span.set_attributes(_output_content(telemetry, response))
             if error_type is not None:
-                content = telemetry.content
-                record_failure(
-                    span, exc, error_type, content.clean_text if content.enabled else None
-                )
+                record_failure(span, exc, error_type, telemetry.content)
 
         telemetry.duration.record(duration, attrs)
         if response is not None:
@@ -240,11 +237,7 @@ class Invocation:
                 )
         if cost is not None:
             telemetry.cost.add(cost, attrs)
-        if (
-            response is not None
-            and isinstance(response.response_id, str)
-            and len(response.response_id) <= MAX_ID_LENGTH
-        ):
+        if response is not None and isinstance(response.response_id, str):
             remember(
                 response.response_id,
                 RecentCall(span.get_span_context(), self.request.provider, self.request.model),

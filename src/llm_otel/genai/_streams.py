@@ -284,16 +284,7 @@ class IterableStreamProxy(SyncStreamProxy):
     whose ``__iter__`` is a generator): iterating the proxy iterates the stream once."""
 
     _self_optional = (*SyncStreamProxy._self_optional, "__next__")
-
-    def __init__(
-        self,
-        wrapped: Any,
-        invocation: Invocation,
-        accumulator: StreamAccumulator,
-        _owners: list[int] | None = None,
-    ):
-        super().__init__(wrapped, invocation, accumulator, _owners)
-        self._self_iterator: Any = None
+    _self_iterator: Any = None  # the wrapped stream's iterator, made on the first pull
 
     def __iter__(self) -> Any:
         return _Pull(self)

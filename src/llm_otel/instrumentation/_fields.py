@@ -52,9 +52,7 @@ def as_number(value: Any) -> float | int | None:
 def as_index(value: Any) -> int:
     """A position (choice, content block, tool call) as a server sent it; 0 when absent or of
     the wrong type, so it can always key a dict and be sorted."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        return 0
-    return value
+    return as_int(value) or 0
 
 
 def items(value: Any) -> list[Any] | tuple[Any, ...]:

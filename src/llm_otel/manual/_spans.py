@@ -106,8 +106,7 @@ class _Operation:
             error_type = type(exc).__qualname__
             try:
                 span.set_attribute(error_attributes.ERROR_TYPE, error_type)
-                policy = telemetry.content
-                record_failure(span, exc, error_type, policy.clean_text if policy.enabled else None)
+                record_failure(span, exc, error_type, telemetry.content)
             except Exception as internal:
                 report_internal_error(f"manual span {self._name} failure", internal)
             raise
@@ -222,7 +221,7 @@ def _named(factory: str, fn_or_name: Any, build: Callable[[str], _Operation]) ->
             raise ValueError(f"llm_otel.{factory}(): the name is empty")
         return build(fn_or_name)
     if callable(fn_or_name):
-        return build(fn_or_name.__qualname__)(fn_or_name)
+        return _Unnamed(factory, build)(fn_or_name)
     raise TypeError(
         f"llm_otel.{factory}() takes a name (str) or decorates a function, "
         f"not {type(fn_or_name).__name__}"

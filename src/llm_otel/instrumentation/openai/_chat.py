@@ -299,13 +299,16 @@ class ChatStreamAccumulator:
             entry = state.tool_calls.setdefault(
                 index, {"type": "tool_call", "id": None, "name": None, "arguments": []}
             )
-            if as_text(field(call, "id")):
-                entry["id"] = field(call, "id")
+            call_id = as_text(field(call, "id"))
+            if call_id:
+                entry["id"] = call_id
             function = field(call, "function")
-            if as_text(field(function, "name")):
-                entry["name"] = field(function, "name")
-            if as_text(field(function, "arguments")):
-                entry["arguments"].append(field(function, "arguments"))
+            name = as_text(field(function, "name"))
+            if name:
+                entry["name"] = name
+            arguments = as_text(field(function, "arguments"))
+            if arguments:
+                entry["arguments"].append(arguments)
 
     def complete(self) -> bool:
         """Whether every choice got its finish reason (a cut stream has none)."""
