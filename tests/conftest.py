@@ -9,6 +9,7 @@ import inspect
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -137,6 +138,33 @@ def make_telemetry(policy: ContentPolicy) -> Telemetry:
         content=policy,
     )
     return Telemetry(spans, reader, logs, tracer_provider, meter_provider, logger_provider)
+
+
+class OpenSpans(SpanProcessor):
+    """Tracks spans started and not yet ended."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self._open: set[int] = set()
+        self._lock = threading.Lock()
+
+    def on_start(self, span: Span, parent_context: Any = None) -> None:
+        with self._lock:
+            self.started += 1
+            self._open.add(span.context.span_id)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        with self._lock:
+            self._open.discard(span.context.span_id)  # type: ignore[union-attr]
+
+    @property
+    def open(self) -> int:
+        return len(self._open)
+
+
+def boom(*args: Any, **kwargs: Any) -> Any:
+    """Stands in for a step of recording, to inject a fault."""
+    raise RuntimeError("injected fault")
 
 
 @pytest.fixture

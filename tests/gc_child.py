@@ -73,7 +73,7 @@ def main() -> None:
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
     periodic = PeriodicExportingMetricReader(_Discard(), export_interval_millis=1)
-    meter_provider = MeterProvider(metric_readers=[reader, periodic])
+    meter_provider = MeterProvider(metric_readers=[reader, periodic], shutdown_on_exit=False)
     baseline = len(sys.argv) > 3 and sys.argv[3] == "baseline"  # the same load, uninstrumented
     instrument = (lambda **kw: None) if baseline else library.instrumentor_class()().instrument
     instrument(
@@ -111,10 +111,11 @@ def main() -> None:
     sync_client = library.client(server)
     library.chat(sync_client, library.model, "hello")  # the histograms have points to collect
     gc.disable()
-    abandoned_at = time.time_ns()
+    opened_at = time.time_ns()
     abandon("long-stream")
     aggregation._ExplicitBucketHistogramAggregation.collect = collect_with_gc  # type: ignore[method-assign]
-    reader.get_metrics_data()
+    reader.get_metrics_data()  # the stream is collected, so abandoned, in here
+    collected_at = time.time_ns()
     aggregation._ExplicitBucketHistogramAggregation.collect = original  # type: ignore[method-assign]
     gc.enable()
     time.sleep(0.3)
@@ -122,7 +123,9 @@ def main() -> None:
     ended = [s for s in spans.get_finished_spans() if s.attributes.get("gen_ai.request.stream")]
     result: dict[str, Any] = {"deterministic_spans": len(ended)}
     if ended:
-        result["ended_after_abandon_s"] = (ended[0].end_time - abandoned_at) / 1e9
+        # The span's end is when the collector abandoned the stream, not the drain 0.3 s later.
+        result["ended_in_collection"] = opened_at <= ended[0].end_time <= collected_at
+        result["ended_after_open_s"] = (ended[0].end_time - opened_at) / 1e9
 
     # 2. Under pressure: a tight collector threshold, a 1 ms reader, streams abandoned in cycles.
     gc.set_threshold(50)
@@ -132,9 +135,19 @@ def main() -> None:
         abandon("long-stream")
         calls += 1
     gc.set_threshold(700)
-    gc.collect()
-    drain_abandoned()
-    streamed = [s for s in spans.get_finished_spans() if s.attributes.get("gen_ai.request.stream")]
+    meter_provider.shutdown()  # the 1 ms reader's thread stops collecting garbage of its own
+    # gc.collect() does nothing while another thread (the drainer) is mid-collection: settle
+    # until every abandoned stream has ended, for at most 5 s.
+    settle_until = time.monotonic() + 5
+    while True:
+        gc.collect()
+        drain_abandoned()
+        streamed = [
+            s for s in spans.get_finished_spans() if s.attributes.get("gen_ai.request.stream")
+        ]
+        if len(streamed) - len(ended) >= calls or time.monotonic() > settle_until:
+            break
+        time.sleep(0.05)
     result.update(stress_calls=calls, stress_spans=len(streamed) - len(ended))
     print(json.dumps(result), flush=True)
     server.stop()

@@ -16,37 +16,15 @@ from typing import Any
 
 import openai
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from llm_otel import _guard
 from llm_otel.genai import ContentMode, ContentPolicy, _content
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
 from llm_otel.instrumentation.openai._chat import ChatAdapter
-from tests.conftest import USER, Telemetry, make_telemetry
+from tests.conftest import USER, OpenSpans, Telemetry, make_telemetry
+from tests.conftest import boom as _boom
 from tests.openai_server import OpenAITestServer
-
-
-class OpenSpans(SpanProcessor):
-    """Tracks spans started and not yet ended."""
-
-    def __init__(self) -> None:
-        self.started = 0
-        self._open: set[int] = set()
-        self._lock = threading.Lock()
-
-    def on_start(self, span: Span, parent_context: Any = None) -> None:
-        with self._lock:
-            self.started += 1
-            self._open.add(span.context.span_id)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        with self._lock:
-            self._open.discard(span.context.span_id)  # type: ignore[union-attr]
-
-    @property
-    def open(self) -> int:
-        return len(self._open)
 
 
 @pytest.fixture
@@ -54,10 +32,6 @@ def open_spans(telemetry: Telemetry) -> OpenSpans:
     counter = OpenSpans()
     telemetry.tracer_provider.add_span_processor(counter)
     return counter
-
-
-def _boom(*args: Any, **kwargs: Any) -> Any:
-    raise RuntimeError("injected fault")
 
 
 def _fault_sites() -> dict[str, tuple[Any, str]]:

@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from llm_otel.genai import ContentMode, ContentPolicy
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
-from tests.conftest import Telemetry, make_telemetry
+from tests.conftest import OpenSpans, Telemetry, boom, make_telemetry
 from tests.libraries import Library, library_params
 
 SECRET = "PROMPT-SECRET-7fq2 my card is 4111 1111 1111 1111"
@@ -93,21 +93,6 @@ ALL = library_params()
 ASYNC = library_params(streams_async=True)
 
 
-class OpenSpans(SpanProcessor):
-    """Spans started and not yet ended."""
-
-    def __init__(self) -> None:
-        self.started = 0
-        self.open: set[int] = set()
-
-    def on_start(self, span: Span, parent_context: Any = None) -> None:
-        self.started += 1
-        self.open.add(span.context.span_id)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        self.open.discard(span.context.span_id)  # type: ignore[union-attr]
-
-
 class Raising(SpanProcessor):
     def __init__(self, where: str) -> None:
         self.where = where
@@ -145,7 +130,7 @@ def test_abandoned_streams_in_cycles_do_not_deadlock_the_collector(
     result = json.loads(done.stdout.strip().splitlines()[-1])
     # The abandoned stream's span still ends, timed at the abandonment, not at the hand-off.
     assert result["deterministic_spans"] == 1, result
-    assert result["ended_after_abandon_s"] < 0.25, result
+    assert result["ended_in_collection"], result
     assert result["stress_calls"] > 5, result
     assert result["stress_spans"] == result["stress_calls"], result
 
@@ -175,7 +160,7 @@ def test_a_raising_span_processor_does_not_reach_the_app(env: Env, where: str) -
 
     drain_abandoned()
     assert counter.started >= 3
-    assert counter.open == set(), "every span our processors saw start also ended"
+    assert counter.open == 0, "every span our processors saw start also ended"
 
 
 # 4. Content off: nothing the server echoed is recorded -------------------------------------
@@ -380,10 +365,6 @@ def _shared_fault_sites() -> dict[str, tuple[Any, str]]:
     }
 
 
-def _boom(*args: Any, **kwargs: Any) -> Any:
-    raise RuntimeError("injected fault")
-
-
 @pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_AND_EVENT)])
 @pytest.mark.parametrize("fault", sorted(_shared_fault_sites()))
 @pytest.mark.parametrize("env", ALL, indirect=True)
@@ -398,7 +379,7 @@ def test_faults_in_shared_recording_steps(
     env.telemetry.tracer_provider.add_span_processor(counter)
     owner, name = _shared_fault_sites()[fault]
     monkeypatch.setattr(_guard, "_seen", {})
-    monkeypatch.setattr(owner, name, _boom)
+    monkeypatch.setattr(owner, name, boom)
     assert env.chat() is not None
     assert env.read_stream() > 0
     if env.library.astream is not None:
@@ -407,7 +388,7 @@ def test_faults_in_shared_recording_steps(
         env.chat("error-429")
     calls = 3 + (env.library.astream is not None)
     assert counter.started == calls
-    assert counter.open == set()
+    assert counter.open == 0
     assert _guard.internal_error_count() >= 1
 
 
