@@ -213,6 +213,8 @@ def test_errors(client: Any, telemetry: Telemetry) -> None:
         client.converse_stream(modelId="error-429", messages=MESSAGES)
     spans = telemetry.spans()
     assert [s.attributes["error.type"] for s in spans] == ["429"] * 3
+    # The error response's request id, as successful calls have it (to quote to AWS support).
+    assert [s.attributes.get("aws.request_id") for s in spans] == ["req-test-1"] * 3
     (point, *_) = telemetry.points("gen_ai.client.operation.duration")
     assert point.attributes["error.type"] == "429"
 

@@ -85,3 +85,41 @@ def test_a_bad_content_max_length_warns_once_and_keeps_the_default(
 
 def test_content_max_length_accepts_digits_as_text() -> None:
     assert policy_from_env("SPAN_ONLY", "20").max_length == 20
+
+
+def _cli(*args: str) -> Any:
+    import subprocess
+
+    from tests.conftest import installed_command
+
+    return subprocess.run(
+        [installed_command("llm-otel"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_cli_help_is_plain_text_and_version_is_there() -> None:
+    from llm_otel._version import __version__
+
+    shown = _cli("--help")
+    assert shown.returncode == 0 and "``" not in shown.stdout and "llm-otel gpu" in shown.stdout
+    version = _cli("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"llm-otel {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["gpu", "--quiet"], "add --export"),
+        (["gpu", "--interval", "-1"], "above 0"),
+        (["gpu", "--interval", "0"], "above 0"),
+        (["gpu", "--count", "-2"], "0 (forever) or more"),
+    ],
+)
+def test_cli_rejects_what_would_run_forever_or_spin(args: list[str], says: str) -> None:
+    result = _cli(*args)
+    assert result.returncode == 2
+    assert says in result.stderr

@@ -411,3 +411,22 @@ def test_a_failing_redactor_never_puts_its_input_in_the_logs(
     assert MARK not in caplog.text
     assert MARK not in _everything_recorded(telemetry)
     assert "[REDACTION FAILED]" in telemetry.only_span().attributes["gen_ai.input.messages"]
+
+
+@pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_ONLY)])
+@pytest.mark.parametrize("env", ALL, indirect=True)
+def test_a_stream_closed_early_has_no_invented_finish_reason(env: Env) -> None:
+    stream = env.stream("long-stream")
+    iterator = iter(stream)
+    for _ in range(3):
+        next(iterator)
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+    else:
+        del stream, iterator
+        gc.collect()
+    span = env.telemetry.only_span()
+    assert "error.type" not in span.attributes
+    output = json.loads(span.attributes["gen_ai.output.messages"])
+    assert output and all("finish_reason" not in message for message in output), output

@@ -20,19 +20,46 @@ _COLUMNS = ("gpu", "id", "name", "util", "mem used/total", "mem", "power", "ener
             "sm clock", "throttle")  # fmt: skip
 
 
+_DESCRIPTION = (
+    "OpenTelemetry for LLM applications. 'llm-otel gpu' prints live GPU metrics and can export "
+    "them over OTLP."
+)
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (forever) or more, not {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llm-otel", description=__doc__)
+    from llm_otel._version import __version__
+
+    parser = argparse.ArgumentParser(prog="llm-otel", description=_DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"llm-otel {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     gpu = commands.add_parser("gpu", help="print live NVML GPU metrics (and export them)")
-    gpu.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
-    gpu.add_argument("--count", type=int, default=0, help="refreshes before exiting (0: forever)")
+    gpu.add_argument("--interval", type=_positive, default=2.0, help="seconds between refreshes")
+    gpu.add_argument(
+        "--count", type=_count, default=0, help="refreshes before exiting (0: forever)"
+    )
     gpu.add_argument(
         "--export",
         action="store_true",
         help="also export over OTLP as configured by the OTEL_* variables (a GPU-host sidecar)",
     )
-    gpu.add_argument("--quiet", action="store_true", help="no table (with --export)")
+    gpu.add_argument("--quiet", action="store_true", help="no table (only with --export)")
     args = parser.parse_args(argv)
+    if args.quiet and not args.export:
+        gpu.error("--quiet prints nothing and, without --export, sends nothing: add --export")
     return _gpu(args.interval, args.count, args.export, args.quiet)
 
 

@@ -129,7 +129,13 @@ class ContentPolicy:
         if isinstance(value, str):
             return self.clean_text(value)
         if isinstance(value, dict):
-            return {k: (v if k in _STRUCTURAL_KEYS else self.clean(v)) for k, v in value.items()}
+            # An output message whose finish reason is unknown (a stream closed or abandoned
+            # early) has none: left out rather than invented.
+            return {
+                k: (v if k in _STRUCTURAL_KEYS else self.clean(v))
+                for k, v in value.items()
+                if v is not None or k != "finish_reason"
+            }
         if isinstance(value, list | tuple):
             return [self.clean(v) for v in value]
         return value

@@ -48,8 +48,23 @@ class Adapter(Protocol):
 
         An adapter whose stream sits inside the result also defines
         ``embed_stream(result, proxy)``: it calls ``proxy(stream, proxy_class)`` and returns the
-        result with the stream replaced by the proxy."""
+        result with the stream replaced by the proxy.
+
+        An adapter may also define ``error_response(exc)``: what a failed call's exception says
+        about the response (a request id, ...), as an :class:`LLMResponse` or None."""
         ...
+
+
+def _fail(adapter: Adapter, invocation: Invocation, exc: BaseException) -> None:
+    """End ``invocation`` with the client's exception, and what the adapter reads from it."""
+    response = None
+    describe = getattr(adapter, "error_response", None)
+    if describe is not None:
+        try:
+            response = describe(exc)
+        except Exception as internal:
+            report_internal_error(f"{type(adapter).__name__}.error_response", internal)
+    invocation.fail(exc, response)
 
 
 def _skip(telemetry: GenAITelemetry) -> bool:
@@ -122,7 +137,7 @@ def sync_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., A
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            invocation.fail(exc)
+            _fail(adapter, invocation, exc)
             raise
         finally:
             _IN_CALL.reset(in_call)
@@ -148,7 +163,7 @@ def async_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., 
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            invocation.fail(exc)
+            _fail(adapter, invocation, exc)
             raise
         finally:
             _IN_CALL.reset(in_call)

@@ -221,7 +221,7 @@ class MessagesAdapter:
                 {
                     "role": field(message, "role", "assistant"),
                     "parts": block_parts(field(message, "content")),
-                    "finish_reason": reason or "error",
+                    "finish_reason": reason,
                 }
             ]
         return response
@@ -287,7 +287,7 @@ class MessagesStreamAccumulator:
             for index in sorted(self._blocks):
                 parts.extend(_streamed_block(self._blocks[index]))
             response.output_messages = [
-                {"role": self._role, "parts": parts, "finish_reason": self._reason or "error"}
+                {"role": self._role, "parts": parts, "finish_reason": self._reason}
             ]
         return response
 

@@ -70,6 +70,12 @@ def request_id(result: Any) -> dict[str, AttributeValue]:
     return {aws.AWS_REQUEST_ID: rid} if isinstance(rid, str) and rid else {}
 
 
+def error_response(exc: BaseException) -> LLMResponse | None:
+    """A failed call's request id: botocore's ClientError carries the error response."""
+    attributes = request_id(getattr(exc, "response", None))
+    return LLMResponse(attributes=attributes) if attributes else None
+
+
 def usage_into(response: LLMResponse, usage: Any) -> None:
     """Converse (and Nova) usage -> the conventions' counts (input includes the cache)."""
     if usage is None:
@@ -228,7 +234,7 @@ def converse_output(response: LLMResponse, result: Any, capture: bool) -> None:
             {
                 "role": field(message, "role", "assistant"),
                 "parts": content_parts(field(message, "content")),
-                "finish_reason": reason or "error",
+                "finish_reason": reason,
             }
         ]
 
@@ -254,6 +260,8 @@ class ConverseAdapter:
                 request.system_instructions = content_parts(system)
             request.tool_definitions = tool_definitions(params.get("toolConfig"))
         return request
+
+    error_response = staticmethod(error_response)
 
     def response(self, result: Any, capture: bool) -> LLMResponse | None:
         response = LLMResponse(attributes=request_id(result))
@@ -345,6 +353,6 @@ class ConverseStreamAccumulator:
                 elif state["text"]:
                     parts.append({"type": "text", "content": "".join(state["text"])})
             response.output_messages = [
-                {"role": self._role, "parts": parts, "finish_reason": self._reason or "error"}
+                {"role": self._role, "parts": parts, "finish_reason": self._reason}
             ]
         return response

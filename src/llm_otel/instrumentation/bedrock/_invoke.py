@@ -43,6 +43,7 @@ from llm_otel.instrumentation.bedrock._converse import (
     api_params,
     content_parts,
     converse_output,
+    error_response,
     inference_attributes,
     model_request,
     request_id,
@@ -122,6 +123,8 @@ class InvokeAdapter:
         if isinstance(body, Mapping):
             _describe(request, body, request.model or "", capture)
         return request
+
+    error_response = staticmethod(error_response)
 
     def response(self, result: Any, capture: bool) -> LLMResponse | None:
         response = LLMResponse(attributes=request_id(result))
@@ -350,7 +353,7 @@ class _SimpleText:
                 {
                     "role": "assistant",
                     "parts": [{"type": "text", "content": "".join(self._text)}],
-                    "finish_reason": self._reason or "error",
+                    "finish_reason": self._reason,
                 }
             ]
         return response

@@ -180,7 +180,7 @@ class ChatAdapter:
                     "role": field(message, "role", "assistant"),
                     "parts": _parts(field(message, "content"))
                     + _tool_calls(field(message, "tool_calls")),
-                    "finish_reason": reason or "error",
+                    "finish_reason": reason,
                 }
             ]
         return response
@@ -284,6 +284,6 @@ class StreamAccumulator:
                     }
                 )
             response.output_messages = [
-                {"role": self._role, "parts": parts, "finish_reason": self._reason or "error"}
+                {"role": self._role, "parts": parts, "finish_reason": self._reason}
             ]
         return response

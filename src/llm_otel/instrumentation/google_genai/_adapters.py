@@ -173,7 +173,7 @@ def _output(candidate: Any) -> Message:
     reason = _finish(field(candidate, "finish_reason"))
     if any(p["type"] == "tool_call" for p in parts):
         reason = "tool_call"
-    return {"role": "assistant", "parts": parts, "finish_reason": reason or "error"}
+    return {"role": "assistant", "parts": parts, "finish_reason": reason}
 
 
 class GenerateAdapter:
@@ -327,9 +327,7 @@ class StreamAccumulator:
                 reason = self._reasons.get(index)
                 if any(p["type"] == "tool_call" for p in parts):
                     reason = "tool_call"
-                messages.append(
-                    {"role": "assistant", "parts": parts, "finish_reason": reason or "error"}
-                )
+                messages.append({"role": "assistant", "parts": parts, "finish_reason": reason})
             response.output_messages = messages
         return response
 

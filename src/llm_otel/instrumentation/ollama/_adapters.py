@@ -160,11 +160,11 @@ class ChatAdapter:
         return StreamAccumulator(capture, "message") if _is_stream(result) else None
 
 
-def _tool_or(reason: str | None, message: Any) -> str:
+def _tool_or(reason: str | None, message: Any) -> str | None:
     # Ollama says "stop" when it answers with tool calls; the conventions say tool_call.
     if field(message, "tool_calls"):
         return "tool_call"
-    return reason or "error"
+    return reason
 
 
 class GenerateAdapter:
@@ -196,7 +196,7 @@ class GenerateAdapter:
                 {"content": field(result, "response"), "thinking": field(result, "thinking")}
             )
             response.output_messages = [
-                {"role": "assistant", "parts": parts, "finish_reason": reason or "error"}
+                {"role": "assistant", "parts": parts, "finish_reason": reason}
             ]
         return response
 

@@ -206,7 +206,7 @@ def _choice_message(choice: Any) -> Message:
     return {
         "role": field(message, "role", "assistant"),
         "parts": parts,
-        "finish_reason": FINISH_REASONS.get(reason, reason or "error"),
+        "finish_reason": FINISH_REASONS.get(reason, reason) if isinstance(reason, str) else None,
     }
 
 
@@ -338,5 +338,5 @@ def _state_message(state: _ChoiceState) -> Message:
     return {
         "role": state.role,
         "parts": parts,
-        "finish_reason": FINISH_REASONS.get(reason, reason) if reason else "error",
+        "finish_reason": FINISH_REASONS.get(reason, reason) if reason else None,
     }
