@@ -123,3 +123,14 @@ def test_cli_rejects_what_would_run_forever_or_spin(args: list[str], says: str) 
     result = _cli(*args)
     assert result.returncode == 2
     assert says in result.stderr
+
+
+def test_warnings_do_not_repeat_the_logger_name(caplog: pytest.LogCaptureFixture) -> None:
+    """The logger is "llm_otel": a log format with %(name)s already says so."""
+    with caplog.at_level("WARNING", logger="llm_otel"):
+        policy_from_env("banana")
+        policy_from_env("SPAN_ONLY", -1)
+    assert len(caplog.records) == 2
+    for record in caplog.records:
+        assert record.name == "llm_otel"
+        assert not record.getMessage().startswith("llm_otel")

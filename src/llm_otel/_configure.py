@@ -200,7 +200,7 @@ _P = TypeVar("_P")
 def _existing(provider: object, sdk_type: type[_P]) -> _P | None:
     """The globally installed SDK provider, if one is already set."""
     if isinstance(provider, sdk_type):
-        _logger.info("llm_otel: using the %s that is already installed", sdk_type.__name__)
+        _logger.info("using the %s that is already installed", sdk_type.__name__)
         return provider
     return None
 
@@ -236,7 +236,7 @@ class _ExportSettings:
                 signal, ConsoleLogRecordExporter
             )()
         if name != "otlp":
-            _logger.warning("llm_otel: OTEL_%s_EXPORTER=%r is not supported; using otlp", env, name)
+            _logger.warning("OTEL_%s_EXPORTER=%r is not supported; using otlp", env, name)
         protocol = (
             self.protocol
             or os.environ.get(f"OTEL_EXPORTER_OTLP_{env}_PROTOCOL")
@@ -251,7 +251,7 @@ class _ExportSettings:
                 kwargs["endpoint"] = self.endpoint
             return _grpc_exporter(signal)(**kwargs)
         if protocol not in ("http/protobuf", "http"):
-            _logger.warning("llm_otel: OTLP protocol %r is not supported; using http", protocol)
+            _logger.warning("OTLP protocol %r is not supported; using http", protocol)
         if self.endpoint:
             kwargs["endpoint"] = f"{self.endpoint.rstrip('/')}/{_HTTP_PATHS[signal]}"
         return _http_exporter(signal)(**kwargs)
@@ -325,5 +325,5 @@ def _instrument_all(names: set[str] | None, **kwargs: Any) -> list[str]:
             ):
                 done.append(entry_point.name)
         except Exception as exc:
-            _logger.warning("llm_otel: could not instrument %s: %r", entry_point.name, exc)
+            _logger.warning("could not instrument %s: %r", entry_point.name, exc)
     return done

@@ -46,7 +46,7 @@ def record_evaluation(
     try:
         context, provider, model = _resolve(target)
         if context is None:
-            _logger.warning("llm_otel: no recent LLM call with response id %r", target)
+            _logger.warning("no recent LLM call with response id %r", target)
             return False
         event: dict[str, AttributeValue] = {ga.GEN_AI_EVALUATION_NAME: name}
         metric: dict[str, AttributeValue] = {ga.GEN_AI_EVALUATION_NAME: name}

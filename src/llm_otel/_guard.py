@@ -38,13 +38,13 @@ def report_internal_error(where: str, exc: BaseException) -> None:
         if count == 1:
             frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
             _logger.warning(
-                "llm_otel: telemetry error in %s (the instrumented call is unaffected): %s\n%s",
+                "telemetry error in %s (the instrumented call is unaffected): %s\n%s",
                 where,
                 kind,
                 frames,
             )
         else:
-            _logger.debug("llm_otel: telemetry error in %s (#%d): %s", where, count, kind)
+            _logger.debug("telemetry error in %s (#%d): %s", where, count, kind)
     except Exception:  # pragma: no cover - logging itself failed; nothing sane is left to do
         pass
 

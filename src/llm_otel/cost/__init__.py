@@ -130,7 +130,7 @@ def _load() -> PriceTable | None:
         try:
             shipped = shipped.merged(parse(json.loads(Path(path).read_text())))
         except (OSError, ValueError) as exc:
-            _logger.warning("llm_otel: %s=%s not used: %s", PRICES_FILE_ENV, path, exc)
+            _logger.warning("%s=%s not used: %s", PRICES_FILE_ENV, path, exc)
     return shipped
 
 

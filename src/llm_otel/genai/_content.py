@@ -63,7 +63,7 @@ class ContentMode(enum.Enum):
         if not isinstance(value, str):
             if value is not None:
                 _logger.warning(
-                    "llm_otel: capture_content=%r is not a bool or one of NO_CONTENT, SPAN_ONLY, "
+                    "capture_content=%r is not a bool or one of NO_CONTENT, SPAN_ONLY, "
                     "EVENT_ONLY, SPAN_AND_EVENT; content capture stays off",
                     value,
                 )
@@ -79,7 +79,7 @@ class ContentMode(enum.Enum):
             return cls(text)
         except ValueError:
             _logger.warning(
-                "llm_otel: %s=%r is not one of NO_CONTENT, SPAN_ONLY, EVENT_ONLY, "
+                "%s=%r is not one of NO_CONTENT, SPAN_ONLY, EVENT_ONLY, "
                 "SPAN_AND_EVENT, true, false; content capture stays off",
                 CAPTURE_ENV,
                 value,
@@ -201,7 +201,7 @@ def _max_length(raw: Any, source: str) -> int:
             value = None
     if value is None or value < 0:
         _logger.warning(
-            "llm_otel: %s=%r is not a non-negative integer; using %d",
+            "%s=%r is not a non-negative integer; using %d",
             source,
             raw,
             DEFAULT_MAX_LENGTH,
@@ -222,7 +222,7 @@ def _redactor_from_env() -> Redactor | None:
         return PatternRedactor(kinds)
     except ValueError as exc:
         # Failing closed: content that was meant to be redacted must not be recorded as is.
-        _logger.warning("llm_otel: %s=%r: %s; every captured text is withheld", REDACTION_ENV,
+        _logger.warning("%s=%r: %s; every captured text is withheld", REDACTION_ENV,
                         raw, exc)  # fmt: skip
         return _withhold_everything
 

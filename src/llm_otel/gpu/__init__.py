@@ -54,8 +54,7 @@ class GPUMetrics:
         self.instruments: list[str] = []
         if module is None:
             _logger.warning(
-                "llm_otel: no GPU metrics: the pynvml module is not installed "
-                '(pip install "llm-otel[gpu]")'
+                'no GPU metrics: the pynvml module is not installed (pip install "llm-otel[gpu]")'
             )
             return
         session = NVMLSession(module)
@@ -87,11 +86,11 @@ class GPUInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         if not gpu_metrics_enabled(kwargs.get("gpu")):
-            _logger.debug("llm_otel: GPU metrics are turned off (%s)", GPU_METRICS_ENV)
+            _logger.debug("GPU metrics are turned off (%s)", GPU_METRICS_ENV)
             return
         nvml = kwargs.get("nvml")
         if nvml is None and kwargs.get("gpu") is not True and load_nvml() is None:
-            _logger.debug("llm_otel: pynvml is not installed; no GPU metrics")
+            _logger.debug("pynvml is not installed; no GPU metrics")
             return
         with GPUInstrumentor._lock:
             if GPUInstrumentor._metrics is None:

@@ -87,7 +87,7 @@ class NVMLSession:
                 self.nvml.nvmlInit()
             except Exception as exc:
                 _logger.warning(
-                    "llm_otel: no GPU metrics: NVML could not be initialised (%s). "
+                    "no GPU metrics: NVML could not be initialised (%s). "
                     "Is an NVIDIA driver installed?",
                     exc,
                 )
@@ -99,7 +99,7 @@ class NVMLSession:
                 self.driver_version = None
             self._devices = self._enumerate()
             if not self._devices:
-                _logger.warning("llm_otel: NVML found no GPU; GPU metrics will be empty")
+                _logger.warning("NVML found no GPU; GPU metrics will be empty")
             return True
 
     def shutdown(self) -> None:
@@ -108,7 +108,7 @@ class NVMLSession:
                 try:
                     self.nvml.nvmlShutdown()
                 except Exception as exc:
-                    _logger.debug("llm_otel: nvmlShutdown failed: %r", exc)
+                    _logger.debug("nvmlShutdown failed: %r", exc)
             self._available = False
             self._devices = []
 
@@ -154,7 +154,7 @@ class NVMLSession:
                 if getattr(exc, "value", None) in _DEVICE_LOST:
                     self._failed(device, "memory", exc)
                     return None
-                _logger.debug("llm_otel: GPU %s has no v2 memory info (%r)", device.uuid, exc)
+                _logger.debug("GPU %s has no v2 memory info (%r)", device.uuid, exc)
                 self._memory_v1.add(device.uuid)
         return self.read(device, "memory", self.nvml.nvmlDeviceGetMemoryInfo)
 
@@ -165,7 +165,7 @@ class NVMLSession:
             return
         if code == NOT_SUPPORTED:
             self._unsupported.add((device.uuid, name))
-            _logger.debug("llm_otel: %s is not supported on GPU %s", name, device.uuid)
+            _logger.debug("%s is not supported on GPU %s", name, device.uuid)
             return
         if code in _DEVICE_LOST:
             if self._stale_since is None:
@@ -174,7 +174,7 @@ class NVMLSession:
         marker = (device.uuid, name, code)
         if marker not in self._logged:
             self._logged.add(marker)
-            _logger.warning("llm_otel: reading %s of GPU %s failed: %s", name, device.uuid, exc)
+            _logger.warning("reading %s of GPU %s failed: %s", name, device.uuid, exc)
 
     def _error_type(self) -> type[BaseException]:
         error = getattr(self.nvml, "NVMLError", None)
@@ -186,7 +186,7 @@ class NVMLSession:
         try:
             count = int(nvml.nvmlDeviceGetCount())
         except Exception as exc:
-            _logger.warning("llm_otel: NVML could not count GPUs: %s", exc)
+            _logger.warning("NVML could not count GPUs: %s", exc)
             return found
         known = {d.index: d for d in self._devices if d.parent_uuid is None}
         for index in range(count):
@@ -199,7 +199,7 @@ class NVMLSession:
                     # letting its series vanish.
                     found.append(known[index])
                 else:
-                    _logger.warning("llm_otel: GPU %d is not readable; skipped: %s", index, exc)
+                    _logger.warning("GPU %d is not readable; skipped: %s", index, exc)
                 continue
             found.append(device)
             found.extend(self._mig_devices(device))

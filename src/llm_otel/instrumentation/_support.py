@@ -27,10 +27,10 @@ def supported(requirements: Collection[str], library: str) -> bool:
     if conflict is None:
         return True
     if conflict.found is None:
-        _logger.debug("llm_otel: %s is not installed; not instrumenting it", library)
+        _logger.debug("%s is not installed; not instrumenting it", library)
     else:
         _logger.warning(
-            "llm_otel: %s is installed as %s but llm_otel supports %s; not instrumenting it",
+            "%s is installed as %s but llm_otel supports %s; not instrumenting it",
             library,
             conflict.found,
             conflict.required,
