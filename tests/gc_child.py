@@ -94,7 +94,7 @@ def main() -> None:
         if mode == "sync" and (library.gc_unsafe_transport or "httpx2" not in sys.modules):
             # Close the HTTP response underneath (not through the proxy, which stays
             # unfinished): what is left to the collector is ours, not httpcore's.
-            wrapped = stream.__wrapped__
+            wrapped = getattr(stream, "__wrapped__", stream)  # google-genai: the SDK generator
             close = getattr(wrapped, "close", None) or wrapped.response.close
             close()
         _cycle(stream)
