@@ -232,3 +232,30 @@ def test_a_stuck_exporter_drops_spans_and_counts_them(server: OpenAITestServer) 
     assert queued <= 20  # memory bounded by the queue, not by the number of calls
     assert dropped >= 200 - 20 - 5  # every span that did not fit is counted
     assert "exports 1" in result.stdout  # the app never waited for the blocked export
+
+
+def test_a_second_configure_names_what_it_ignored_and_applies_content() -> None:
+    script = """
+    import logging, llm_otel
+    from llm_otel.genai import default_policy
+    logging.basicConfig(level=logging.WARNING, format="%(name)s|%(message)s")
+    first = llm_otel.configure(service_name="a", endpoint="http://127.0.0.1:9")
+    same = llm_otel.configure(service_name="a", endpoint="http://127.0.0.1:9")
+    print("identical:", same is first)
+    llm_otel.configure(service_name="b", capture_content=True, content_max_length=7)
+    policy = default_policy()
+    print("content:", policy.mode.value, policy.max_length)
+    llm_otel.configure(content_redactor=str.upper)
+    policy = default_policy()
+    print("kept:", policy.mode.value, policy.max_length, policy.redactor is str.upper)
+    """
+    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none",
+           "OTEL_LOGS_EXPORTER": "none", "LLM_OTEL_GPU_METRICS": "false"}  # fmt: skip
+    result = _run(script, env)
+    assert result.returncode == 0, result.stderr
+    assert "identical: True" in result.stdout
+    assert "content: SPAN_ONLY 7" in result.stdout
+    assert "kept: SPAN_ONLY 7 True" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("llm_otel|")]
+    assert len(warnings) == 1, result.stderr  # none for the identical call or the content one
+    assert "service_name cannot change" in warnings[0] and "endpoint" not in warnings[0]

@@ -134,3 +134,19 @@ def test_warnings_do_not_repeat_the_logger_name(caplog: pytest.LogCaptureFixture
     for record in caplog.records:
         assert record.name == "llm_otel"
         assert not record.getMessage().startswith("llm_otel")
+
+
+def test_instrument_accepts_library_names_and_warns_on_unknown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from llm_otel._configure import _instrument_names
+
+    assert _instrument_names("openai", None) == {"llm_otel_openai"}
+    assert _instrument_names(["google-genai", "llm_otel_groq"], None) == {
+        "llm_otel_google_genai",
+        "llm_otel_groq",
+    }
+    with caplog.at_level("WARNING", logger="llm_otel"):
+        assert _instrument_names(["opnai"], None) == set()
+    (record,) = caplog.records
+    assert "'opnai'" in record.getMessage() and "openai" in record.getMessage()

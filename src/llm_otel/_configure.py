@@ -28,7 +28,14 @@ from opentelemetry.sdk.resources import HOST_NAME, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
-from llm_otel.genai import ContentMode, Redactor, policy_from_env
+from llm_otel.genai import (
+    ContentMode,
+    ContentPolicy,
+    Redactor,
+    default_policy,
+    policy_from_env,
+    set_default_policy,
+)
 from llm_otel.genai._scope import ScopeSpanProcessor
 from llm_otel.manual._defaults import set_content_policy
 
@@ -40,6 +47,7 @@ __all__ = ["Configuration", "configure"]
 _logger = logging.getLogger("llm_otel")
 _lock = threading.Lock()
 _current: Configuration | None = None
+_first_setup: dict[str, Any] = {}  # the first call's provider settings, to compare later calls
 
 _SIGNALS = {"traces": "TRACES", "metrics": "METRICS", "logs": "LOGS"}
 _HTTP_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
@@ -97,9 +105,9 @@ def configure(
     headers: Mapping[str, str] | None = None,
     resource_attributes: Mapping[str, str] | None = None,
     capture_content: ContentMode | str | bool | None = None,
-    content_max_length: int | None = None,
+    content_max_length: int | str | None = None,
     content_redactor: Redactor | None = None,
-    instrument: bool | Iterable[str] = True,
+    instrument: bool | str | Iterable[str] = True,
     gpu: bool | None = None,
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
@@ -121,17 +129,35 @@ def configure(
     for what was dropped because the exporter could not keep up) and the queue size and
     capacity. ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=false`` turns them off.
 
-    Calling it again returns the first call's configuration unchanged (a warning says so when
-    the arguments differ): OpenTelemetry's global providers can be set only once per process.
-    For the same reason, an SDK provider that is already installed (for example by
-    ``opentelemetry-instrument``) is used as it is, and no exporter is added to it.
+    The content settings (``capture_content``, ``content_max_length``, ``content_redactor``)
+    hold for every call recorded after this one, however the instrumentation was applied
+    (``opentelemetry-instrument`` included) and on every later ``configure()`` too. The provider
+    settings (service name, endpoint, exporters, ...) take effect once: OpenTelemetry's global
+    providers can be set only once per process, so a later call, or a call made after
+    ``opentelemetry-instrument`` installed its providers, keeps those and logs one warning that
+    names each setting it could not apply. A later call still applies ``instrument`` and
+    ``gpu`` (instrumenting what was not yet) and returns the first call's configuration.
     """
     global _current
+    setup = {
+        "service_name": service_name,
+        "endpoint": endpoint,
+        "protocol": protocol,
+        "headers": dict(headers) if headers is not None else None,
+        "resource_attributes": dict(resource_attributes) if resource_attributes else None,
+        "span_exporter": span_exporter,
+        "metric_reader": metric_reader,
+        "log_exporter": log_exporter,
+    }
     with _lock:
+        set_default_policy(
+            _content_policy(default_policy(), capture_content, content_max_length, content_redactor)
+        )
+        names = _instrument_names(instrument, gpu)
         if _current is not None:
-            if any(v is not None for v in (service_name, endpoint, protocol, headers)):
-                _logger.warning("llm_otel.configure() was already called; keeping that setup")
-            return _current
+            return _reconfigure(_current, setup, names, gpu)
+        _first_setup.update(setup)
+        set_content_policy(None)  # the manual API: the default policy, the new providers
         attributes: dict[str, Any] = dict(resource_attributes or {})
         if service_name:
             attributes[SERVICE_NAME] = service_name
@@ -144,6 +170,7 @@ def configure(
         # Providers someone already installed (opentelemetry-instrument, the app itself) are
         # kept: OTel allows one global provider per signal, and a second set of exporters
         # would run without ever receiving data.
+        _warn_preinstalled(setup)
         meter_provider = _existing(metrics.get_meter_provider(), MeterProvider)
         if meter_provider is None:
             reader = metric_reader
@@ -178,20 +205,97 @@ def configure(
                 set_logger_provider(logger_provider)
 
         configuration = Configuration(tracer_provider, meter_provider, logger_provider)
-        names: set[str] | None = None if instrument is True else set(instrument or ())
-        if gpu is False:
-            names = (_llm_otel_entry_points() if names is None else names) - {GPU_ENTRY_POINT}
-        elif gpu is True and names is not None:
-            names.add(GPU_ENTRY_POINT)
-        policy = policy_from_env(capture_content, content_max_length, content_redactor)
-        set_content_policy(policy)
-        configuration.instrumented = _instrument_all(names, content_policy=policy, gpu=gpu)
+        configuration.instrumented = _instrument_all(names, gpu=gpu)
         if GPU_ENTRY_POINT in configuration.instrumented:
             from llm_otel.gpu import GPUInstrumentor
 
             configuration.gpu = GPUInstrumentor._metrics
         _current = configuration
         return configuration
+
+
+def _reconfigure(
+    current: Configuration, setup: dict[str, Any], names: set[str] | None, gpu: bool | None
+) -> Configuration:
+    """A later configure(): provider settings that differ from the first call's are named in
+    one warning; instrument= and gpu= instrument what was not yet."""
+    changed = [k for k, v in setup.items() if v is not None and v != _first_setup.get(k)]
+    if changed:
+        _logger.warning(
+            "llm_otel.configure() was already called: %s cannot change once the providers are "
+            "set up and %s ignored (content settings and instrument= were applied)",
+            ", ".join(changed),
+            "was" if len(changed) == 1 else "were",
+        )
+    for name in _instrument_all(names, gpu=gpu):
+        if name not in current.instrumented:
+            current.instrumented.append(name)
+    return current
+
+
+def _warn_preinstalled(setup: dict[str, Any]) -> None:
+    """One warning when providers someone else installed will not get this call's settings."""
+    providers = (metrics.get_meter_provider(), trace.get_tracer_provider(), get_logger_provider())
+    installed = [
+        type(p).__name__
+        for p in providers
+        if isinstance(p, MeterProvider | TracerProvider | LoggerProvider)
+    ]
+    unapplied = [k for k, v in setup.items() if v is not None]
+    if installed and unapplied:
+        _logger.warning(
+            "the OpenTelemetry SDK was set up before llm_otel.configure() (%s already installed, "
+            "e.g. by opentelemetry-instrument): %s not applied to it; set them through the "
+            "OTEL_* variables (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, "
+            "OTEL_EXPORTER_OTLP_ENDPOINT, ...) instead",
+            ", ".join(installed),
+            ", ".join(unapplied),
+        )
+
+
+def _content_policy(
+    base: ContentPolicy,
+    mode: ContentMode | str | bool | None,
+    max_length: int | str | None,
+    redactor: Redactor | None,
+) -> ContentPolicy:
+    """``base`` with what this call says about content; what it leaves out stays as it was."""
+    if mode is None and max_length is None and redactor is None:
+        return base
+    given = policy_from_env(mode, max_length, redactor)
+    return ContentPolicy(
+        mode=given.mode if mode is not None else base.mode,
+        max_length=given.max_length if max_length is not None else base.max_length,
+        redactor=redactor if redactor is not None else base.redactor,
+    )
+
+
+def _instrument_names(instrument: bool | str | Iterable[str], gpu: bool | None) -> set[str] | None:
+    """The entry points ``instrument=`` and ``gpu=`` ask for (None: every one of ours). Library
+    names ("openai", "google-genai") and entry-point names ("llm_otel_openai") are both
+    accepted; an unknown one is named in a warning with the valid names."""
+    names: set[str] | None = None
+    if instrument is not True:
+        wanted = [instrument] if isinstance(instrument, str) else list(instrument or ())
+        known = _llm_otel_entry_points()
+        names = set()
+        for name in wanted:
+            entry = name if name in known else f"llm_otel_{str(name).replace('-', '_')}"
+            if entry in known:
+                names.add(entry)
+            else:
+                valid = sorted(n.removeprefix("llm_otel_") for n in known)
+                _logger.warning(
+                    "configure(instrument=...): %r is not an llm_otel instrumentation; "
+                    "valid names: %s",
+                    name,
+                    ", ".join(valid),
+                )
+    if gpu is False:
+        names = (_llm_otel_entry_points() if names is None else names) - {GPU_ENTRY_POINT}
+    elif gpu is True and names is not None:
+        names.add(GPU_ENTRY_POINT)
+    return names
 
 
 _P = TypeVar("_P")

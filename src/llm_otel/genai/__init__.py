@@ -6,7 +6,14 @@ items, through a :class:`StreamAccumulator`) as an :class:`LLMResponse`.
 """
 
 from llm_otel.genai._abandoned import drain_abandoned
-from llm_otel.genai._content import ContentMode, ContentPolicy, Redactor, policy_from_env
+from llm_otel.genai._content import (
+    ContentMode,
+    ContentPolicy,
+    Redactor,
+    default_policy,
+    policy_from_env,
+    set_default_policy,
+)
 from llm_otel.genai._invocation import OPERATION_DETAILS_EVENT, Invocation, error_type_of
 from llm_otel.genai._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
 from llm_otel.genai._telemetry import DURATION_BUCKETS, TOKEN_BUCKETS, GenAITelemetry
@@ -27,7 +34,9 @@ __all__ = [
     "Redactor",
     "StreamAccumulator",
     "SyncStreamProxy",
+    "default_policy",
     "drain_abandoned",
     "error_type_of",
     "policy_from_env",
+    "set_default_policy",
 ]

@@ -28,7 +28,9 @@ __all__ = [
     "ContentMode",
     "ContentPolicy",
     "Redactor",
+    "default_policy",
     "policy_from_env",
+    "set_default_policy",
 ]
 
 _logger = logging.getLogger("llm_otel")
@@ -229,3 +231,29 @@ def _redactor_from_env() -> Redactor | None:
 
 def _withhold_everything(text: str) -> str:
     return REDACTION_FAILED
+
+
+_default: ContentPolicy | None = None
+
+
+def default_policy() -> ContentPolicy:
+    """The content policy of every instrumentation not given one of its own: the environment's
+    until :func:`set_default_policy` (``llm_otel.configure()``) says otherwise. Read at record
+    time, so settings made after the instrumentation was applied (an app's ``configure()``
+    under ``opentelemetry-instrument``, a second ``configure()``) hold for every later call."""
+    policy = _default
+    if policy is None:
+        policy = _default_from_env()
+    return policy
+
+
+def _default_from_env() -> ContentPolicy:
+    global _default
+    policy = _default = policy_from_env()
+    return policy
+
+
+def set_default_policy(policy: ContentPolicy | None) -> None:
+    """Make ``policy`` the default (None: the environment's again, read on next use)."""
+    global _default
+    _default = policy

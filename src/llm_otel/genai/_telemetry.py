@@ -9,7 +9,7 @@ from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as m
 from opentelemetry.trace import TracerProvider
 
 from llm_otel._version import __version__
-from llm_otel.genai._content import ContentPolicy, policy_from_env
+from llm_otel.genai._content import ContentPolicy, default_policy
 from llm_otel.semconv.cost import LLM_OTEL_CLIENT_COST
 from llm_otel.semconv.evaluation import LLM_OTEL_EVALUATION_RESULTS, LLM_OTEL_EVALUATION_SCORE
 
@@ -33,8 +33,8 @@ class GenAITelemetry:
     """One instrumentation's handles on the OTel providers and its content rules."""
 
     __slots__ = (
+        "_content",
         "active",
-        "content",
         "cost",
         "duration",
         "evaluation_results",
@@ -61,7 +61,9 @@ class GenAITelemetry:
         self.tracer = trace.get_tracer(SCOPE_NAME, __version__, tracer_provider)
         meter = metrics.get_meter(SCOPE_NAME, __version__, meter_provider)
         self.event_logger = get_logger(SCOPE_NAME, __version__, logger_provider)
-        self.content = content if content is not None else policy_from_env()
+        self._content = content
+        """This instrumentation's own policy (``instrument(content_policy=...)``), else None:
+        then :attr:`content` is the process default, looked up on every call."""
         self.duration = meter.create_histogram(
             m.GEN_AI_CLIENT_OPERATION_DURATION,
             unit="s",
@@ -102,3 +104,9 @@ class GenAITelemetry:
             description="Time between consecutive chunks of a streamed response.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
+
+    @property
+    def content(self) -> ContentPolicy:
+        """The content rules for the call being recorded now."""
+        content = self._content
+        return content if content is not None else default_policy()

@@ -13,7 +13,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from llm_otel.genai import GenAITelemetry, policy_from_env
+from llm_otel.genai import GenAITelemetry
 
 __all__ = ["GenAIInstrumentor", "Patches", "retire", "supported", "telemetry_for"]
 
@@ -48,7 +48,7 @@ def telemetry_for(library: str, kwargs: dict[str, Any]) -> GenAITelemetry:
         tracer_provider=kwargs.get("tracer_provider"),
         meter_provider=kwargs.get("meter_provider"),
         logger_provider=kwargs.get("logger_provider"),
-        content=kwargs.get("content_policy") or policy_from_env(),
+        content=kwargs.get("content_policy"),  # None: the process default, read per call
     )
     _LIVE.setdefault(library, []).append(telemetry)
     return telemetry
