@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -259,3 +261,59 @@ def test_a_second_configure_names_what_it_ignored_and_applies_content() -> None:
     warnings = [line for line in result.stderr.splitlines() if line.startswith("llm_otel|")]
     assert len(warnings) == 1, result.stderr  # none for the identical call or the content one
     assert "service_name cannot change" in warnings[0] and "endpoint" not in warnings[0]
+
+
+SCRIPT_APP = """
+import sys, openai, llm_otel
+llm_otel.configure(service_name="notebook", environment="staging", batch=False,
+                   endpoint={endpoint!r})
+client = openai.OpenAI(base_url={base_url!r}, api_key="k", max_retries=0)
+client.chat.completions.create(model="gpt-test", messages=[{{"role": "user", "content": "x"}}])
+print("called", flush=True)
+sys.stdin.readline()  # the test has looked at the receiver
+print("flushed" if llm_otel.flush() else "flush failed", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _wait_for(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_batch_false_exports_at_once_and_flush_exports_the_rest(
+    server: OpenAITestServer, receiver: OTLPReceiver
+) -> None:
+    script = SCRIPT_APP.format(endpoint=receiver.endpoint, base_url=server.base_url)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    # Batches and metric rounds far in the future: only batch=False and flush() export now.
+    clean.update(OTEL_BSP_SCHEDULE_DELAY="600000", OTEL_METRIC_EXPORT_INTERVAL="600000",
+                 LLM_OTEL_GPU_METRICS="false")  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=clean,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        assert process.stdout.readline().strip() == "called"
+        assert _wait_for(lambda: len(receiver.spans) == 1), "the span was sent when it ended"
+        assert "gen_ai.client.operation.duration" not in receiver.metrics  # not yet
+        process.stdin.write("\n")
+        process.stdin.flush()
+        assert process.stdout.readline().strip() == "flushed"
+        assert "gen_ai.client.operation.duration" in receiver.metrics  # sent by flush()
+        assert receiver.spans[0]["name"] == "chat gpt-test"
+        resource = receiver.resources[0]
+        assert resource["deployment.environment.name"] == "staging"
+        assert resource["service.name"] == "notebook"
+    finally:
+        process.kill()
+        process.wait()

@@ -11,9 +11,8 @@ import llm_otel.genai
 def test_top_level_exports() -> None:
     expected = {
         "Configuration", "ContentMode", "ContentPolicy", "LLMCall", "OperationSpan", "Redactor",
-        "ScopeSpanProcessor", "__version__", "agent", "configure", "context", "llm_call",
-        "record_evaluation",
-        "retrieval", "task", "tool", "workflow",
+        "ScopeSpanProcessor", "__version__", "agent", "configure", "context", "flush",
+        "llm_call", "record_evaluation", "retrieval", "shutdown", "task", "tool", "workflow",
     }  # fmt: skip
     assert set(llm_otel.__all__) == expected
     for name in llm_otel.__all__:

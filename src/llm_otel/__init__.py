@@ -8,7 +8,7 @@ library that is installed. See the README and docs/ for zero-code use, content c
 attributes recorded.
 """
 
-from llm_otel._configure import Configuration, configure
+from llm_otel._configure import Configuration, configure, flush, shutdown
 from llm_otel._evaluation import record_evaluation
 from llm_otel._version import __version__
 from llm_otel.genai import ContentMode, ContentPolicy, Redactor
@@ -37,9 +37,11 @@ __all__ = [
     "agent",
     "configure",
     "context",
+    "flush",
     "llm_call",
     "record_evaluation",
     "retrieval",
+    "shutdown",
     "task",
     "tool",
     "workflow",

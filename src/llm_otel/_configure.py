@@ -17,6 +17,7 @@ from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
     ConsoleLogRecordExporter,
     LogRecordExporter,
+    SimpleLogRecordProcessor,
 )
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -26,7 +27,13 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import HOST_NAME, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from opentelemetry.semconv.attributes.deployment_attributes import DEPLOYMENT_ENVIRONMENT_NAME
 
 from llm_otel.genai import (
     ContentMode,
@@ -36,13 +43,14 @@ from llm_otel.genai import (
     policy_from_env,
     set_default_policy,
 )
+from llm_otel.genai._abandoned import drain_abandoned
 from llm_otel.genai._scope import ScopeSpanProcessor
 from llm_otel.manual._defaults import set_content_policy
 
 if TYPE_CHECKING:
     from llm_otel.gpu import GPUMetrics
 
-__all__ = ["Configuration", "configure"]
+__all__ = ["Configuration", "configure", "flush", "shutdown"]
 
 _logger = logging.getLogger("llm_otel")
 _lock = threading.Lock()
@@ -66,11 +74,15 @@ class Configuration:
     gpu: GPUMetrics | None = None
     """The NVML GPU metrics, when they were started."""
 
-    def force_flush(self, timeout_millis: int = 30_000) -> None:
-        """Export everything recorded so far (spans, metrics, log records)."""
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export everything recorded so far (spans, metrics, log records, and the calls of
+        streams abandoned unfinished); False when a provider did not finish in time."""
+        drain_abandoned()
+        flushed = True
         for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
             if provider is not None:
-                provider.force_flush(timeout_millis)
+                flushed = provider.force_flush(timeout_millis) is not False and flushed
+        return flushed
 
     def shutdown(self) -> None:
         """Flush and shut the providers down, then stop NVML; instrumentations stay in place."""
@@ -104,6 +116,8 @@ def configure(
     protocol: str | None = None,
     headers: Mapping[str, str] | None = None,
     resource_attributes: Mapping[str, str] | None = None,
+    environment: str | None = None,
+    batch: bool = True,
     capture_content: ContentMode | str | bool | None = None,
     content_max_length: int | str | None = None,
     content_redactor: Redactor | None = None,
@@ -129,6 +143,10 @@ def configure(
     for what was dropped because the exporter could not keep up) and the queue size and
     capacity. ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=false`` turns them off.
 
+    ``environment`` sets ``deployment.environment.name`` on the resource. ``batch=False``
+    exports each span and log record as it ends instead of in batches: for scripts, notebooks
+    and tests that must see their telemetry at once (it makes every call wait for the export).
+
     The content settings (``capture_content``, ``content_max_length``, ``content_redactor``)
     hold for every call recorded after this one, however the instrumentation was applied
     (``opentelemetry-instrument`` included) and on every later ``configure()`` too. The provider
@@ -145,6 +163,8 @@ def configure(
         "protocol": protocol,
         "headers": dict(headers) if headers is not None else None,
         "resource_attributes": dict(resource_attributes) if resource_attributes else None,
+        "environment": environment,
+        "batch": None if batch else False,
         "span_exporter": span_exporter,
         "metric_reader": metric_reader,
         "log_exporter": log_exporter,
@@ -161,6 +181,8 @@ def configure(
         attributes: dict[str, Any] = dict(resource_attributes or {})
         if service_name:
             attributes[SERVICE_NAME] = service_name
+        if environment:
+            attributes[DEPLOYMENT_ENVIRONMENT_NAME] = environment
         resource = with_host_name(Resource.create(attributes))
         settings = _ExportSettings(endpoint, protocol, headers)
 
@@ -191,6 +213,8 @@ def configure(
                 tracer_provider.add_span_processor(ScopeSpanProcessor())
                 tracer_provider.add_span_processor(
                     BatchSpanProcessor(span_exp, meter_provider=meter_provider)
+                    if batch
+                    else SimpleSpanProcessor(span_exp)
                 )
                 trace.set_tracer_provider(tracer_provider)
 
@@ -201,6 +225,8 @@ def configure(
                 logger_provider = LoggerProvider(resource=resource)
                 logger_provider.add_log_record_processor(
                     BatchLogRecordProcessor(log_exp, meter_provider=meter_provider)
+                    if batch
+                    else SimpleLogRecordProcessor(log_exp)
                 )
                 set_logger_provider(logger_provider)
 
@@ -212,6 +238,41 @@ def configure(
             configuration.gpu = GPUInstrumentor._metrics
         _current = configuration
         return configuration
+
+
+def _providers() -> list[Any]:
+    """The SDK providers to flush: configure()'s, else whatever SDK providers are installed
+    (``opentelemetry-instrument``'s)."""
+    if _current is not None:
+        candidates: tuple[Any, ...] = (
+            _current.tracer_provider,
+            _current.meter_provider,
+            _current.logger_provider,
+        )
+    else:
+        candidates = (trace.get_tracer_provider(), metrics.get_meter_provider(),
+                      get_logger_provider())  # fmt: skip
+    return [p for p in candidates if isinstance(p, TracerProvider | MeterProvider | LoggerProvider)]
+
+
+def flush(timeout_millis: int = 30_000) -> bool:
+    """Export everything recorded so far, now: for scripts, notebooks and tests that end before
+    the batch exporters' next round. Returns False when something did not finish in time."""
+    drain_abandoned()
+    flushed = True
+    for provider in _providers():
+        flushed = provider.force_flush(timeout_millis) is not False and flushed
+    return flushed
+
+
+def shutdown() -> None:
+    """Flush and stop the providers (and NVML): nothing is recorded afterwards."""
+    drain_abandoned()
+    if _current is not None:
+        _current.shutdown()
+        return
+    for provider in _providers():
+        provider.shutdown()
 
 
 def _reconfigure(
