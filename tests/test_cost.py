@@ -102,3 +102,74 @@ def test_cost_can_be_turned_off(
     monkeypatch.setenv("LLM_OTEL_COST", "false")
     client.chat.completions.create(model="gpt-4o-mini", messages=USER)
     assert "llm_otel.usage.cost" not in telemetry.only_span().attributes
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ([1, 2, 3], "not a list"),
+        ({"prices": {"openai": [1]}}, "prices['openai'] must map models"),
+        ({"prices": {"openai": {"gpt-x": 3}}}, "openai/gpt-x"),
+        ({"prices": {"openai": {"gpt-x": {"input": "cheap"}}}}, "openai/gpt-x"),
+        ({"prices": {"openai": {"gpt-x": {"input": -1}}}}, "openai/gpt-x"),
+        ({"openai": {"gpt-x": {"input": 1}}}, 'no "prices" key'),
+    ],
+)
+def test_a_price_file_of_the_wrong_shape_is_named_and_costs_nothing_else(
+    content: object,
+    says: str,
+    client: openai.OpenAI,
+    telemetry: Telemetry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(content))
+    monkeypatch.setenv("LLM_OTEL_PRICES_FILE", str(path))
+    with caplog.at_level(logging.WARNING, logger="llm_otel"):
+        client.chat.completions.create(model="gpt-4o-mini", messages=USER)
+    (record,) = [r for r in caplog.records if r.name == "llm_otel"]
+    assert str(path) in record.getMessage() and says in record.getMessage()
+    attributes = telemetry.only_span().attributes
+    # The shipped table is kept, and nothing else of the call is lost.
+    assert attributes["llm_otel.usage.cost"] > 0
+    assert attributes["gen_ai.response.id"] == "chatcmpl-test"
+    assert attributes["gen_ai.usage.input_tokens"] == 12
+    assert telemetry.points("gen_ai.client.token.usage")
+
+
+def test_set_prices_rejects_a_wrong_shape_clearly_and_changes_nothing() -> None:
+    before = cost.prices()
+    with pytest.raises(ValueError, match="not a list"):
+        cost.set_prices([1])  # type: ignore[arg-type]
+    assert cost.prices() is before
+
+
+def test_a_cost_failure_touches_no_other_telemetry(
+    client: openai.OpenAI, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> object:
+        raise RuntimeError("price table broken")
+
+    monkeypatch.setattr(cost.PriceTable, "lookup", broken)
+    client.chat.completions.create(model="gpt-4o-mini", messages=USER)
+    attributes = telemetry.only_span().attributes
+    assert "llm_otel.usage.cost" not in attributes
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attributes["gen_ai.usage.output_tokens"] == 5
+    assert telemetry.points("gen_ai.client.operation.duration")
+
+
+@pytest.mark.parametrize("variable", ["LLM_OTEL_COST", "LLM_OTEL_GPU_METRICS"])
+def test_an_unreadable_switch_warns_and_keeps_the_default(
+    variable: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from llm_otel._env import env_flag
+
+    monkeypatch.setenv(variable, "banana")
+    with caplog.at_level(logging.WARNING, logger="llm_otel"):
+        assert env_flag(variable, True) is True
+        assert env_flag(variable, True) is True  # warned once
+    (record,) = caplog.records
+    assert variable in record.getMessage() and "banana" in record.getMessage()

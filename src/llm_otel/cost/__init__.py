@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from llm_otel._env import env_flag
 
 __all__ = ["COST_ENV", "PRICES_FILE_ENV", "Price", "PriceTable", "prices", "set_prices"]
 
@@ -94,26 +97,55 @@ class PriceTable:
         return PriceTable(table, other.as_of or self.as_of)
 
 
-def parse(data: dict[str, Any]) -> PriceTable:
-    """A :class:`PriceTable` from the JSON format (raises ValueError on a malformed entry)."""
+def parse(data: Any) -> PriceTable:
+    """A :class:`PriceTable` from the JSON format; ValueError naming the first bad entry when
+    ``data`` is not ``{"prices": {provider: {model: {"input": ..., "output": ...}}}}``."""
+    if not isinstance(data, dict):
+        raise ValueError(
+            f'expected an object {{"prices": {{provider: {{model: prices}}}}}}, '
+            f"not a {type(data).__name__}"
+        )
+    if "prices" not in data:
+        raise ValueError('no "prices" key (provider -> model -> prices)')
+    providers = data["prices"]
+    if not isinstance(providers, dict):
+        raise ValueError(f'"prices" must map providers to models, not a {type(providers).__name__}')
     table: dict[str, dict[str, Price]] = {}
-    for provider, models in dict(data.get("prices", {})).items():
-        for model, spec in dict(models).items():
-            try:
-                price = Price(
-                    input=float(spec["input"]),
-                    output=float(spec.get("output", 0.0)),
-                    cached_input=_optional(spec.get("cached_input")),
-                    cache_creation_input=_optional(spec.get("cache_creation_input")),
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"bad price for {provider}/{model}: {spec!r} ({exc})") from exc
-            table.setdefault(provider, {})[model] = price
-    return PriceTable(table, data.get("as_of"))
+    for provider, models in providers.items():
+        if not isinstance(models, dict):
+            raise ValueError(f"prices[{provider!r}] must map models to prices, not {models!r}")
+        for model, spec in models.items():
+            table.setdefault(provider, {})[model] = _price(provider, model, spec)
+    as_of = data.get("as_of")
+    return PriceTable(table, as_of if isinstance(as_of, str) else None)
+
+
+def _price(provider: str, model: str, spec: Any) -> Price:
+    try:
+        if not isinstance(spec, dict):
+            raise TypeError('expected {"input": ..., "output": ...}')
+        return Price(
+            input=_amount(spec["input"]),
+            output=_amount(spec.get("output", 0.0)),
+            cached_input=_optional(spec.get("cached_input")),
+            cache_creation_input=_optional(spec.get("cache_creation_input")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"bad price for {provider}/{model}: {spec!r} ({exc})") from exc
+
+
+def _amount(value: Any) -> float:
+    """USD per million tokens: a finite, non-negative number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{value!r} is not a number")
+    amount = float(value)
+    if not math.isfinite(amount) or amount < 0:
+        raise ValueError(f"{value!r} is not a finite price of 0 or more")
+    return amount
 
 
 def _optional(value: Any) -> float | None:
-    return None if value is None else float(value)
+    return None if value is None else _amount(value)
 
 
 _lock = threading.Lock()
@@ -122,7 +154,7 @@ _loaded = False
 
 
 def _load() -> PriceTable | None:
-    if os.environ.get(COST_ENV, "true").strip().lower() in ("false", "0", "no", "off"):
+    if not env_flag(COST_ENV, True):
         return None
     shipped = parse(json.loads(resources.files(__package__).joinpath("prices.json").read_text()))
     path = os.environ.get(PRICES_FILE_ENV)
@@ -157,5 +189,5 @@ def set_prices(overrides: dict[str, Any] | str | Path | None) -> None:
                 if isinstance(overrides, str | Path)
                 else overrides
             )
-            base = base.merged(parse(data))
+            base = base.merged(parse(data))  # ValueError names the bad entry; nothing changes
         _table, _loaded = base, True

@@ -208,7 +208,11 @@ class Invocation:
         if error_type is not None:
             attrs = {**attrs, error_attributes.ERROR_TYPE: error_type}
 
-        cost = self._cost(response)
+        try:  # a broken price table costs the cost, never the call's other telemetry
+            cost = self._cost(response)
+        except Exception as internal:
+            report_internal_error("cost", internal)
+            cost = None
         recording = span.is_recording()
         ttfc = None if self._first_chunk is None else self._first_chunk - self._start
         if recording:

@@ -14,7 +14,6 @@ and records nothing.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Collection
 from typing import Any
@@ -25,6 +24,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 )
 from opentelemetry.metrics import MeterProvider
 
+from llm_otel._env import env_flag
 from llm_otel._version import __version__
 from llm_otel.gpu._metrics import register_instruments
 from llm_otel.gpu._nvml import Device, NVMLSession, load_nvml
@@ -41,8 +41,7 @@ def gpu_metrics_enabled(explicit: bool | None = None) -> bool:
     ``gpu`` extra is the opt-in)."""
     if explicit is not None:
         return explicit
-    value = os.environ.get(GPU_METRICS_ENV, "true").strip().lower()
-    return value not in ("false", "0", "no", "off")
+    return env_flag(GPU_METRICS_ENV, True)
 
 
 class GPUMetrics:
