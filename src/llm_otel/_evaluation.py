@@ -11,6 +11,8 @@ checks show up next to the call in traces and dashboards.
 from __future__ import annotations
 
 import logging
+import math
+from numbers import Real
 from typing import Any
 
 from opentelemetry import trace
@@ -40,13 +42,25 @@ def record_evaluation(
     """Attach an evaluation (user feedback, an automated check) to an LLM call.
 
     ``target`` is the call's response id (``gen_ai.response.id``; the last 10,000 calls of this
-    process are remembered), its span or span context, or None for the current span. Returns
-    False, with a warning, when the target cannot be found; never raises.
+    process are remembered), its span or span context, or None for the current span. ``name``
+    is a non-empty string, ``score`` a finite number. Returns False, with a warning, when the
+    target cannot be found or an argument is wrong; never raises.
     """
     try:
+        problem = _invalid(target, name, score)
+        if problem:
+            _logger.warning("record_evaluation(): %s; nothing recorded", problem)
+            return False
         context, provider, model = _resolve(target)
         if context is None:
-            _logger.warning("no recent LLM call with response id %r", target)
+            if target is None:
+                _logger.warning(
+                    "record_evaluation(None): no current span to attach the evaluation to; "
+                    "pass the call's response id, span or span context"
+                )
+            else:
+                _logger.warning("record_evaluation(): no recent LLM call with response id %r",
+                                target)  # fmt: skip
             return False
         event: dict[str, AttributeValue] = {ga.GEN_AI_EVALUATION_NAME: name}
         metric: dict[str, AttributeValue] = {ga.GEN_AI_EVALUATION_NAME: name}
@@ -79,6 +93,22 @@ def record_evaluation(
     except Exception as exc:
         report_internal_error("record_evaluation", exc)
         return False
+
+
+def _invalid(target: Any, name: Any, score: Any) -> str | None:
+    """What is wrong with the arguments, in words (None when nothing is)."""
+    if not isinstance(name, str) or not name:
+        return f"name must be a non-empty string, not {name!r}"
+    if score is not None and (
+        isinstance(score, bool) or not isinstance(score, Real) or not math.isfinite(score)
+    ):
+        return f"score must be a finite number, not {score!r}"
+    if target is not None and not isinstance(target, (str, Span, SpanContext)):
+        return (
+            "the target is a response id (str), a span, a span context or None, "
+            f"not a {type(target).__name__}"
+        )
+    return None
 
 
 def _resolve(target: Any) -> tuple[SpanContext | None, str | None, str | None]:

@@ -41,7 +41,8 @@ def context(
     attributes: dict[str, AttributeValue] | None = None,
 ) -> Iterator[Mapping[str, AttributeValue]]:
     """Apply ``gen_ai.conversation.id``, ``user.id``, ``session.id`` (and any other
-    ``attributes``) to every span started inside the block; blocks nest, inner values win."""
+    ``attributes``) to every span started inside the block; blocks nest, inner values win.
+    The ids are strings in the conventions: an int or a UUID is recorded as its text."""
     merged = dict(_SCOPE.get())
     for key, value in (
         (ga.GEN_AI_CONVERSATION_ID, conversation_id),
@@ -49,7 +50,7 @@ def context(
         (session_attributes.SESSION_ID, session_id),
     ):
         if value is not None:
-            merged[key] = value
+            merged[key] = value if isinstance(value, str) else str(value)
     merged.update(attributes or {})
     frozen = MappingProxyType(merged)
     token = _SCOPE.set(frozen)
