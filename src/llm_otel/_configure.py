@@ -35,6 +35,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.semconv.attributes.deployment_attributes import DEPLOYMENT_ENVIRONMENT_NAME
 
+from llm_otel import _exit
 from llm_otel.genai import (
     ContentMode,
     ContentPolicy,
@@ -84,13 +85,15 @@ class Configuration:
                 flushed = provider.force_flush(timeout_millis) is not False and flushed
         return flushed
 
-    def shutdown(self) -> None:
-        """Flush and shut the providers down, then stop NVML; instrumentations stay in place."""
-        for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
-            if provider is not None:
-                provider.shutdown()
-        if self.gpu is not None:  # after the final metric export, which still reads the GPUs
-            self.gpu.shutdown()
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush and shut the providers down, then stop NVML; instrumentations stay in place.
+        Waits at most ``timeout`` seconds in all (default: ``configure(shutdown_timeout=)``,
+        ``LLM_OTEL_SHUTDOWN_TIMEOUT``, 3 s); False when something did not finish in time."""
+        providers = [self.tracer_provider, self.meter_provider, self.logger_provider]
+        owned = [p for p in providers if p is not None]
+        after = [self.gpu.shutdown] if self.gpu is not None else []
+        _exit.forget_at_exit(owned, after)
+        return _exit.shutdown_within(owned, after, timeout)
 
 
 _SDK_SELF_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
@@ -126,6 +129,7 @@ def configure(
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
     log_exporter: LogRecordExporter | None = None,
+    shutdown_timeout: float | None = None,
 ) -> Configuration:
     """Set up tracing, metrics and logs with OTLP export and instrument installed LLM clients.
 
@@ -146,6 +150,9 @@ def configure(
     ``environment`` sets ``deployment.environment.name`` on the resource. ``batch=False``
     exports each span and log record as it ends instead of in batches: for scripts, notebooks
     and tests that must see their telemetry at once (it makes every call wait for the export).
+    At exit the providers are shut down (what is left exported) in at most ``shutdown_timeout``
+    seconds in all: default ``LLM_OTEL_SHUTDOWN_TIMEOUT``, else 3; the app exits then even if
+    the Collector is down or never answers.
 
     The content settings (``capture_content``, ``content_max_length``, ``content_redactor``)
     hold for every call recorded after this one, however the instrumentation was applied
@@ -170,6 +177,7 @@ def configure(
         "log_exporter": log_exporter,
     }
     with _lock:
+        _exit.set_timeout(shutdown_timeout)
         set_default_policy(
             _content_policy(default_policy(), capture_content, content_max_length, content_redactor)
         )
@@ -193,51 +201,74 @@ def configure(
         # kept: OTel allows one global provider per signal, and a second set of exporters
         # would run without ever receiving data.
         _warn_preinstalled(setup)
-        meter_provider = _existing(metrics.get_meter_provider(), MeterProvider)
-        if meter_provider is None:
-            reader = metric_reader
-            if reader is None:
-                metric_exp = settings.exporter("metrics")
-                if metric_exp is not None:
-                    reader = PeriodicExportingMetricReader(metric_exp)
-            if reader is not None:
-                meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
-                metrics.set_meter_provider(meter_provider)
-
-        tracer_provider = _existing(trace.get_tracer_provider(), TracerProvider)
-        if tracer_provider is None:
-            span_exp = span_exporter or settings.exporter("traces")
-            if span_exp is not None:
-                tracer_provider = TracerProvider(resource=resource)
-                # Before the exporter's processor, so llm_otel.context() ids are on every span.
-                tracer_provider.add_span_processor(ScopeSpanProcessor())
-                tracer_provider.add_span_processor(
-                    BatchSpanProcessor(span_exp, meter_provider=meter_provider)
-                    if batch
-                    else SimpleSpanProcessor(span_exp)
-                )
-                trace.set_tracer_provider(tracer_provider)
-
-        logger_provider = _existing(get_logger_provider(), LoggerProvider)
-        if logger_provider is None:
-            log_exp = log_exporter or settings.exporter("logs")
-            if log_exp is not None:
-                logger_provider = LoggerProvider(resource=resource)
-                logger_provider.add_log_record_processor(
-                    BatchLogRecordProcessor(log_exp, meter_provider=meter_provider)
-                    if batch
-                    else SimpleLogRecordProcessor(log_exp)
-                )
-                set_logger_provider(logger_provider)
-
-        configuration = Configuration(tracer_provider, meter_provider, logger_provider)
+        configuration, owned = _install_providers(
+            resource, settings, batch, span_exporter, metric_reader, log_exporter
+        )
         configuration.instrumented = _instrument_all(names, gpu=gpu)
         if GPU_ENTRY_POINT in configuration.instrumented:
             from llm_otel.gpu import GPUInstrumentor
 
             configuration.gpu = GPUInstrumentor._metrics
+        gpu_stop = [configuration.gpu.shutdown] if configuration.gpu is not None else []
+        _exit.shutdown_at_exit(owned, gpu_stop)
         _current = configuration
         return configuration
+
+
+def _install_providers(
+    resource: Resource,
+    settings: _ExportSettings,
+    batch: bool,
+    span_exporter: SpanExporter | None,
+    metric_reader: MetricReader | None,
+    log_exporter: LogRecordExporter | None,
+) -> tuple[Configuration, list[Any]]:
+    """The global providers: those already installed are kept, the others made and installed.
+    Returns them and the ones made here (shut down at exit by llm-otel, within the budget)."""
+    owned: list[Any] = []  # providers made here: configure() shuts them down at exit
+    meter_provider = _existing(metrics.get_meter_provider(), MeterProvider)
+    if meter_provider is None:
+        reader = metric_reader
+        if reader is None:
+            metric_exp = settings.exporter("metrics")
+            if metric_exp is not None:
+                reader = PeriodicExportingMetricReader(metric_exp)
+        if reader is not None:
+            meter_provider = MeterProvider(
+                resource=resource, metric_readers=[reader], shutdown_on_exit=False
+            )
+            owned.append(meter_provider)
+            metrics.set_meter_provider(meter_provider)
+
+    tracer_provider = _existing(trace.get_tracer_provider(), TracerProvider)
+    if tracer_provider is None:
+        span_exp = span_exporter or settings.exporter("traces")
+        if span_exp is not None:
+            tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+            owned.append(tracer_provider)
+            # Before the exporter's processor, so llm_otel.context() ids are on every span.
+            tracer_provider.add_span_processor(ScopeSpanProcessor())
+            tracer_provider.add_span_processor(
+                BatchSpanProcessor(span_exp, meter_provider=meter_provider)
+                if batch
+                else SimpleSpanProcessor(span_exp)
+            )
+            trace.set_tracer_provider(tracer_provider)
+
+    logger_provider = _existing(get_logger_provider(), LoggerProvider)
+    if logger_provider is None:
+        log_exp = log_exporter or settings.exporter("logs")
+        if log_exp is not None:
+            logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+            owned.append(logger_provider)
+            logger_provider.add_log_record_processor(
+                BatchLogRecordProcessor(log_exp, meter_provider=meter_provider)
+                if batch
+                else SimpleLogRecordProcessor(log_exp)
+            )
+            set_logger_provider(logger_provider)
+
+    return Configuration(tracer_provider, meter_provider, logger_provider), owned
 
 
 def _providers() -> list[Any]:
@@ -265,14 +296,15 @@ def flush(timeout_millis: int = 30_000) -> bool:
     return flushed
 
 
-def shutdown() -> None:
-    """Flush and stop the providers (and NVML): nothing is recorded afterwards."""
-    drain_abandoned()
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush and stop the providers (and NVML): nothing is recorded afterwards. Waits at most
+    ``timeout`` seconds in all (default: ``configure(shutdown_timeout=)``,
+    ``LLM_OTEL_SHUTDOWN_TIMEOUT``, 3 s); False when something did not finish in time."""
     if _current is not None:
-        _current.shutdown()
-        return
-    for provider in _providers():
-        provider.shutdown()
+        return _current.shutdown(timeout)
+    providers = _providers()
+    _exit.forget_at_exit(providers)
+    return _exit.shutdown_within(providers, (), timeout)
 
 
 def _reconfigure(

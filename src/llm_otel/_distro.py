@@ -38,4 +38,13 @@ class LLMOtelDistro(BaseDistro):  # type: ignore[misc]
 
 
 class LLMOtelConfigurator(_OTelSDKConfigurator):
-    """The SDK's own configurator: providers and exporters from the ``OTEL_*`` variables."""
+    """The SDK's own configurator: providers and exporters from the ``OTEL_*`` variables, shut
+    down at exit within ``LLM_OTEL_SHUTDOWN_TIMEOUT`` seconds (default 3) instead of the SDK's
+    unbounded wait on an unreachable Collector."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        super()._configure(**kwargs)  # type: ignore[no-untyped-call]
+        from llm_otel._configure import _providers
+        from llm_otel._exit import shutdown_at_exit
+
+        shutdown_at_exit(_providers())
