@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["exception_type", "internal_error_count", "report_internal_error"]
+__all__ = ["exception_type", "guarded", "internal_error_count", "report_internal_error"]
 
 _logger = logging.getLogger("llm_otel")
 _lock = threading.Lock()
@@ -47,6 +49,16 @@ def report_internal_error(where: str, exc: BaseException) -> None:
             _logger.debug("telemetry error in %s (#%d): %s", where, count, kind)
     except Exception:  # pragma: no cover - logging itself failed; nothing sane is left to do
         pass
+
+
+@contextmanager
+def guarded(where: str) -> Iterator[None]:
+    """Run a block of telemetry work whose failure must not reach the app: an exception is
+    reported (:func:`report_internal_error`) and the block is left; the code after it runs."""
+    try:
+        yield
+    except Exception as exc:
+        report_internal_error(where, exc)
 
 
 def internal_error_count(where: str | None = None) -> int:

@@ -1,11 +1,16 @@
-"""The provider-neutral GenAI core: invocations, content rules and stream proxies.
+"""The provider-neutral GenAI core: invocations, content rules and stream proxies, and the
+adapter API instrumentations are written against.
 
-Provider instrumentations are thin adapters onto this package: they describe a request as an
-:class:`LLMRequest`, start an :class:`Invocation`, and describe the response (or the stream's
-items, through a :class:`StreamAccumulator`) as an :class:`LLMResponse`.
+Provider instrumentations are thin adapters onto this package: an :class:`Adapter` (most
+subclass :class:`BaseAdapter`) describes a request as an :class:`LLMRequest` and the response
+(or the stream's items, through a :class:`StreamAccumulator`) as an :class:`LLMResponse`;
+:func:`sync_wrapper` / :func:`async_wrapper` turn an adapter into the wrapt wrapper that records
+the call. Adapters import from here and from ``llm_otel.instrumentation``, nothing private.
 """
 
+from llm_otel._guard import guarded
 from llm_otel.genai._abandoned import drain_abandoned
+from llm_otel.genai._adapter import Adapter, BaseAdapter, ProxyFactory
 from llm_otel.genai._content import (
     ContentMode,
     ContentPolicy,
@@ -14,29 +19,44 @@ from llm_otel.genai._content import (
     policy_from_env,
     set_default_policy,
 )
+from llm_otel.genai._incall import in_instrumented_call
 from llm_otel.genai._invocation import OPERATION_DETAILS_EVENT, Invocation, error_type_of
-from llm_otel.genai._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
+from llm_otel.genai._streams import (
+    AsyncStreamProxy,
+    IterableStreamProxy,
+    StreamAccumulator,
+    SyncStreamProxy,
+)
 from llm_otel.genai._telemetry import DURATION_BUCKETS, TOKEN_BUCKETS, GenAITelemetry
 from llm_otel.genai._types import LLMRequest, LLMResponse, Message
+from llm_otel.genai._wrapper import async_wrapper, sync_wrapper
 
 __all__ = [
     "DURATION_BUCKETS",
     "OPERATION_DETAILS_EVENT",
     "TOKEN_BUCKETS",
+    "Adapter",
     "AsyncStreamProxy",
+    "BaseAdapter",
     "ContentMode",
     "ContentPolicy",
     "GenAITelemetry",
     "Invocation",
+    "IterableStreamProxy",
     "LLMRequest",
     "LLMResponse",
     "Message",
+    "ProxyFactory",
     "Redactor",
     "StreamAccumulator",
     "SyncStreamProxy",
+    "async_wrapper",
     "default_policy",
     "drain_abandoned",
     "error_type_of",
+    "guarded",
+    "in_instrumented_call",
     "policy_from_env",
     "set_default_policy",
+    "sync_wrapper",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from array import array
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -38,22 +39,14 @@ _USAGE_ATTRIBUTES = (
 
 
 def error_type_of(exc: BaseException) -> str:
-    """A low-cardinality ``error.type``: the HTTP status for API errors, else the class name."""
+    """A low-cardinality ``error.type``: the HTTP status for API errors, else the class name.
+    An adapter that knows its SDK's errors better says so in ``Adapter.error_type``."""
     # ``status_code`` (openai, anthropic, ...) or ``code`` (google-genai, urllib); only real HTTP
     # statuses: ollama's ResponseError says -1 for an error sent mid-stream.
     for name in ("status_code", "code"):
         status = getattr(exc, name, None)
         if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
             return str(status)
-    # botocore's ClientError: the HTTP status, or the error code of an error sent mid-stream.
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-        if isinstance(status, int) and 100 <= status <= 599:
-            return str(status)
-        code = (response.get("Error") or {}).get("Code")
-        if isinstance(code, str) and code:
-            return code
     return type(exc).__qualname__
 
 
@@ -61,6 +54,7 @@ class Invocation:
     """Starts the span when created; :meth:`finish` or :meth:`fail` ends it exactly once."""
 
     __slots__ = (
+        "_classify",
         "_done",
         "_ends",
         "_first_chunk",
@@ -75,9 +69,15 @@ class Invocation:
     )
 
     def __init__(
-        self, telemetry: GenAITelemetry, request: LLMRequest, *, own_span: bool = True
+        self,
+        telemetry: GenAITelemetry,
+        request: LLMRequest,
+        *,
+        own_span: bool = True,
+        classify: Callable[[BaseException], str | None] | None = None,
     ) -> None:
         self._telemetry = telemetry
+        self._classify = classify  # the adapter's error_type: SDK-specific error.type values
         self.request = request
         # next() on a count is atomic under the GIL: only the first caller of _end gets 0.
         self._ends = itertools.count()
@@ -169,7 +169,20 @@ class Invocation:
         ended_at: tuple[float, int] | None = None,
     ) -> None:
         """End with an error: the exception raised, or an ``error_type`` the response reported."""
-        self._end(response, exc, error_type or (error_type_of(exc) if exc else "_OTHER"), ended_at)
+        if error_type is None:
+            error_type = self._error_type(exc) if exc is not None else "_OTHER"
+        self._end(response, exc, error_type, ended_at)
+
+    def _error_type(self, exc: BaseException) -> str:
+        if self._classify is not None:
+            try:
+                specific = self._classify(exc)
+            except Exception as internal:
+                report_internal_error("error_type", internal)
+                specific = None
+            if specific:
+                return specific
+        return error_type_of(exc)
 
     def _end(
         self,

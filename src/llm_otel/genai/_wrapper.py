@@ -12,58 +12,30 @@ that another vendor's GenAI instrumentation already traces gets our metrics but 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from llm_otel._guard import report_internal_error
 from llm_otel.genai._abandoned import PENDING, drain_abandoned
+from llm_otel.genai._adapter import Adapter
 from llm_otel.genai._coexist import traced_elsewhere
 from llm_otel.genai._incall import IN_CALL as _IN_CALL
 from llm_otel.genai._incall import in_instrumented_call
 from llm_otel.genai._invocation import Invocation
-from llm_otel.genai._streams import (
-    AsyncStreamProxy,
-    StreamAccumulator,
-    SyncStreamProxy,
-    make_proxy,
-)
+from llm_otel.genai._streams import AsyncStreamProxy, SyncStreamProxy, make_proxy
 from llm_otel.genai._telemetry import GenAITelemetry
-from llm_otel.genai._types import LLMRequest, LLMResponse
 
 __all__ = ["Adapter", "async_wrapper", "in_instrumented_call", "sync_wrapper"]
-
-
-class Adapter(Protocol):
-    """How one client-library operation maps onto the GenAI core."""
-
-    def request(
-        self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], capture: bool
-    ) -> LLMRequest: ...
-
-    def response(self, result: Any, capture: bool) -> LLMResponse | None: ...
-
-    def stream_accumulator(self, result: Any, capture: bool) -> StreamAccumulator | None:
-        """An accumulator when ``result`` is a stream to proxy, else None.
-
-        An adapter whose stream sits inside the result also defines
-        ``embed_stream(result, proxy)``: it calls ``proxy(stream, proxy_class)`` and returns the
-        result with the stream replaced by the proxy.
-
-        An adapter may also define ``error_response(exc)``: what a failed call's exception says
-        about the response (a request id, ...), as an :class:`LLMResponse` or None."""
-        ...
 
 
 def _fail(adapter: Adapter, invocation: Invocation, exc: BaseException) -> None:
     """End ``invocation`` with the client's exception, and what the adapter reads from it."""
     response = None
-    describe = getattr(adapter, "error_response", None)
-    if describe is not None:
-        try:
-            response = describe(exc)
-        except Exception as internal:
-            report_internal_error(f"{type(adapter).__name__}.error_response", internal)
+    try:
+        response = adapter.error_response(exc)
+    except Exception as internal:
+        report_internal_error(f"{type(adapter).__name__}.error_response", internal)
     invocation.fail(exc, response)
 
 
@@ -84,7 +56,10 @@ def _start(
     try:
         request = adapter.request(instance, args, kwargs, telemetry.content.enabled)
         invocation = Invocation(
-            telemetry, request, own_span=not traced_elsewhere(wrapped, instance)
+            telemetry,
+            request,
+            own_span=not traced_elsewhere(wrapped, instance),
+            classify=adapter.error_type,
         )
     except Exception as exc:
         report_internal_error(f"{type(adapter).__name__}.request", exc)
@@ -108,11 +83,11 @@ def _result(
     try:
         accumulator = adapter.stream_accumulator(result, capture)
         if accumulator is not None:
-            embed = getattr(adapter, "embed_stream", None)
-            if embed is not None:  # the stream sits inside the result (botocore's dicts)
-                return embed(
-                    result, lambda stream, cls: make_proxy(cls, stream, invocation, accumulator)
-                )
+            embedded = adapter.embed_stream(  # the stream sits inside the result (botocore)
+                result, lambda stream, cls: make_proxy(cls, stream, invocation, accumulator)
+            )
+            if embedded is not None:
+                return embedded
             if proxy is SyncStreamProxy and _async_only(result):
                 proxy = AsyncStreamProxy  # a plain call that hands back an async generator
             return make_proxy(proxy, result, invocation, accumulator)

@@ -10,45 +10,31 @@ anthropic SDK's clients for them.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
-
-from llm_otel.instrumentation._support import (
-    GenAIInstrumentor,
-    Patches,
-    retire,
-    supported,
-    telemetry_for,
-)
+from llm_otel.genai import GenAITelemetry
+from llm_otel.instrumentation._base import LLMInstrumentor
+from llm_otel.instrumentation._support import Patches
 from llm_otel.instrumentation.anthropic.package import _instruments
 
 __all__ = ["AnthropicInstrumentor"]
 
 
-class AnthropicInstrumentor(GenAIInstrumentor):
+class AnthropicInstrumentor(LLMInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every Anthropic Messages call."""
 
-    _patches = Patches()
+    library = "anthropic"
+    requirements = _instruments
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
-        if not supported(self.instrumentation_dependencies(), "anthropic"):
-            return
+    def patch(self, telemetry: GenAITelemetry, patches: Patches) -> None:
+        # create/parse and the stream() helpers share one wrapper per class, and the SDK's own
+        # tracer is muted during our calls: see _wrappers.
         from llm_otel.instrumentation.anthropic._wrappers import (
             present_targets,
             sdk_tracer_property,
         )
 
-        telemetry = telemetry_for("anthropic", kwargs)
         for cls, method, wrapper in present_targets(telemetry):
-            AnthropicInstrumentor._patches.wrap(cls, method, wrapper)
+            patches.wrap(cls, method, wrapper)
         replacement = sdk_tracer_property()
         if replacement is not None:
             base, prop = replacement
-            AnthropicInstrumentor._patches.replace(base, "_tracer", prop)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        retire("anthropic")
-        AnthropicInstrumentor._patches.restore()
+            patches.replace(base, "_tracer", prop)

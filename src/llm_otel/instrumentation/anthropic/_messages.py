@@ -13,7 +13,7 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel.genai import LLMRequest, LLMResponse, Message
+from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_int,
@@ -178,7 +178,7 @@ def _finish(reason: Any) -> str | None:
     return FINISH_REASONS.get(reason, reason)
 
 
-class MessagesAdapter:
+class MessagesAdapter(BaseAdapter):
     """``messages.create`` (and the ``stream()`` helper): operation ``chat``."""
 
     def request(

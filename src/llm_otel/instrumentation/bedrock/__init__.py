@@ -11,16 +11,11 @@ botocore calls pass, ``BaseClient._make_api_call``, is wrapped, so clients creat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
 from typing import Any
 
-from llm_otel.instrumentation._support import (
-    GenAIInstrumentor,
-    Patches,
-    retire,
-    supported,
-    telemetry_for,
-)
+from llm_otel.genai import GenAITelemetry, sync_wrapper
+from llm_otel.instrumentation._base import LLMInstrumentor
+from llm_otel.instrumentation._support import Patches
 from llm_otel.instrumentation.bedrock.package import _instruments
 
 __all__ = ["BedrockInstrumentor"]
@@ -35,25 +30,21 @@ def _service(client: Any) -> str | None:
         return None
 
 
-class BedrockInstrumentor(GenAIInstrumentor):
+class BedrockInstrumentor(LLMInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every Bedrock model call."""
 
-    _patches = Patches()
+    library = "botocore"
+    requirements = _instruments
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
-        if not supported(self.instrumentation_dependencies(), "botocore"):
-            return
+    def patch(self, telemetry: GenAITelemetry, patches: Patches) -> None:
+        # One dispatch wrapper on the method every botocore call passes: a target table cannot
+        # say "this operation of this service".
         from botocore.client import BaseClient
 
-        from llm_otel.genai._wrapper import sync_wrapper
         from llm_otel.instrumentation.bedrock._converse import ConverseAdapter
         from llm_otel.instrumentation.bedrock._invoke import InvokeAdapter
 
-        telemetry = telemetry_for("bedrock", kwargs)
-        handlers: dict[str, Callable[..., Any]] = {
+        handlers = {
             "Converse": sync_wrapper(telemetry, ConverseAdapter()),
             "ConverseStream": sync_wrapper(telemetry, ConverseAdapter(streaming=True)),
             "InvokeModel": sync_wrapper(telemetry, InvokeAdapter()),
@@ -66,8 +57,4 @@ class BedrockInstrumentor(GenAIInstrumentor):
                 return wrapped(*args, **kwargs)
             return handler(wrapped, instance, args, kwargs)
 
-        BedrockInstrumentor._patches.wrap(BaseClient, "_make_api_call", make_api_call)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        retire("bedrock")
-        BedrockInstrumentor._patches.restore()
+        patches.wrap(BaseClient, "_make_api_call", make_api_call)

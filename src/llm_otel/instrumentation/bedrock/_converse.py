@@ -16,8 +16,7 @@ from opentelemetry.semconv._incubating.attributes import aws_attributes as aws
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel.genai import LLMRequest, LLMResponse, Message
-from llm_otel.genai._streams import IterableStreamProxy
+from llm_otel.genai import BaseAdapter, IterableStreamProxy, LLMRequest, LLMResponse, Message
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_index,
@@ -74,6 +73,19 @@ def error_response(exc: BaseException) -> LLMResponse | None:
     """A failed call's request id: botocore's ClientError carries the error response."""
     attributes = request_id(getattr(exc, "response", None))
     return LLMResponse(attributes=attributes) if attributes else None
+
+
+def error_type(exc: BaseException) -> str | None:
+    """botocore's ClientError: the HTTP status, or the error code of an error sent mid-stream
+    (``throttlingException``, ...); None for anything else (the core's default)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+        return str(status)
+    code = (response.get("Error") or {}).get("Code")
+    return code if isinstance(code, str) and code else None
 
 
 def usage_into(response: LLMResponse, usage: Any) -> None:
@@ -239,7 +251,7 @@ def converse_output(response: LLMResponse, result: Any, capture: bool) -> None:
         ]
 
 
-class ConverseAdapter:
+class ConverseAdapter(BaseAdapter):
     """``converse`` / ``converse_stream``: operation ``chat``."""
 
     def __init__(self, streaming: bool = False) -> None:
@@ -262,6 +274,7 @@ class ConverseAdapter:
         return request
 
     error_response = staticmethod(error_response)
+    error_type = staticmethod(error_type)
 
     def response(self, result: Any, capture: bool) -> LLMResponse | None:
         response = LLMResponse(attributes=request_id(result))

@@ -27,8 +27,7 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel.genai import LLMRequest, LLMResponse, Message
-from llm_otel.genai._streams import IterableStreamProxy
+from llm_otel.genai import BaseAdapter, IterableStreamProxy, LLMRequest, LLMResponse, Message
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_int,
@@ -44,6 +43,7 @@ from llm_otel.instrumentation.bedrock._converse import (
     content_parts,
     converse_output,
     error_response,
+    error_type,
     inference_attributes,
     model_request,
     request_id,
@@ -108,7 +108,7 @@ def _chat_family(body: Mapping[str, Any]) -> str:
     return "openai"
 
 
-class InvokeAdapter:
+class InvokeAdapter(BaseAdapter):
     """``invoke_model`` / ``invoke_model_with_response_stream``."""
 
     def __init__(self, streaming: bool = False) -> None:
@@ -125,6 +125,7 @@ class InvokeAdapter:
         return request
 
     error_response = staticmethod(error_response)
+    error_type = staticmethod(error_type)
 
     def response(self, result: Any, capture: bool) -> LLMResponse | None:
         response = LLMResponse(attributes=request_id(result))

@@ -9,56 +9,26 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Collection
-from typing import Any
-
-from llm_otel.instrumentation._support import (
-    GenAIInstrumentor,
-    Patches,
-    retire,
-    supported,
-    telemetry_for,
-)
+from llm_otel.instrumentation._base import LLMInstrumentor, Target
 from llm_otel.instrumentation.cohere.package import _instruments
 
 __all__ = ["CohereInstrumentor"]
 
+_V2 = "cohere.v2.client"
 
-class CohereInstrumentor(GenAIInstrumentor):
+
+class CohereInstrumentor(LLMInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every Cohere v2 call."""
 
-    _patches = Patches()
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
-        if not supported(self.instrumentation_dependencies(), "cohere"):
-            return
-        from llm_otel.genai._wrapper import Adapter, async_wrapper, sync_wrapper
-        from llm_otel.instrumentation.cohere._adapters import ChatAdapter, EmbedAdapter
-
-        telemetry = telemetry_for("cohere", kwargs)
-        adapters: dict[str, Adapter] = {
-            "chat": ChatAdapter(),
-            "chat_stream": ChatAdapter(streaming=True),
-            "embed": EmbedAdapter(),
-        }
-        module = importlib.import_module("cohere.v2.client")
-        for class_name, make in (("V2Client", sync_wrapper), ("AsyncV2Client", async_wrapper)):
-            cls = getattr(module, class_name, None)
-            for method, adapter in adapters.items():
-                if cls is None or not callable(getattr(cls, method, None)):
-                    continue
-                # AsyncV2Client.chat_stream is an async generator function: calling it returns
-                # the stream without awaiting, so it gets the plain-call wrapper (which proxies
-                # an async generator with the async stream proxy).
-                wrap = make
-                if class_name == "AsyncV2Client" and method == "chat_stream":
-                    wrap = sync_wrapper
-                CohereInstrumentor._patches.wrap(cls, method, wrap(telemetry, adapter))
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        retire("cohere")
-        CohereInstrumentor._patches.restore()
+    library = "cohere"
+    requirements = _instruments
+    targets = (
+        *Target.pair(_V2, "V2Client", "AsyncV2Client", ("chat",), "._adapters:ChatAdapter"),
+        *Target.pair(_V2, "V2Client", "AsyncV2Client", ("embed",), "._adapters:EmbedAdapter"),
+        Target(_V2, "V2Client", ("chat_stream",), "._adapters:ChatAdapter", {"streaming": True}),
+        # AsyncV2Client.chat_stream is an async generator function: calling it returns the
+        # stream without awaiting, so it gets the plain-call wrapper (which proxies an async
+        # generator with the async stream proxy).
+        Target(_V2, "AsyncV2Client", ("chat_stream",), "._adapters:ChatAdapter",
+               {"streaming": True}),
+    )  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
-from llm_otel.genai import LLMRequest, LLMResponse, Message
+from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_int,
@@ -137,7 +137,7 @@ def _input_messages(messages: Any) -> list[Message]:
     return out
 
 
-class ChatAdapter:
+class ChatAdapter(BaseAdapter):
     """``v2.chat`` / ``v2.chat_stream``: operation ``chat``."""
 
     def __init__(self, streaming: bool = False) -> None:
@@ -191,7 +191,7 @@ class ChatAdapter:
         return StreamAccumulator(capture)
 
 
-class EmbedAdapter:
+class EmbedAdapter(BaseAdapter):
     """``v2.embed``: operation ``embeddings``; usage is the billed input tokens."""
 
     def request(
@@ -218,9 +218,6 @@ class EmbedAdapter:
         response = LLMResponse(response_id=field(result, "id"))
         _usage(response, field(result, "meta"))
         return response
-
-    def stream_accumulator(self, result: Any, capture: bool) -> None:
-        return None
 
 
 class StreamAccumulator:

@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
-from llm_otel.genai import LLMRequest, LLMResponse, Message
+from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_int,
@@ -176,7 +176,7 @@ def _output(candidate: Any) -> Message:
     return {"role": "assistant", "parts": parts, "finish_reason": reason}
 
 
-class GenerateAdapter:
+class GenerateAdapter(BaseAdapter):
     """``_generate_content`` / ``_generate_content_stream``: operation ``generate_content``."""
 
     def __init__(self, streaming: bool = False) -> None:
@@ -242,7 +242,7 @@ def _dump(model: Any) -> Any:
     return dump(exclude_none=True, mode="json") if callable(dump) else str(model)
 
 
-class EmbedAdapter:
+class EmbedAdapter(BaseAdapter):
     """``_embed_content``: operation ``embeddings``."""
 
     def request(
@@ -278,9 +278,6 @@ class EmbedAdapter:
         if counted:
             response.input_tokens = total
         return response
-
-    def stream_accumulator(self, result: Any, capture: bool) -> None:
-        return None
 
 
 class StreamAccumulator:

@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
-from llm_otel.genai import LLMRequest, LLMResponse
+from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse
 from llm_otel.instrumentation._fields import as_int, endpoint, given
 from llm_otel.instrumentation.openai import _chat as openai
 from llm_otel.instrumentation.openai._embeddings import EmbeddingsAdapter as _OpenAIEmbeddings
@@ -97,7 +97,7 @@ def _route(params: Mapping[str, Any]) -> LLMRequest:
     )
 
 
-class CompletionAdapter:
+class CompletionAdapter(BaseAdapter):
     """``completion`` / ``acompletion``: operation ``chat``."""
 
     def request(
@@ -123,7 +123,7 @@ class CompletionAdapter:
         return openai.ChatStreamAccumulator(capture)
 
 
-class EmbeddingAdapter:
+class EmbeddingAdapter(BaseAdapter):
     """``embedding`` / ``aembedding``: operation ``embeddings``."""
 
     def request(
@@ -142,6 +142,3 @@ class EmbeddingAdapter:
 
     def response(self, result: Any, capture: bool) -> LLMResponse | None:
         return _OpenAIEmbeddings().response(result, capture)
-
-    def stream_accumulator(self, result: Any, capture: bool) -> None:
-        return None

@@ -12,16 +12,11 @@ for the calls llm_otel records, so each call has one span.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Collection
 from typing import Any
 
-from llm_otel.instrumentation._support import (
-    GenAIInstrumentor,
-    Patches,
-    retire,
-    supported,
-    telemetry_for,
-)
+from llm_otel.genai import GenAITelemetry, in_instrumented_call
+from llm_otel.instrumentation._base import LLMInstrumentor, Target
+from llm_otel.instrumentation._support import Patches
 from llm_otel.instrumentation.mistralai.package import _instruments
 
 __all__ = ["MistralInstrumentor"]
@@ -31,60 +26,46 @@ _PREFIXES = ("mistralai.client.", "mistralai.")
 _HOOK = "_hooks.tracing"
 
 
-class MistralInstrumentor(GenAIInstrumentor):
+def _targets(prefix: str) -> tuple[Target, ...]:
+    """One class per resource; the async form of each method is ``<method>_async``."""
+    chat, embeddings = prefix + "chat", prefix + "embeddings"
+    adapter, embed = "._adapters:MistralChatAdapter", "._adapters:MistralEmbeddingsAdapter"
+    streaming = {"streaming": True}
+    return (
+        Target(chat, "Chat", ("complete",), adapter),
+        Target(chat, "Chat", ("complete_async",), adapter, kind="async"),
+        Target(chat, "Chat", ("stream",), adapter, streaming),
+        Target(chat, "Chat", ("stream_async",), adapter, streaming, kind="async"),
+        Target(embeddings, "Embeddings", ("create",), embed),
+        Target(embeddings, "Embeddings", ("create_async",), embed, kind="async"),
+    )
+
+
+class MistralInstrumentor(LLMInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every Mistral call."""
 
-    _patches = Patches()
+    library = "mistralai"
+    requirements = _instruments
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
-        if not supported(self.instrumentation_dependencies(), "mistralai"):
-            return
-        from llm_otel.genai._wrapper import async_wrapper, in_instrumented_call, sync_wrapper
-        from llm_otel.instrumentation.mistralai._adapters import (
-            MistralChatAdapter,
-            MistralEmbeddingsAdapter,
-        )
-
-        telemetry = telemetry_for("mistralai", kwargs)
-        targets = (
-            ("chat", "Chat", "complete", MistralChatAdapter()),
-            ("chat", "Chat", "stream", MistralChatAdapter(streaming=True)),
-            ("embeddings", "Embeddings", "create", MistralEmbeddingsAdapter()),
-        )
+    def patch(self, telemetry: GenAITelemetry, patches: Patches) -> None:
+        # The first layout this version has; its tracing hook is quieted for our calls.
         for prefix in _PREFIXES:
-            found = False
-            for module_name, class_name, method, adapter in targets:
-                try:
-                    cls = getattr(importlib.import_module(prefix + module_name), class_name)
-                except (ImportError, AttributeError):
-                    continue
-                for name, make in ((method, sync_wrapper), (method + "_async", async_wrapper)):
-                    if callable(getattr(cls, name, None)):
-                        MistralInstrumentor._patches.wrap(cls, name, make(telemetry, adapter))
-                        found = True
-            if found:
-                self._quiet_sdk_spans(prefix, in_instrumented_call)
+            if self.wrap(telemetry, _targets(prefix)):
+                _quiet_sdk_spans(prefix, patches)
                 break
 
-    @staticmethod
-    def _quiet_sdk_spans(prefix: str, in_call: Any) -> None:
-        try:
-            hook = importlib.import_module(prefix + _HOOK)
-        except ImportError:
-            return
-        original = getattr(hook, "get_traced_request_and_span", None)
-        if original is None:
-            return
 
-        def traced_request(tracing_enabled: bool, tracer: Any, span: Any, *a: Any, **k: Any) -> Any:
-            # While llm_otel records this call, the SDK's hook starts no span of its own.
-            return original(tracing_enabled and not in_call(), tracer, span, *a, **k)
+def _quiet_sdk_spans(prefix: str, patches: Patches) -> None:
+    try:
+        hook = importlib.import_module(prefix + _HOOK)
+    except ImportError:
+        return
+    original = getattr(hook, "get_traced_request_and_span", None)
+    if original is None:
+        return
 
-        MistralInstrumentor._patches.replace(hook, "get_traced_request_and_span", traced_request)
+    def traced_request(tracing_enabled: bool, tracer: Any, span: Any, *a: Any, **k: Any) -> Any:
+        # While llm_otel records this call, the SDK's hook starts no span of its own.
+        return original(tracing_enabled and not in_instrumented_call(), tracer, span, *a, **k)
 
-    def _uninstrument(self, **kwargs: Any) -> None:
-        retire("mistralai")
-        MistralInstrumentor._patches.restore()
+    patches.replace(hook, "get_traced_request_and_span", traced_request)

@@ -13,7 +13,7 @@ from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
-from llm_otel.genai import LLMRequest, LLMResponse, Message
+from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_int,
@@ -116,7 +116,7 @@ def _is_stream(result: Any) -> bool:
     return inspect.isgenerator(result) or inspect.isasyncgen(result)
 
 
-class ChatAdapter:
+class ChatAdapter(BaseAdapter):
     """``Client.chat``: operation ``chat``."""
 
     def request(
@@ -167,7 +167,7 @@ def _tool_or(reason: str | None, message: Any) -> str | None:
     return reason
 
 
-class GenerateAdapter:
+class GenerateAdapter(BaseAdapter):
     """``Client.generate``: operation ``text_completion``."""
 
     def request(
@@ -204,7 +204,7 @@ class GenerateAdapter:
         return StreamAccumulator(capture, "response") if _is_stream(result) else None
 
 
-class EmbedAdapter:
+class EmbedAdapter(BaseAdapter):
     """``Client.embed`` and the older ``Client.embeddings``: operation ``embeddings``."""
 
     def request(
@@ -220,9 +220,6 @@ class EmbedAdapter:
         response = LLMResponse(response_model=field(result, "model"))
         _usage(response, result)
         return response
-
-    def stream_accumulator(self, result: Any, capture: bool) -> None:
-        return None
 
 
 class StreamAccumulator:

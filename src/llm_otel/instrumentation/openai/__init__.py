@@ -9,38 +9,26 @@ embeddings, sync and async, streamed or not; OpenAI, Azure OpenAI and OpenAI-com
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
-
-from llm_otel.instrumentation._support import (
-    GenAIInstrumentor,
-    Patches,
-    retire,
-    supported,
-    telemetry_for,
-)
+from llm_otel.instrumentation._base import LLMInstrumentor, Target
 from llm_otel.instrumentation.openai.package import _instruments
 
 __all__ = ["OpenAIInstrumentor"]
 
 
-class OpenAIInstrumentor(GenAIInstrumentor):
+class OpenAIInstrumentor(LLMInstrumentor):
     """Records one GenAI span and the GenAI client metrics for every OpenAI call."""
 
-    _patches = Patches()
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
-        if not supported(self.instrumentation_dependencies(), "openai"):
-            return
-        from llm_otel.instrumentation.openai._wrappers import present_targets
-
-        telemetry = telemetry_for("openai", kwargs)
-        for cls, method, wrapper in present_targets(telemetry):
-            OpenAIInstrumentor._patches.wrap(cls, method, wrapper)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        retire("openai")
-        OpenAIInstrumentor._patches.restore()
+    library = "openai"
+    requirements = _instruments
+    targets = (
+        *Target.pair("openai.resources.chat.completions", "Completions", "AsyncCompletions",
+                     ("create", "parse"), "._chat:ChatAdapter"),
+        # Older SDKs have parse() only under beta; where it delegates to chat.completions, the
+        # in-call guard keeps it to one span.
+        *Target.pair("openai.resources.beta.chat.completions", "Completions", "AsyncCompletions",
+                     ("parse",), "._chat:ChatAdapter"),
+        *Target.pair("openai.resources.responses", "Responses", "AsyncResponses",
+                     ("create", "parse"), "._responses:ResponsesAdapter"),
+        *Target.pair("openai.resources.embeddings", "Embeddings", "AsyncEmbeddings",
+                     ("create",), "._embeddings:EmbeddingsAdapter"),
+    )  # fmt: skip

@@ -9,7 +9,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel.genai import LLMRequest, LLMResponse, Message
+from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_index,
@@ -138,7 +138,7 @@ def _service_attributes(response: LLMResponse, source: Any) -> None:
         response.attributes[oa.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
 
 
-class ChatAdapter:
+class ChatAdapter(BaseAdapter):
     """``chat.completions.create`` / ``parse``: operation ``chat``."""
 
     def request(

@@ -7,14 +7,14 @@ from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
-from llm_otel.genai import LLMRequest, LLMResponse
+from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse
 from llm_otel.instrumentation._raw import unwrap_response
 from llm_otel.instrumentation.openai._common import as_int, client_identity, field
 
 __all__ = ["EmbeddingsAdapter"]
 
 
-class EmbeddingsAdapter:
+class EmbeddingsAdapter(BaseAdapter):
     """``embeddings.create``: operation ``embeddings``; usage is input tokens only."""
 
     def request(
@@ -46,6 +46,3 @@ class EmbeddingsAdapter:
             response_model=field(source, "model"),
             input_tokens=as_int(field(usage, "prompt_tokens")),
         )
-
-    def stream_accumulator(self, result: Any, capture: bool) -> None:
-        return None

@@ -9,7 +9,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel.genai import LLMRequest, LLMResponse, Message
+from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message
 from llm_otel.instrumentation._fields import as_text, items
 from llm_otel.instrumentation._raw import unwrap_response
 from llm_otel.instrumentation.openai._common import (
@@ -158,7 +158,7 @@ def failure_type(source: Any) -> str | None:
     return str(field(field(source, "error"), "code") or "response.failed")
 
 
-class ResponsesAdapter:
+class ResponsesAdapter(BaseAdapter):
     """``responses.create`` / ``parse``: operation ``chat``."""
 
     def request(
