@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from llm_otel.genai import ContentMode, ContentPolicy, GenAITelemetry, drain_abandoned
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
 from llm_otel.manual import _defaults as manual_defaults
+from tests.libraries import SERVERS, Env, Library
 from tests.openai_server import OpenAITestServer
 from tests.otlp_receiver import OTLPReceiver
 
@@ -221,3 +222,26 @@ def chat_stream_helper(client: Any) -> Any:
         if hasattr(completions, "stream")
         else client.beta.chat.completions.stream
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_shared_servers() -> Iterator[None]:
+    yield
+    for shared in SERVERS.values():
+        shared.stop()
+    SERVERS.clear()
+
+
+@pytest.fixture
+def env(request: pytest.FixtureRequest, content_policy: ContentPolicy) -> Iterator[Env]:
+    """``@pytest.mark.parametrize("env", library_params(), indirect=True)``: each library
+    instrumented onto fresh in-memory providers (OpenAI always is, by make_telemetry)."""
+    library: Library = request.param
+    telemetry = make_telemetry(content_policy)
+    instrumentor = library.instrumentor_class()()
+    if library.name != "openai":
+        instrumentor.instrument(**telemetry.providers, content_policy=content_policy)
+    yield Env(library, telemetry)
+    instrumentor.uninstrument()
+    OpenAIInstrumentor().uninstrument()
+    gc.collect()

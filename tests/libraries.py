@@ -10,14 +10,18 @@ server that closes the connection would.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-__all__ = ["LIBRARIES", "Library", "library_params"]
+if TYPE_CHECKING:
+    from tests.conftest import Telemetry
+
+__all__ = ["LIBRARIES", "SERVERS", "Env", "Library", "library_params", "shared_server"]
 
 
 @dataclass(frozen=True)
@@ -346,3 +350,45 @@ def library_params(*, streams_async: bool = False) -> list[Any]:
             continue
         params.append(pytest.param(library, id=library.name, marks=marks))
     return params
+
+
+SERVERS: dict[str, Any] = {}
+"""One running test server per server class, shared by the tests of a session."""
+
+
+def shared_server(library: Library) -> Any:
+    cls = library.server_class()
+    key = f"{cls.__module__}.{cls.__name__}"
+    if key not in SERVERS:
+        SERVERS[key] = cls().start()
+    return SERVERS[key]
+
+
+class Env:
+    """One library's instrumented client against its test server, for the tests that hold for
+    every library (the ``env`` fixture in conftest builds it)."""
+
+    def __init__(self, library: Library, telemetry: Telemetry) -> None:
+        self.library = library
+        self.telemetry = telemetry
+        self.server = shared_server(library)
+        self.client = library.client(self.server)
+
+    def chat(self, model: str | None = None, prompt: str = "hello") -> Any:
+        return self.library.chat(self.client, model or self.library.model, prompt)
+
+    def stream(self, model: str | None = None, prompt: str = "hello") -> Any:
+        return self.library.stream(self.client, model or self.library.model, prompt)
+
+    def read_stream(self, model: str | None = None, prompt: str = "hello") -> int:
+        return sum(1 for _ in self.stream(model, prompt))
+
+    def read_async_stream(self, model: str | None = None, prompt: str = "hello") -> int:
+        library = self.library
+
+        async def run() -> int:
+            client = library.aclient(self.server)
+            stream = await library.astream(client, model or library.model, prompt)
+            return len([item async for item in stream])
+
+        return asyncio.run(run())

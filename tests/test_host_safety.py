@@ -5,7 +5,6 @@ they wrap, and instrumenting that is idempotent under races."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import gc
@@ -15,7 +14,6 @@ import pickle
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,71 +21,11 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from llm_otel.genai import ContentMode, ContentPolicy
-from llm_otel.instrumentation.openai import OpenAIInstrumentor
-from tests.conftest import OpenSpans, Telemetry, boom, make_telemetry
-from tests.libraries import Library, library_params
+from tests.conftest import OpenSpans, Telemetry, boom
+from tests.libraries import Env, Library, library_params
 
 SECRET = "PROMPT-SECRET-7fq2 my card is 4111 1111 1111 1111"
 MARK = "PROMPT-SECRET-7fq2"
-
-_servers: dict[str, Any] = {}
-
-
-def _server(library: Library) -> Any:
-    cls = library.server_class()
-    key = f"{cls.__module__}.{cls.__name__}"
-    if key not in _servers:
-        _servers[key] = cls().start()
-    return _servers[key]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _stop_servers() -> Iterator[None]:
-    yield
-    for server in _servers.values():
-        server.stop()
-    _servers.clear()
-
-
-class Env:
-    def __init__(self, library: Library, telemetry: Telemetry) -> None:
-        self.library = library
-        self.telemetry = telemetry
-        self.server = _server(library)
-        self.client = library.client(self.server)
-
-    def chat(self, model: str | None = None, prompt: str = "hello") -> Any:
-        return self.library.chat(self.client, model or self.library.model, prompt)
-
-    def stream(self, model: str | None = None, prompt: str = "hello") -> Any:
-        return self.library.stream(self.client, model or self.library.model, prompt)
-
-    def read_stream(self, model: str | None = None, prompt: str = "hello") -> int:
-        return sum(1 for _ in self.stream(model, prompt))
-
-    def read_async_stream(self, model: str | None = None, prompt: str = "hello") -> int:
-        library = self.library
-
-        async def run() -> int:
-            client = library.aclient(self.server)
-            stream = await library.astream(client, model or library.model, prompt)
-            return len([item async for item in stream])
-
-        return asyncio.run(run())
-
-
-@pytest.fixture
-def env(request: pytest.FixtureRequest, content_policy: ContentPolicy) -> Iterator[Env]:
-    library: Library = request.param
-    telemetry = make_telemetry(content_policy)
-    instrumentor = library.instrumentor_class()()
-    if library.name != "openai":
-        instrumentor.instrument(**telemetry.providers, content_policy=content_policy)
-    yield Env(library, telemetry)
-    instrumentor.uninstrument()
-    OpenAIInstrumentor().uninstrument()
-    gc.collect()
-
 
 ALL = library_params()
 ASYNC = library_params(streams_async=True)

@@ -62,21 +62,12 @@ def record_evaluation(
                 _logger.warning("record_evaluation(): no recent LLM call with response id %r",
                                 target)  # fmt: skip
             return False
-        event: dict[str, AttributeValue] = {ga.GEN_AI_EVALUATION_NAME: name}
+        event = _event(target, name, score, label, explanation, attributes)
         metric: dict[str, AttributeValue] = {ga.GEN_AI_EVALUATION_NAME: name}
         if provider:
             metric[ga.GEN_AI_PROVIDER_NAME] = provider
         if model:
             metric[ga.GEN_AI_REQUEST_MODEL] = model
-        if isinstance(target, str):
-            event[ga.GEN_AI_RESPONSE_ID] = target
-        if score is not None:
-            event[ga.GEN_AI_EVALUATION_SCORE_VALUE] = float(score)
-        if label is not None:
-            event[ga.GEN_AI_EVALUATION_SCORE_LABEL] = label
-        if explanation is not None:
-            event[ga.GEN_AI_EVALUATION_EXPLANATION] = explanation
-        event.update(attributes or {})
         telemetry = default_telemetry()
         telemetry.event_logger.emit(
             event_name=EVALUATION_RESULT_EVENT,
@@ -93,6 +84,28 @@ def record_evaluation(
     except Exception as exc:
         report_internal_error("record_evaluation", exc)
         return False
+
+
+def _event(
+    target: Any,
+    name: str,
+    score: float | None,
+    label: str | None,
+    explanation: str | None,
+    attributes: dict[str, AttributeValue] | None,
+) -> dict[str, AttributeValue]:
+    """The ``gen_ai.evaluation.result`` event's attributes."""
+    event: dict[str, AttributeValue] = {ga.GEN_AI_EVALUATION_NAME: name}
+    if isinstance(target, str):
+        event[ga.GEN_AI_RESPONSE_ID] = target
+    if score is not None:
+        event[ga.GEN_AI_EVALUATION_SCORE_VALUE] = float(score)
+    if label is not None:
+        event[ga.GEN_AI_EVALUATION_SCORE_LABEL] = label
+    if explanation is not None:
+        event[ga.GEN_AI_EVALUATION_EXPLANATION] = explanation
+    event.update(attributes or {})
+    return event
 
 
 def _invalid(target: Any, name: Any, score: Any) -> str | None:

@@ -21,6 +21,16 @@ from llm_otel.genai._content import (
 )
 from llm_otel.genai._incall import in_instrumented_call
 from llm_otel.genai._invocation import OPERATION_DETAILS_EVENT, Invocation, error_type_of
+from llm_otel.genai._parts import (
+    blob_part,
+    file_part,
+    message,
+    reasoning_part,
+    text_part,
+    tool_call_part,
+    tool_call_response_part,
+    uri_part,
+)
 from llm_otel.genai._streams import (
     AsyncStreamProxy,
     IterableStreamProxy,
@@ -51,12 +61,20 @@ __all__ = [
     "StreamAccumulator",
     "SyncStreamProxy",
     "async_wrapper",
+    "blob_part",
     "default_policy",
     "drain_abandoned",
     "error_type_of",
+    "file_part",
     "guarded",
     "in_instrumented_call",
+    "message",
     "policy_from_env",
+    "reasoning_part",
     "set_default_policy",
     "sync_wrapper",
+    "text_part",
+    "tool_call_part",
+    "tool_call_response_part",
+    "uri_part",
 ]

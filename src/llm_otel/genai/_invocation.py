@@ -226,22 +226,50 @@ class Invocation:
         except Exception as internal:
             report_internal_error("cost", internal)
             cost = None
-        recording = span.is_recording()
         ttfc = None if self._first_chunk is None else self._first_chunk - self._start
-        if recording:
-            span_attrs = self._response_attributes(response)
-            if ttfc is not None:
-                span_attrs[ga.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
-            if error_type is not None:
-                span_attrs[error_attributes.ERROR_TYPE] = error_type
-            if cost is not None:
-                span_attrs[LLM_OTEL_USAGE_COST] = cost
-            span.set_attributes(span_attrs)
-            if telemetry.content.on_span and response is not None:
-                span.set_attributes(_output_content(telemetry, response))
-            if error_type is not None:
-                record_failure(span, exc, error_type, telemetry.content)
+        if span.is_recording():
+            self._record_span(span, response, exc, error_type, cost, ttfc)
+        self._record_metrics(attrs, duration, response, cost, ttfc)
+        if response is not None and isinstance(response.response_id, str):
+            remember(
+                response.response_id,
+                RecentCall(span.get_span_context(), self.request.provider, self.request.model),
+            )
+        if telemetry.content.in_event:
+            self._emit_details_event(span, response, error_type)
 
+    def _record_span(
+        self,
+        span: trace.Span,
+        response: LLMResponse | None,
+        exc: BaseException | None,
+        error_type: str | None,
+        cost: float | None,
+        ttfc: float | None,
+    ) -> None:
+        telemetry = self._telemetry
+        span_attrs = self._response_attributes(response)
+        if ttfc is not None:
+            span_attrs[ga.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+        if error_type is not None:
+            span_attrs[error_attributes.ERROR_TYPE] = error_type
+        if cost is not None:
+            span_attrs[LLM_OTEL_USAGE_COST] = cost
+        span.set_attributes(span_attrs)
+        if telemetry.content.on_span and response is not None:
+            span.set_attributes(_output_content(telemetry, response))
+        if error_type is not None:
+            record_failure(span, exc, error_type, telemetry.content)
+
+    def _record_metrics(
+        self,
+        attrs: dict[str, AttributeValue],
+        duration: float,
+        response: LLMResponse | None,
+        cost: float | None,
+        ttfc: float | None,
+    ) -> None:
+        telemetry = self._telemetry
         telemetry.duration.record(duration, attrs)
         if response is not None:
             if response.input_tokens is not None:
@@ -254,19 +282,11 @@ class Invocation:
                 )
         if cost is not None:
             telemetry.cost.add(cost, attrs)
-        if response is not None and isinstance(response.response_id, str):
-            remember(
-                response.response_id,
-                RecentCall(span.get_span_context(), self.request.provider, self.request.model),
-            )
         if ttfc is not None:
             telemetry.time_to_first_chunk.record(ttfc, attrs)
             record_gap = telemetry.time_per_output_chunk.record
             for gap in self._gaps or ():
                 record_gap(gap, attrs)
-
-        if telemetry.content.in_event:
-            self._emit_details_event(span, response, error_type)
 
     def _cost(self, response: LLMResponse | None) -> float | None:
         """Estimated USD cost from the usage, when the model is in the price table."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +17,7 @@ __all__ = [
     "as_text",
     "endpoint",
     "field",
+    "finish_reason",
     "given",
     "items",
     "parameters",
@@ -63,6 +64,14 @@ def items(value: Any) -> list[Any] | tuple[Any, ...]:
 def as_text(value: Any) -> str | None:
     """A string field; None for anything else."""
     return value if isinstance(value, str) else None
+
+
+def finish_reason(reason: Any, names: Mapping[str, str]) -> str | None:
+    """A provider's finish reason in the conventions' words (``names`` maps those that differ:
+    ``end_turn`` → ``stop``); one without a mapping as it is; None for no reason."""
+    if not isinstance(reason, str) or not reason:
+        return None
+    return names.get(reason, reason)
 
 
 def as_int(value: Any) -> int | None:

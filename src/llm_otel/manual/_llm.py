@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel.genai import Invocation, LLMRequest, LLMResponse, Message
+from llm_otel.genai import Invocation, LLMRequest, LLMResponse, Message, text_part
 from llm_otel.manual._defaults import default_telemetry
 from llm_otel.manual._values import (
     as_count,
@@ -100,7 +100,7 @@ class LLMCall:
                                  for m in messages]  # fmt: skip
         elif output_text is not None:
             reason = (r.finish_reasons or ["stop"])[0]
-            part = {"type": "text", "content": output_text}
+            part = text_part(output_text)
             r.output_messages = [{"role": "assistant", "parts": [part], "finish_reason": reason}]
         if attributes:
             r.attributes.update(attributes)

@@ -30,6 +30,7 @@ from llm_otel.semconv import manual as ours
 __all__ = ["OperationSpan", "agent", "retrieval", "task", "tool", "workflow"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+_ContentFor = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]
 
 
 class OperationSpan:
@@ -126,60 +127,68 @@ class _Operation:
             except Exception:
                 return self._content
 
-        # Generators: the span covers the whole iteration but is current only while the
-        # generator's own code runs, never while the consumer runs between items.
         if inspect.isasyncgenfunction(fn):
-
-            @functools.wraps(fn)
-            async def agen(*args: Any, **kwargs: Any) -> Any:
-                with self._run(content_for(args, kwargs), attach=False) as handle:
-                    inner = fn(*args, **kwargs)
-                    try:
-                        while True:
-                            token = otel_context.attach(trace.set_span_in_context(handle.span))
-                            try:
-                                item = await inner.__anext__()
-                            except StopAsyncIteration:
-                                return
-                            finally:
-                                otel_context.detach(token)
-                            yield item
-                    finally:
-                        await inner.aclose()
-
-            return agen  # type: ignore[return-value]
+            return self._async_generator(fn, content_for)  # type: ignore[no-any-return]
         if inspect.isgeneratorfunction(fn):
-
-            @functools.wraps(fn)
-            def gen(*args: Any, **kwargs: Any) -> Any:
-                with self._run(content_for(args, kwargs), attach=False) as handle:
-                    inner = fn(*args, **kwargs)
-                    try:
-                        while True:
-                            token = otel_context.attach(trace.set_span_in_context(handle.span))
-                            try:
-                                item = next(inner)
-                            except StopIteration as stop:
-                                return stop.value
-                            finally:
-                                otel_context.detach(token)
-                            yield item
-                    finally:
-                        inner.close()
-
-            return gen  # type: ignore[return-value]
+            return self._generator(fn, content_for)  # type: ignore[no-any-return]
         if inspect.iscoroutinefunction(fn):
+            return self._coroutine(fn, content_for)  # type: ignore[no-any-return]
+        return self._function(fn, content_for)  # type: ignore[no-any-return]
 
-            @functools.wraps(fn)
-            async def coro(*args: Any, **kwargs: Any) -> Any:
-                with self._run(content_for(args, kwargs)) as handle:
-                    result = await fn(*args, **kwargs)
-                    if self._bind_arguments:
-                        handle.set_result(result)
-                    return result
+    # Generators: the span covers the whole iteration but is current only while the generator's
+    # own code runs, never while the consumer runs between items.
+    def _async_generator(self, fn: Callable[..., Any], content_for: _ContentFor) -> Any:
+        @functools.wraps(fn)
+        async def agen(*args: Any, **kwargs: Any) -> Any:
+            with self._run(content_for(args, kwargs), attach=False) as handle:
+                inner = fn(*args, **kwargs)
+                try:
+                    while True:
+                        token = otel_context.attach(trace.set_span_in_context(handle.span))
+                        try:
+                            item = await inner.__anext__()
+                        except StopAsyncIteration:
+                            return
+                        finally:
+                            otel_context.detach(token)
+                        yield item
+                finally:
+                    await inner.aclose()
 
-            return coro  # type: ignore[return-value]
+        return agen
 
+    def _generator(self, fn: Callable[..., Any], content_for: _ContentFor) -> Any:
+        @functools.wraps(fn)
+        def gen(*args: Any, **kwargs: Any) -> Any:
+            with self._run(content_for(args, kwargs), attach=False) as handle:
+                inner = fn(*args, **kwargs)
+                try:
+                    while True:
+                        token = otel_context.attach(trace.set_span_in_context(handle.span))
+                        try:
+                            item = next(inner)
+                        except StopIteration as stop:
+                            return stop.value
+                        finally:
+                            otel_context.detach(token)
+                        yield item
+                finally:
+                    inner.close()
+
+        return gen
+
+    def _coroutine(self, fn: Callable[..., Any], content_for: _ContentFor) -> Any:
+        @functools.wraps(fn)
+        async def coro(*args: Any, **kwargs: Any) -> Any:
+            with self._run(content_for(args, kwargs)) as handle:
+                result = await fn(*args, **kwargs)
+                if self._bind_arguments:
+                    handle.set_result(result)
+                return result
+
+        return coro
+
+    def _function(self, fn: Callable[..., Any], content_for: _ContentFor) -> Any:
         @functools.wraps(fn)
         def sync(*args: Any, **kwargs: Any) -> Any:
             with self._run(content_for(args, kwargs)) as handle:
@@ -188,7 +197,7 @@ class _Operation:
                     handle.set_result(result)
                 return result
 
-        return sync  # type: ignore[return-value]
+        return sync
 
 
 class _Unnamed:

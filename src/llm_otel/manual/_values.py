@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from llm_otel.genai import Message
+from llm_otel.genai import Message, text_part, tool_call_response_part
 
 __all__ = ["as_count", "as_finish_reasons", "as_identifier", "as_messages", "as_parts"]
 
@@ -120,9 +120,7 @@ def _message(item: Any) -> Message | None:
     message: Message = {"role": item.get("role", "user")}
     content = item.get("content")
     if message["role"] == "tool" and item.get("tool_call_id") is not None:
-        parts: list[Message] = [
-            {"type": "tool_call_response", "id": item["tool_call_id"], "response": content}
-        ]
+        parts: list[Message] = [tool_call_response_part(item["tool_call_id"], content)]
     else:
         converted = _parts(content)
         if converted is None:
@@ -164,7 +162,7 @@ def _parts(content: Any) -> list[Message] | None:
 
 
 def _text(text: Any) -> Message:
-    return {"type": "text", "content": text}
+    return text_part(text)
 
 
 def _tool_call(call: Any) -> Message | None:

@@ -13,12 +13,23 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message
+from llm_otel.genai import (
+    BaseAdapter,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    reasoning_part,
+    text_part,
+    tool_call_part,
+    tool_call_response_part,
+)
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_int,
     as_number,
+    as_text,
     field,
+    finish_reason,
     given,
     parameters,
     parse_arguments,
@@ -84,36 +95,25 @@ def block_parts(content: Any) -> list[dict[str, Any]]:
     if content is None:
         return []
     if isinstance(content, str):
-        return [{"type": "text", "content": content}]
+        return [text_part(content)]
     parts: list[dict[str, Any]] = []
     for block in content if isinstance(content, list | tuple) else [content]:
         kind = field(block, "type")
         if kind == "text":
-            parts.append({"type": "text", "content": field(block, "text", "")})
+            parts.append(text_part(field(block, "text", "")))
         elif kind in ("tool_use", "server_tool_use", "mcp_tool_use"):
             parts.append(
-                {
-                    "type": "tool_call",
-                    "id": field(block, "id"),
-                    "name": field(block, "name"),
-                    "arguments": field(block, "input"),
-                }
+                tool_call_part(field(block, "id"), field(block, "name"), field(block, "input"))
             )
         elif kind == "tool_result" or (isinstance(kind, str) and kind.endswith("_tool_result")):
             result = field(block, "content")
             if isinstance(result, list | tuple):
                 result = [p.get("content", p) for p in block_parts(result)]
-            parts.append(
-                {
-                    "type": "tool_call_response",
-                    "id": field(block, "tool_use_id"),
-                    "response": result,
-                }
-            )
+            parts.append(tool_call_response_part(field(block, "tool_use_id"), result))
         elif kind == "thinking":
-            parts.append({"type": "reasoning", "content": field(block, "thinking", "")})
+            parts.append(reasoning_part(field(block, "thinking", "")))
         elif kind == "redacted_thinking":
-            parts.append({"type": "reasoning", "content": ""})
+            parts.append(reasoning_part(""))
         elif kind in ("image", "document"):
             parts.append(_source_part("image" if kind == "image" else "document", block))
         else:
@@ -136,7 +136,7 @@ def _source_part(modality: str, block: Any) -> dict[str, Any]:
     if kind == "file":
         return {"type": "file", "modality": modality, "file_id": field(source, "file_id")}
     if kind == "text":
-        return {"type": "text", "content": field(source, "data", "")}
+        return text_part(field(source, "data", ""))
     return {"type": "blob", "modality": modality, "content": source}
 
 
@@ -173,9 +173,7 @@ def usage_into(response: LLMResponse, usage: Any) -> None:
 
 
 def _finish(reason: Any) -> str | None:
-    if not isinstance(reason, str) or not reason:
-        return None
-    return FINISH_REASONS.get(reason, reason)
+    return finish_reason(reason, FINISH_REASONS)
 
 
 class MessagesAdapter(BaseAdapter):
@@ -189,7 +187,7 @@ class MessagesAdapter(BaseAdapter):
         request = LLMRequest(
             operation="chat",
             provider=provider,
-            model=model if isinstance(model, str) else None,
+            model=as_text(model),
             server_address=host,
             server_port=port,
             stream=kwargs.get("stream") is True,
@@ -297,20 +295,13 @@ def _streamed_block(state: dict[str, Any]) -> list[dict[str, Any]]:
     kind = field(block, "type")
     text = "".join(state["text"])
     if kind == "text" or (kind is None and text):
-        return [{"type": "text", "content": text}]
+        return [text_part(text)]
     if kind == "thinking":
-        return [{"type": "reasoning", "content": text}]
+        return [reasoning_part(text)]
     if kind in ("tool_use", "server_tool_use", "mcp_tool_use"):
         raw = "".join(state["json"])
         arguments: Any = field(block, "input")
         if raw:
             arguments = parse_arguments(raw)
-        return [
-            {
-                "type": "tool_call",
-                "id": field(block, "id"),
-                "name": field(block, "name"),
-                "arguments": arguments,
-            }
-        ]
+        return [tool_call_part(field(block, "id"), field(block, "name"), arguments)]
     return block_parts([block]) if block is not None else []

@@ -16,9 +16,13 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from llm_otel._guard import report_internal_error
-from llm_otel.genai import GenAITelemetry
-from llm_otel.genai._wrapper import async_wrapper, in_instrumented_call, sync_wrapper
+from llm_otel.genai import (
+    GenAITelemetry,
+    async_wrapper,
+    guarded,
+    in_instrumented_call,
+    sync_wrapper,
+)
 from llm_otel.instrumentation.anthropic._messages import MessagesAdapter
 
 __all__ = ["TARGET_MODULES", "present_targets", "sdk_tracer_property"]
@@ -36,7 +40,7 @@ def _stream_helper(call: Callable[..., Any]) -> Callable[..., Any]:
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         manager = wrapped(*args, **kwargs)
-        try:
+        with guarded("anthropic stream helper"):  # a manager we do not know: left untraced
             slot = next(name for name in vars(manager) if name.endswith("__api_request"))
             prepared = getattr(manager, slot)
             request_kwargs = {**kwargs, "stream": True}
@@ -45,8 +49,6 @@ def _stream_helper(call: Callable[..., Any]) -> Callable[..., Any]:
                 return prepared() if callable(prepared) else prepared
 
             setattr(manager, slot, call(send, instance, (), request_kwargs))
-        except Exception as exc:  # an SDK whose manager we do not know: left untraced
-            report_internal_error("anthropic stream helper", exc)
         return manager
 
     return wrapper

@@ -16,7 +16,16 @@ from opentelemetry.semconv._incubating.attributes import aws_attributes as aws
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel.genai import BaseAdapter, IterableStreamProxy, LLMRequest, LLMResponse, Message
+from llm_otel.genai import (
+    BaseAdapter,
+    IterableStreamProxy,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    reasoning_part,
+    text_part,
+    tool_call_part,
+)
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_index,
@@ -25,6 +34,7 @@ from llm_otel.instrumentation._fields import (
     as_text,
     endpoint,
     field,
+    finish_reason,
     items,
     parameters,
     parse_arguments,
@@ -54,9 +64,7 @@ FINISH_REASONS = {
 
 
 def finish(reason: Any) -> str | None:
-    if not isinstance(reason, str) or not reason:
-        return None
-    return FINISH_REASONS.get(reason, reason)
+    return finish_reason(reason, FINISH_REASONS)
 
 
 def server(instance: Any) -> tuple[str | None, int | None]:
@@ -130,16 +138,11 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
         if not isinstance(block, Mapping):
             continue
         if "text" in block:
-            parts.append({"type": "text", "content": block["text"]})
+            parts.append(text_part(block["text"]))
         elif "toolUse" in block:
             use = block["toolUse"]
             parts.append(
-                {
-                    "type": "tool_call",
-                    "id": field(use, "toolUseId"),
-                    "name": field(use, "name"),
-                    "arguments": field(use, "input"),
-                }
+                tool_call_part(field(use, "toolUseId"), field(use, "name"), field(use, "input"))
             )
         elif "toolResult" in block:
             result = block["toolResult"]
@@ -153,16 +156,16 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
                 }
             )
         elif "json" in block:
-            parts.append({"type": "text", "content": block["json"]})
+            parts.append(text_part(block["json"]))
         elif "reasoningContent" in block:
             text = field(field(block["reasoningContent"], "reasoningText"), "text", "")
-            parts.append({"type": "reasoning", "content": text})
+            parts.append(reasoning_part(text))
         elif "image" in block or "video" in block or "document" in block:
             modality = next(k for k in ("image", "video", "document") if k in block)
             parts.append(_blob(modality, block[modality]))
         elif "guardContent" in block:
             text = field(field(block["guardContent"], "text"), "text", "")
-            parts.append({"type": "text", "content": text})
+            parts.append(text_part(text))
         elif "cachePoint" not in block:
             kind = next(iter(block), "unknown")
             parts.append({"type": str(kind), "content": block[kind] if block else None})
@@ -227,7 +230,7 @@ def model_request(instance: Any, params: Mapping[str, Any], streaming: bool) -> 
     return LLMRequest(
         operation="chat",
         provider=PROVIDER,
-        model=model if isinstance(model, str) else None,
+        model=as_text(model),
         server_address=host,
         server_port=port,
         stream=streaming,
@@ -309,18 +312,7 @@ class ConverseStreamAccumulator:
             return
         if "contentBlockDelta" in event:
             if self._capture:
-                body = event["contentBlockDelta"]
-                state = self._block(as_index(field(body, "contentBlockIndex", 0)))
-                delta = field(body, "delta")
-                if not isinstance(delta, Mapping):
-                    return
-                if "text" in delta:
-                    state["text"].append(as_text(delta["text"]) or "")
-                elif "toolUse" in delta:
-                    state["json"].append(as_text(field(delta["toolUse"], "input")) or "")
-                elif "reasoningContent" in delta:
-                    reasoning = as_text(field(delta["reasoningContent"], "text"))
-                    state["reasoning"].append(reasoning or "")
+                self._delta(event["contentBlockDelta"])
         elif "messageStart" in event:
             self._role = as_text(field(event["messageStart"], "role")) or "assistant"
         elif "contentBlockStart" in event:
@@ -333,6 +325,19 @@ class ConverseStreamAccumulator:
             self._reason = finish(field(event["messageStop"], "stopReason")) or self._reason
         elif "metadata" in event:
             usage_into(self._response, field(event["metadata"], "usage"))
+
+    def _delta(self, body: Any) -> None:
+        """A content block's next piece: text, tool-call arguments (JSON text) or reasoning."""
+        delta = field(body, "delta")
+        if not isinstance(delta, Mapping):
+            return
+        state = self._block(as_index(field(body, "contentBlockIndex", 0)))
+        if "text" in delta:
+            state["text"].append(as_text(delta["text"]) or "")
+        elif "toolUse" in delta:
+            state["json"].append(as_text(field(delta["toolUse"], "input")) or "")
+        elif "reasoningContent" in delta:
+            state["reasoning"].append(as_text(field(delta["reasoningContent"], "text")) or "")
 
     def _block(self, index: int) -> dict[str, Any]:
         state = self._blocks.get(index)
@@ -353,18 +358,17 @@ class ConverseStreamAccumulator:
             for index in sorted(self._blocks):
                 state = self._blocks[index]
                 if state["reasoning"]:
-                    parts.append({"type": "reasoning", "content": "".join(state["reasoning"])})
+                    parts.append(reasoning_part("".join(state["reasoning"])))
                 if state["tool"] is not None:
                     parts.append(
-                        {
-                            "type": "tool_call",
-                            "id": field(state["tool"], "toolUseId"),
-                            "name": field(state["tool"], "name"),
-                            "arguments": parse_arguments("".join(state["json"])),
-                        }
+                        tool_call_part(
+                            field(state["tool"], "toolUseId"),
+                            field(state["tool"], "name"),
+                            parse_arguments("".join(state["json"])),
+                        )
                     )
                 elif state["text"]:
-                    parts.append({"type": "text", "content": "".join(state["text"])})
+                    parts.append(text_part("".join(state["text"])))
             response.output_messages = [
                 {"role": self._role, "parts": parts, "finish_reason": self._reason}
             ]

@@ -27,16 +27,24 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel.genai import BaseAdapter, IterableStreamProxy, LLMRequest, LLMResponse, Message
+from llm_otel.genai import (
+    BaseAdapter,
+    IterableStreamProxy,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    text_part,
+)
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_int,
     as_number,
     field,
+    finish_reason,
     parameters,
     stop_sequences,
 )
-from llm_otel.instrumentation.anthropic import _messages as anthropic
+from llm_otel.instrumentation.anthropic import compat as anthropic
 from llm_otel.instrumentation.bedrock._converse import (
     ConverseStreamAccumulator,
     api_params,
@@ -52,7 +60,7 @@ from llm_otel.instrumentation.bedrock._converse import (
 from llm_otel.instrumentation.bedrock._converse import (
     input_messages as converse_messages,
 )
-from llm_otel.instrumentation.openai import _chat as openai
+from llm_otel.instrumentation.openai import compat as openai
 
 __all__ = ["InvokeAdapter", "InvokeStreamAccumulator"]
 
@@ -77,12 +85,6 @@ FINISH_REASONS = {
 }
 
 
-def _finish(reason: Any) -> str | None:
-    if not isinstance(reason, str) or not reason:
-        return None
-    return FINISH_REASONS.get(reason, reason)
-
-
 def _json(data: Any) -> Any:
     if isinstance(data, bytes | bytearray | str) and len(data) <= MAX_BODY:
         try:
@@ -95,7 +97,7 @@ def _json(data: Any) -> Any:
 def _text_message(role: str, text: Any) -> list[Message]:
     if not isinstance(text, str):
         return []
-    return [{"role": role, "parts": [{"type": "text", "content": text}]}]
+    return [{"role": role, "parts": [text_part(text)]}]
 
 
 def _chat_family(body: Mapping[str, Any]) -> str:
@@ -146,54 +148,82 @@ class InvokeAdapter(BaseAdapter):
 
 
 def _describe(request: LLMRequest, body: Mapping[str, Any], model: str, capture: bool) -> None:
-    attrs: dict[str, AttributeValue] = {}
+    """The request from an InvokeModel body, whose shape says which model family it is for."""
     if "messages" in body:
-        family = _chat_family(body)
-        if family == "anthropic":
-            attrs = anthropic.request_attributes(body)
-            if capture:
-                request.input_messages = anthropic.input_messages(body.get("messages"))
-                if body.get("system"):
-                    request.system_instructions = anthropic.block_parts(body.get("system"))
-                if body.get("tools"):
-                    request.tool_definitions = list(body["tools"])
-        elif family == "nova":
-            attrs = inference_attributes(body.get("inferenceConfig"), None)
-            if capture:
-                request.input_messages = converse_messages(body.get("messages"))
-                if body.get("system"):
-                    request.system_instructions = content_parts(body.get("system"))
-                request.tool_definitions = tool_definitions(body.get("toolConfig"))
-        else:
-            attrs = openai.request_attributes(body)
-            if capture:
-                request.input_messages = openai.input_messages(body.get("messages"))
-                if body.get("tools"):
-                    request.tool_definitions = list(body["tools"])
+        describe = _CHAT_FAMILIES.get(_chat_family(body), _openai_chat)
+        request.attributes.update(describe(request, body, capture))
     elif "texts" in body or ("inputText" in body and "embed" in model.lower()):
         request.operation = "embeddings"
         dimensions = as_int(body.get("dimensions", body.get("output_dimension")))
         if dimensions is not None:
-            attrs[ga.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions
+            request.attributes[ga.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions
     elif "inputText" in body:  # Titan Text
         request.operation = "text_completion"
-        config = body.get("textGenerationConfig")
-        attrs = inference_attributes(config, None)
-        maximum = as_int(field(config, "maxTokenCount"))
-        if maximum is not None:
-            attrs[ga.GEN_AI_REQUEST_MAX_TOKENS] = maximum
-        if capture:
-            request.input_messages = _text_message("user", body.get("inputText"))
-    elif "prompt" in body:  # Llama, Mistral, Claude's legacy text completions
+        request.attributes.update(_titan_text(request, body, capture))
+    else:
+        _prompt_completion(request, body, capture)
+
+
+def _anthropic_chat(
+    request: LLMRequest, body: Mapping[str, Any], capture: bool
+) -> dict[str, AttributeValue]:
+    if capture:
+        request.input_messages = anthropic.input_messages(body.get("messages"))
+        if body.get("system"):
+            request.system_instructions = anthropic.block_parts(body.get("system"))
+        if body.get("tools"):
+            request.tool_definitions = list(body["tools"])
+    return anthropic.request_attributes(body)
+
+
+def _nova_chat(
+    request: LLMRequest, body: Mapping[str, Any], capture: bool
+) -> dict[str, AttributeValue]:
+    if capture:
+        request.input_messages = converse_messages(body.get("messages"))
+        if body.get("system"):
+            request.system_instructions = content_parts(body.get("system"))
+        request.tool_definitions = tool_definitions(body.get("toolConfig"))
+    return inference_attributes(body.get("inferenceConfig"), None)
+
+
+def _openai_chat(
+    request: LLMRequest, body: Mapping[str, Any], capture: bool
+) -> dict[str, AttributeValue]:
+    if capture:
+        request.input_messages = openai.input_messages(body.get("messages"))
+        if body.get("tools"):
+            request.tool_definitions = list(body["tools"])
+    return openai.request_attributes(body)
+
+
+_CHAT_FAMILIES = {"anthropic": _anthropic_chat, "nova": _nova_chat}
+
+
+def _titan_text(
+    request: LLMRequest, body: Mapping[str, Any], capture: bool
+) -> dict[str, AttributeValue]:
+    config = body.get("textGenerationConfig")
+    attrs = inference_attributes(config, None)
+    maximum = as_int(field(config, "maxTokenCount"))
+    if maximum is not None:
+        attrs[ga.GEN_AI_REQUEST_MAX_TOKENS] = maximum
+    if capture:
+        request.input_messages = _text_message("user", body.get("inputText"))
+    return attrs
+
+
+def _prompt_completion(request: LLMRequest, body: Mapping[str, Any], capture: bool) -> None:
+    """Llama, Mistral and Claude's legacy text completions (``prompt``), Cohere Command R
+    (``message``, a chat)."""
+    key = "prompt" if "prompt" in body else "message" if "message" in body else None
+    if key is None:
+        return
+    if key == "prompt":
         request.operation = "text_completion"
-        attrs = _prompt_attributes(body)
-        if capture:
-            request.input_messages = _text_message("user", body.get("prompt"))
-    elif "message" in body:  # Cohere Command R
-        attrs = _prompt_attributes(body)
-        if capture:
-            request.input_messages = _text_message("user", body.get("message"))
-    request.attributes.update(attrs)
+    request.attributes.update(_prompt_attributes(body))
+    if capture:
+        request.input_messages = _text_message("user", body.get(key))
 
 
 _PROMPT_PARAMETERS: tuple[Parameter, ...] = (
@@ -341,7 +371,7 @@ class _SimpleText:
             if isinstance(body.get("generation_id"), str):
                 response.response_id = body["generation_id"]
         for reason in reasons:
-            self._reason = _finish(reason) or self._reason
+            self._reason = finish_reason(reason, FINISH_REASONS) or self._reason
         if self._capture:
             self._text.extend(t for t in texts if isinstance(t, str))
 
@@ -353,7 +383,7 @@ class _SimpleText:
             response.output_messages = [
                 {
                     "role": "assistant",
-                    "parts": [{"type": "text", "content": "".join(self._text)}],
+                    "parts": [text_part("".join(self._text))],
                     "finish_reason": self._reason,
                 }
             ]

@@ -14,11 +14,21 @@ from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
-from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message
+from llm_otel.genai import (
+    BaseAdapter,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    reasoning_part,
+    text_part,
+    tool_call_part,
+    tool_call_response_part,
+)
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_int,
     as_number,
+    as_text,
     endpoint,
     field,
     given,
@@ -88,14 +98,14 @@ def _usage(response: LLMResponse, usage: Any) -> None:
 
 def _parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"type": "text", "content": content}]
+        return [text_part(content)]
     parts: list[dict[str, Any]] = []
     for item in content or ():
         kind = field(item, "type")
         if kind == "text":
-            parts.append({"type": "text", "content": field(item, "text", "")})
+            parts.append(text_part(field(item, "text", "")))
         elif kind == "thinking":
-            parts.append({"type": "reasoning", "content": field(item, "thinking", "")})
+            parts.append(reasoning_part(field(item, "thinking", "")))
         elif kind == "image_url":
             url = field(field(item, "image_url"), "url")
             parts.append({"type": "uri", "modality": "image", "uri": url})
@@ -109,12 +119,11 @@ def _tool_calls(calls: Any) -> list[dict[str, Any]]:
     for call in calls or ():
         function = field(call, "function")
         out.append(
-            {
-                "type": "tool_call",
-                "id": field(call, "id"),
-                "name": field(function, "name"),
-                "arguments": parse_arguments(field(function, "arguments")),
-            }
+            tool_call_part(
+                field(call, "id"),
+                field(function, "name"),
+                parse_arguments(field(function, "arguments")),
+            )
         )
     return out
 
@@ -125,11 +134,10 @@ def _input_messages(messages: Any) -> list[Message]:
         role = field(message, "role", "user")
         if role == "tool":
             parts: list[dict[str, Any]] = [
-                {
-                    "type": "tool_call_response",
-                    "id": field(message, "tool_call_id"),
-                    "response": [p.get("content") for p in _parts(field(message, "content"))],
-                }
+                tool_call_response_part(
+                    field(message, "tool_call_id"),
+                    [p.get("content") for p in _parts(field(message, "content"))],
+                )
             ]
         else:
             parts = _parts(field(message, "content")) + _tool_calls(field(message, "tool_calls"))
@@ -154,7 +162,7 @@ class ChatAdapter(BaseAdapter):
         request = LLMRequest(
             operation="chat",
             provider=PROVIDER,
-            model=model if isinstance(model, str) else None,
+            model=as_text(model),
             server_address=host,
             server_port=port,
             stream=self._streaming,
@@ -202,7 +210,7 @@ class EmbedAdapter(BaseAdapter):
         request = LLMRequest(
             operation="embeddings",
             provider=PROVIDER,
-            model=model if isinstance(model, str) else None,
+            model=as_text(model),
             server_address=host,
             server_port=port,
         )
@@ -270,15 +278,10 @@ class StreamAccumulator:
         if self._capture:
             parts: list[dict[str, Any]] = []
             if self._text:
-                parts.append({"type": "text", "content": "".join(self._text)})
+                parts.append(text_part("".join(self._text)))
             for call in self._calls:
                 parts.append(
-                    {
-                        "type": "tool_call",
-                        "id": call["id"],
-                        "name": call["name"],
-                        "arguments": parse_arguments("".join(call["args"])),
-                    }
+                    tool_call_part(call["id"], call["name"], parse_arguments("".join(call["args"])))
                 )
             response.output_messages = [
                 {"role": self._role, "parts": parts, "finish_reason": self._reason}

@@ -16,11 +16,20 @@ from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
-from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message
+from llm_otel.genai import (
+    BaseAdapter,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    text_part,
+    tool_call_part,
+    tool_call_response_part,
+)
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_int,
     as_number,
+    as_text,
     endpoint,
     field,
     items,
@@ -82,7 +91,7 @@ def _parts(parts: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in parts or ():
         if isinstance(part, str):
-            out.append({"type": "text", "content": part})
+            out.append(text_part(part))
             continue
         text = field(part, "text")
         call = field(part, "function_call")
@@ -94,20 +103,13 @@ def _parts(parts: Any) -> list[dict[str, Any]]:
             out.append({"type": kind, "content": text})
         elif call is not None:
             out.append(
-                {
-                    "type": "tool_call",
-                    "id": field(call, "id"),
-                    "name": field(call, "name"),
-                    "arguments": dict(field(call, "args") or {}),
-                }
+                tool_call_part(
+                    field(call, "id"), field(call, "name"), dict(field(call, "args") or {})
+                )
             )
         elif result is not None:
             out.append(
-                {
-                    "type": "tool_call_response",
-                    "id": field(result, "id"),
-                    "response": dict(field(result, "response") or {}),
-                }
+                tool_call_response_part(field(result, "id"), dict(field(result, "response") or {}))
             )
         elif inline is not None:
             data = field(inline, "data", b"")
@@ -199,7 +201,7 @@ class GenerateAdapter(BaseAdapter):
         request = LLMRequest(
             operation="generate_content",
             provider=provider,
-            model=model if isinstance(model, str) else None,
+            model=as_text(model),
             server_address=host,
             server_port=port,
             stream=self._streaming,
@@ -253,7 +255,7 @@ class EmbedAdapter(BaseAdapter):
         request = LLMRequest(
             operation="embeddings",
             provider=provider,
-            model=model if isinstance(model, str) else None,
+            model=as_text(model),
             server_address=host,
             server_port=port,
         )

@@ -12,8 +12,12 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiProviderNameValues
 
 from llm_otel.genai import LLMRequest
-from llm_otel.instrumentation.openai._chat import ChatAdapter, ChatStreamAccumulator, usage_into
-from llm_otel.instrumentation.openai._embeddings import EmbeddingsAdapter
+from llm_otel.instrumentation.openai.compat import (
+    ChatAdapter,
+    ChatStreamAccumulator,
+    EmbeddingsAdapter,
+    usage_into,
+)
 
 __all__ = ["GroqChatAdapter", "GroqEmbeddingsAdapter", "GroqStreamAccumulator"]
 

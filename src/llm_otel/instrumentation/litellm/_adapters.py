@@ -17,9 +17,9 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
 from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse
-from llm_otel.instrumentation._fields import as_int, endpoint, given
-from llm_otel.instrumentation.openai import _chat as openai
-from llm_otel.instrumentation.openai._embeddings import EmbeddingsAdapter as _OpenAIEmbeddings
+from llm_otel.instrumentation._fields import as_int, as_text, endpoint, given
+from llm_otel.instrumentation.openai import compat as openai
+from llm_otel.instrumentation.openai.compat import EmbeddingsAdapter as _OpenAIEmbeddings
 
 __all__ = ["CompletionAdapter", "EmbeddingAdapter", "provider_name"]
 
@@ -74,15 +74,15 @@ def _route(params: Mapping[str, Any]) -> LLMRequest:
     model = params.get("model")
     api_base = params.get("api_base") or params.get("base_url")
     provider: Any = params.get("custom_llm_provider")
-    name = model if isinstance(model, str) else None
+    name = as_text(model)
     if isinstance(model, str):
         try:
             from litellm import get_llm_provider
 
             name, provider, _key, resolved = get_llm_provider(
                 model=model,
-                custom_llm_provider=provider if isinstance(provider, str) else None,
-                api_base=api_base if isinstance(api_base, str) else None,
+                custom_llm_provider=as_text(provider),
+                api_base=as_text(api_base),
             )
             api_base = api_base or resolved
         except Exception:

@@ -16,8 +16,11 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
 from llm_otel.genai import LLMRequest
 from llm_otel.instrumentation._fields import as_int, endpoint, field
-from llm_otel.instrumentation.openai._chat import ChatAdapter, ChatStreamAccumulator
-from llm_otel.instrumentation.openai._embeddings import EmbeddingsAdapter
+from llm_otel.instrumentation.openai.compat import (
+    ChatAdapter,
+    ChatStreamAccumulator,
+    EmbeddingsAdapter,
+)
 
 __all__ = ["MistralChatAdapter", "MistralEmbeddingsAdapter", "MistralStreamAccumulator"]
 

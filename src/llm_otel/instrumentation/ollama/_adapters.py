@@ -13,12 +13,13 @@ from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
-from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message
+from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message, reasoning_part, text_part
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_int,
     as_number,
     field,
+    finish_reason,
     given,
     items,
     parameters,
@@ -84,20 +85,17 @@ def _usage(response: LLMResponse, part: Any) -> None:
 
 
 def _finish(part: Any) -> str | None:
-    reason = field(part, "done_reason")
-    if not isinstance(reason, str) or not reason:
-        return None
-    return FINISH_REASONS.get(reason, reason)
+    return finish_reason(field(part, "done_reason"), FINISH_REASONS)
 
 
 def _message_parts(message: Any) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     thinking = field(message, "thinking")
     if isinstance(thinking, str) and thinking:
-        parts.append({"type": "reasoning", "content": thinking})
+        parts.append(reasoning_part(thinking))
     content = field(message, "content")
     if isinstance(content, str) and content:
-        parts.append({"type": "text", "content": content})
+        parts.append(text_part(content))
     for image in items(field(message, "images")):
         parts.append({"type": "blob", "modality": "image", "content": str(image)})
     for call in items(field(message, "tool_calls")):
@@ -177,12 +175,10 @@ class GenerateAdapter(BaseAdapter):
         if capture:
             prompt = _arg(args, kwargs, 1, "prompt")
             if isinstance(prompt, str):
-                request.input_messages = [
-                    {"role": "user", "parts": [{"type": "text", "content": prompt}]}
-                ]
+                request.input_messages = [{"role": "user", "parts": [text_part(prompt)]}]
             system = kwargs.get("system")
             if isinstance(system, str) and system:
-                request.system_instructions = [{"type": "text", "content": system}]
+                request.system_instructions = [text_part(system)]
         return request
 
     def response(self, result: Any, capture: bool) -> LLMResponse | None:

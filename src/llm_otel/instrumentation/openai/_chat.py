@@ -9,7 +9,15 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message
+from llm_otel.genai import (
+    BaseAdapter,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    text_part,
+    tool_call_part,
+    tool_call_response_part,
+)
 from llm_otel.instrumentation._fields import (
     Parameter,
     as_index,
@@ -86,22 +94,15 @@ def input_messages(messages: Any) -> list[Message]:
             role = "system"
         parts = text_parts(field(message, "content"))
         if role == "tool":
-            parts = [
-                {
-                    "type": "tool_call_response",
-                    "id": field(message, "tool_call_id"),
-                    "response": _joined_text(parts),
-                }
-            ]
+            parts = [tool_call_response_part(field(message, "tool_call_id"), _joined_text(parts))]
         for call in items(field(message, "tool_calls")):
             function = field(call, "function")
             parts.append(
-                {
-                    "type": "tool_call",
-                    "id": field(call, "id"),
-                    "name": field(function, "name"),
-                    "arguments": parse_arguments(field(function, "arguments")),
-                }
+                tool_call_part(
+                    field(call, "id"),
+                    field(function, "name"),
+                    parse_arguments(field(function, "arguments")),
+                )
             )
         entry: Message = {"role": role, "parts": parts}
         name = field(message, "name")
@@ -149,7 +150,7 @@ class ChatAdapter(BaseAdapter):
         request = LLMRequest(
             operation="chat",
             provider=provider,
-            model=model if isinstance(model, str) else None,
+            model=as_text(model),
             server_address=host,
             server_port=port,
             stream=kwargs.get("stream") is True,
@@ -191,16 +192,15 @@ def _choice_message(choice: Any) -> Message:
     parts = text_parts(field(message, "content"))
     refusal = field(message, "refusal")
     if isinstance(refusal, str) and refusal:
-        parts.append({"type": "text", "content": refusal})
+        parts.append(text_part(refusal))
     for call in items(field(message, "tool_calls")):
         function = field(call, "function")
         parts.append(
-            {
-                "type": "tool_call",
-                "id": field(call, "id"),
-                "name": field(function, "name"),
-                "arguments": parse_arguments(field(function, "arguments")),
-            }
+            tool_call_part(
+                field(call, "id"),
+                field(function, "name"),
+                parse_arguments(field(function, "arguments")),
+            )
         )
     reason = field(choice, "finish_reason")
     return {
@@ -296,9 +296,7 @@ class ChatStreamAccumulator:
                 state.text.append(text)
         for call in items(field(delta, "tool_calls")):
             index = as_index(field(call, "index", 0))
-            entry = state.tool_calls.setdefault(
-                index, {"type": "tool_call", "id": None, "name": None, "arguments": []}
-            )
+            entry = state.tool_calls.setdefault(index, tool_call_part(None, None, []))
             call_id = as_text(field(call, "id"))
             if call_id:
                 entry["id"] = call_id
@@ -329,7 +327,7 @@ class ChatStreamAccumulator:
 def _state_message(state: _ChoiceState) -> Message:
     parts: list[dict[str, Any]] = []
     if state.text:
-        parts.append({"type": "text", "content": "".join(state.text)})
+        parts.append(text_part("".join(state.text)))
     for index in sorted(state.tool_calls):
         call = dict(state.tool_calls[index])
         call["arguments"] = parse_arguments("".join(call["arguments"]))

@@ -6,6 +6,7 @@ from typing import Any
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiProviderNameValues
 
+from llm_otel.genai import text_part
 from llm_otel.instrumentation._fields import as_int, as_number, field, given, parse_arguments
 
 __all__ = [
@@ -24,14 +25,14 @@ def text_parts(content: Any) -> list[dict[str, Any]]:
     if content is None:
         return []
     if isinstance(content, str):
-        return [{"type": "text", "content": content}]
+        return [text_part(content)]
     parts: list[dict[str, Any]] = []
     for part in content if isinstance(content, list | tuple) else [content]:
         kind = field(part, "type")
         if kind in ("text", "input_text", "output_text"):
-            parts.append({"type": "text", "content": field(part, "text", "")})
+            parts.append(text_part(field(part, "text", "")))
         elif kind == "refusal":
-            parts.append({"type": "text", "content": field(part, "refusal", "")})
+            parts.append(text_part(field(part, "refusal", "")))
         elif kind in ("image_url", "input_image"):
             url = field(part, "image_url")
             url = field(url, "url") if not isinstance(url, str) else url

@@ -8,6 +8,7 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
 from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse
+from llm_otel.instrumentation._fields import as_text
 from llm_otel.instrumentation._raw import unwrap_response
 from llm_otel.instrumentation.openai._common import as_int, client_identity, field
 
@@ -25,7 +26,7 @@ class EmbeddingsAdapter(BaseAdapter):
         request = LLMRequest(
             operation="embeddings",
             provider=provider,
-            model=model if isinstance(model, str) else None,
+            model=as_text(model),
             server_address=host,
             server_port=port,
         )

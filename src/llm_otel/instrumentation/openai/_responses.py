@@ -9,7 +9,16 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse, Message
+from llm_otel.genai import (
+    BaseAdapter,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    reasoning_part,
+    text_part,
+    tool_call_part,
+    tool_call_response_part,
+)
 from llm_otel.instrumentation._fields import as_text, items
 from llm_otel.instrumentation._raw import unwrap_response
 from llm_otel.instrumentation.openai._common import (
@@ -59,24 +68,19 @@ def _request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
 
 def _input_messages(items: Any) -> list[Message]:
     if isinstance(items, str):
-        return [{"role": "user", "parts": [{"type": "text", "content": items}]}]
+        return [{"role": "user", "parts": [text_part(items)]}]
     out: list[Message] = []
     for item in items or ():
         kind = field(item, "type", "message")
         if kind == "function_call":
-            part = {
-                "type": "tool_call",
-                "id": field(item, "call_id"),
-                "name": field(item, "name"),
-                "arguments": parse_arguments(field(item, "arguments")),
-            }
+            part = tool_call_part(
+                field(item, "call_id"),
+                field(item, "name"),
+                parse_arguments(field(item, "arguments")),
+            )
             out.append({"role": "assistant", "parts": [part]})
         elif kind == "function_call_output":
-            part = {
-                "type": "tool_call_response",
-                "id": field(item, "call_id"),
-                "response": field(item, "output"),
-            }
+            part = tool_call_response_part(field(item, "call_id"), field(item, "output"))
             out.append({"role": "tool", "parts": [part]})
         elif kind == "message":
             role = field(item, "role", "user")
@@ -99,16 +103,15 @@ def _output_messages(outputs: Any, finish_reason: str) -> list[Message]:
             parts.extend(text_parts(field(item, "content")))
         elif kind == "function_call":
             parts.append(
-                {
-                    "type": "tool_call",
-                    "id": field(item, "call_id"),
-                    "name": field(item, "name"),
-                    "arguments": parse_arguments(field(item, "arguments")),
-                }
+                tool_call_part(
+                    field(item, "call_id"),
+                    field(item, "name"),
+                    parse_arguments(field(item, "arguments")),
+                )
             )
         elif kind == "reasoning":
             for summary in items(field(item, "summary")):
-                parts.append({"type": "reasoning", "content": field(summary, "text", "")})
+                parts.append(reasoning_part(field(summary, "text", "")))
     return [{"role": "assistant", "parts": parts, "finish_reason": finish_reason}]
 
 
@@ -169,7 +172,7 @@ class ResponsesAdapter(BaseAdapter):
         request = LLMRequest(
             operation="chat",
             provider=provider,
-            model=model if isinstance(model, str) else None,
+            model=as_text(model),
             server_address=host,
             server_port=port,
             stream=kwargs.get("stream") is True,
@@ -179,7 +182,7 @@ class ResponsesAdapter(BaseAdapter):
             request.input_messages = _input_messages(kwargs.get("input"))
             instructions = kwargs.get("instructions")
             if isinstance(instructions, str) and instructions:
-                request.system_instructions = [{"type": "text", "content": instructions}]
+                request.system_instructions = [text_part(instructions)]
             tools = kwargs.get("tools")
             if given(tools) and tools:
                 request.tool_definitions = list(tools)
