@@ -30,7 +30,7 @@ def main() -> None:
     import openai
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
-    from tests.openai_server import OpenAITestServer
+    from tests.servers.openai_server import OpenAITestServer
 
     server = OpenAITestServer().start()
     if not args.bare:

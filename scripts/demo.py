@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.openai_server import OpenAITestServer  # noqa: E402
+from tests.servers.openai_server import OpenAITestServer  # noqa: E402
 
 SERVICE = "support-bot-demo"
 PORT = 8765
@@ -68,7 +68,7 @@ def main() -> int:
         OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
         OTEL_METRIC_EXPORT_INTERVAL="2000",
         OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="SPAN_ONLY",
-        PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "fakenvml"), str(ROOT)]),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "fakes" / "fakenvml"), str(ROOT)]),
     )
     service = subprocess.Popen(
         [shutil.which("opentelemetry-instrument", path=str(bin_dir)) or "opentelemetry-instrument",

@@ -29,8 +29,8 @@ from llm_otel.genai import ContentMode, ContentPolicy, GenAITelemetry, drain_aba
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
 from llm_otel.manual import _defaults as manual_defaults
 from tests.libraries import SERVERS, Env, Library
-from tests.openai_server import OpenAITestServer
-from tests.otlp_receiver import OTLPReceiver
+from tests.servers.openai_server import OpenAITestServer
+from tests.servers.otlp_receiver import OTLPReceiver
 
 # tests/peers needs other vendors' instrumentations installed (.venv-peers, see scripts/test.sh).
 collect_ignore = [] if os.environ.get("LLM_OTEL_PEER_TESTS") else ["peers"]
@@ -116,7 +116,9 @@ class Telemetry:
         return [r.log_record for r in self.logs_exporter.get_finished_logs()]
 
 
-def make_telemetry(policy: ContentPolicy) -> Telemetry:
+def make_telemetry(policy: ContentPolicy, *, instrument_openai: bool = True) -> Telemetry:
+    """Fresh in-memory providers, the manual API recording to them and, unless told otherwise,
+    the OpenAI instrumentation applied to them."""
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
@@ -125,12 +127,13 @@ def make_telemetry(policy: ContentPolicy) -> Telemetry:
     logs = InMemoryLogRecordExporter()
     logger_provider = LoggerProvider()
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
-    OpenAIInstrumentor().instrument(
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        logger_provider=logger_provider,
-        content_policy=policy,
-    )
+    if instrument_openai:
+        OpenAIInstrumentor().instrument(
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            logger_provider=logger_provider,
+            content_policy=policy,
+        )
     # The manual API (llm_otel.workflow, llm_call, ...) records to the same providers.
     manual_defaults._telemetry = GenAITelemetry(
         tracer_provider=tracer_provider,
@@ -179,6 +182,21 @@ def telemetry(content_policy: ContentPolicy) -> Iterator[Telemetry]:
     result = make_telemetry(content_policy)
     yield result
     OpenAIInstrumentor().uninstrument()
+    manual_defaults.set_content_policy(None)
+    gc.collect()
+
+
+def telemetry_with(instrumentor: Any, policy: ContentPolicy) -> Iterator[Telemetry]:
+    """For a library's own ``telemetry`` fixture: fresh providers with only ``instrumentor``
+    (a class) applied, removed afterwards.
+
+        @pytest.fixture
+        def telemetry(content_policy): yield from telemetry_with(GroqInstrumentor, content_policy)
+    """
+    result = make_telemetry(policy, instrument_openai=False)
+    instrumentor().instrument(**result.providers, content_policy=policy)
+    yield result
+    instrumentor().uninstrument()
     manual_defaults.set_content_policy(None)
     gc.collect()
 
@@ -235,13 +253,7 @@ def _stop_shared_servers() -> Iterator[None]:
 @pytest.fixture
 def env(request: pytest.FixtureRequest, content_policy: ContentPolicy) -> Iterator[Env]:
     """``@pytest.mark.parametrize("env", library_params(), indirect=True)``: each library
-    instrumented onto fresh in-memory providers (OpenAI always is, by make_telemetry)."""
+    instrumented, alone, onto fresh in-memory providers."""
     library: Library = request.param
-    telemetry = make_telemetry(content_policy)
-    instrumentor = library.instrumentor_class()()
-    if library.name != "openai":
-        instrumentor.instrument(**telemetry.providers, content_policy=content_policy)
-    yield Env(library, telemetry)
-    instrumentor.uninstrument()
-    OpenAIInstrumentor().uninstrument()
-    gc.collect()
+    for telemetry in telemetry_with(library.instrumentor_class(), content_policy):
+        yield Env(library, telemetry)

@@ -19,8 +19,8 @@ anthropic = pytest.importorskip("anthropic")  # the anthropic extra; installed b
 
 from llm_otel.genai import ContentMode, ContentPolicy  # noqa: E402
 from llm_otel.instrumentation.anthropic import AnthropicInstrumentor  # noqa: E402
-from tests.anthropic_server import SLOW_FIRST_DELAY, TEXT, AnthropicTestServer  # noqa: E402
-from tests.conftest import Telemetry, make_telemetry  # noqa: E402
+from tests.conftest import Telemetry, telemetry_with  # noqa: E402
+from tests.servers.anthropic_server import SLOW_FIRST_DELAY, TEXT, AnthropicTestServer  # noqa: E402
 
 USER = [{"role": "user", "content": "Say hello"}]
 SDK_HAS_SPANS = hasattr(anthropic, "_tracing")
@@ -35,14 +35,7 @@ def server() -> Iterator[AnthropicTestServer]:
 
 @pytest.fixture
 def telemetry(content_policy: ContentPolicy) -> Iterator[Telemetry]:
-    result = make_telemetry(content_policy)
-    AnthropicInstrumentor().instrument(**result.providers, content_policy=content_policy)
-    yield result
-    AnthropicInstrumentor().uninstrument()
-    from llm_otel.instrumentation.openai import OpenAIInstrumentor
-
-    OpenAIInstrumentor().uninstrument()
-    gc.collect()
+    yield from telemetry_with(AnthropicInstrumentor, content_policy)
 
 
 def _client_options(telemetry: Telemetry, sdk_spans: bool) -> dict[str, Any]:

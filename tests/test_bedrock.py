@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError, EventStreamError  # noqa: E402
 
 from llm_otel.genai import ContentMode, ContentPolicy  # noqa: E402
 from llm_otel.instrumentation.bedrock import BedrockInstrumentor  # noqa: E402
-from tests.bedrock_server import TEXT, BedrockTestServer  # noqa: E402
-from tests.conftest import Telemetry, make_telemetry  # noqa: E402
+from tests.conftest import Telemetry, telemetry_with  # noqa: E402
+from tests.servers.bedrock_server import TEXT, BedrockTestServer  # noqa: E402
 
 ON = ContentPolicy(ContentMode.SPAN_ONLY)
 
@@ -47,14 +47,7 @@ def server() -> Iterator[BedrockTestServer]:
 
 @pytest.fixture
 def telemetry(content_policy: ContentPolicy) -> Iterator[Telemetry]:
-    result = make_telemetry(content_policy)
-    BedrockInstrumentor().instrument(**result.providers, content_policy=content_policy)
-    yield result
-    BedrockInstrumentor().uninstrument()
-    from llm_otel.instrumentation.openai import OpenAIInstrumentor
-
-    OpenAIInstrumentor().uninstrument()
-    gc.collect()
+    yield from telemetry_with(BedrockInstrumentor, content_policy)
 
 
 def _client(server: BedrockTestServer, service: str = "bedrock-runtime") -> Any:

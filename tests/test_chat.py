@@ -11,7 +11,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from llm_otel.genai import DURATION_BUCKETS, TOKEN_BUCKETS
 from tests.conftest import USER, Telemetry
-from tests.openai_server import OpenAITestServer
+from tests.servers.openai_server import OpenAITestServer
 
 
 def test_chat_span_has_semconv_attributes(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -14,8 +13,8 @@ cohere = pytest.importorskip("cohere")  # the cohere extra; installed by scripts
 
 from llm_otel.genai import ContentMode, ContentPolicy  # noqa: E402
 from llm_otel.instrumentation.cohere import CohereInstrumentor  # noqa: E402
-from tests.cohere_server import TEXT, CohereTestServer  # noqa: E402
-from tests.conftest import USER, Telemetry, make_telemetry  # noqa: E402
+from tests.conftest import USER, Telemetry, telemetry_with  # noqa: E402
+from tests.servers.cohere_server import TEXT, CohereTestServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +26,7 @@ def server() -> Iterator[CohereTestServer]:
 
 @pytest.fixture
 def telemetry(content_policy: ContentPolicy) -> Iterator[Telemetry]:
-    result = make_telemetry(content_policy)
-    CohereInstrumentor().instrument(**result.providers, content_policy=content_policy)
-    yield result
-    CohereInstrumentor().uninstrument()
-    from llm_otel.instrumentation.openai import OpenAIInstrumentor
-
-    OpenAIInstrumentor().uninstrument()
-    gc.collect()
+    yield from telemetry_with(CohereInstrumentor, content_policy)
 
 
 @pytest.fixture

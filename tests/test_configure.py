@@ -17,8 +17,8 @@ import pytest
 
 from llm_otel._configure import _ExportSettings
 from tests.conftest import installed_command
-from tests.openai_server import OpenAITestServer
-from tests.otlp_receiver import OTLPReceiver
+from tests.servers.openai_server import OpenAITestServer
+from tests.servers.otlp_receiver import OTLPReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.openai_server import OpenAITestServer
-from tests.otlp_receiver import OTLPReceiver
+from tests.servers.openai_server import OpenAITestServer
+from tests.servers.otlp_receiver import OTLPReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -23,7 +23,7 @@ import pytest
 
 from llm_otel._exit import DEFAULT_TIMEOUT
 from tests.conftest import installed_command
-from tests.otlp_receiver import OTLPReceiver
+from tests.servers.otlp_receiver import OTLPReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 SLACK = 3.0  # seconds on top of the budget: interpreter teardown on a loaded machine

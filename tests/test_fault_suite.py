@@ -24,7 +24,7 @@ from llm_otel.instrumentation.openai import OpenAIInstrumentor
 from llm_otel.instrumentation.openai._chat import ChatAdapter
 from tests.conftest import USER, OpenSpans, Telemetry, make_telemetry
 from tests.conftest import boom as _boom
-from tests.openai_server import OpenAITestServer
+from tests.servers.openai_server import OpenAITestServer
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -14,8 +13,8 @@ genai = pytest.importorskip("google.genai")  # the google-genai extra; installed
 
 from llm_otel.genai import ContentMode, ContentPolicy  # noqa: E402
 from llm_otel.instrumentation.google_genai import GoogleGenAIInstrumentor  # noqa: E402
-from tests.conftest import Telemetry, make_telemetry  # noqa: E402
-from tests.gemini_server import TEXT, GeminiTestServer  # noqa: E402
+from tests.conftest import Telemetry, telemetry_with  # noqa: E402
+from tests.servers.gemini_server import TEXT, GeminiTestServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +26,7 @@ def server() -> Iterator[GeminiTestServer]:
 
 @pytest.fixture
 def telemetry(content_policy: ContentPolicy) -> Iterator[Telemetry]:
-    result = make_telemetry(content_policy)
-    GoogleGenAIInstrumentor().instrument(**result.providers, content_policy=content_policy)
-    yield result
-    GoogleGenAIInstrumentor().uninstrument()
-    from llm_otel.instrumentation.openai import OpenAIInstrumentor
-
-    OpenAIInstrumentor().uninstrument()
-    gc.collect()
+    yield from telemetry_with(GoogleGenAIInstrumentor, content_policy)
 
 
 @pytest.fixture

@@ -16,17 +16,17 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from llm_otel.gpu import GPUInstrumentor, GPUMetrics, _nvml
 from tests.conftest import installed_command
-from tests.fake_nvml import (
+from tests.fakes.fake_nvml import (
     NVML_ERROR_LIBRARY_NOT_FOUND,
     NVML_ERROR_UNKNOWN,
     FakeGPU,
     FakeNVML,
     two_gpus_one_with_mig,
 )
-from tests.otlp_receiver import OTLPReceiver
+from tests.servers.otlp_receiver import OTLPReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
-FAKE_PYNVML = str(ROOT / "tests" / "fakenvml")
+FAKE_PYNVML = str(ROOT / "tests" / "fakes" / "fakenvml")
 GIB = 1024**3
 
 

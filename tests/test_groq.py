@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,20 +14,13 @@ groq = pytest.importorskip("groq")  # the groq extra; installed by scripts/test.
 
 from llm_otel.genai import ContentMode, ContentPolicy  # noqa: E402
 from llm_otel.instrumentation.groq import GroqInstrumentor  # noqa: E402
-from tests.conftest import USER, Telemetry, make_telemetry  # noqa: E402
-from tests.openai_server import TEXT, OpenAITestServer  # noqa: E402
+from tests.conftest import USER, Telemetry, telemetry_with  # noqa: E402
+from tests.servers.openai_server import TEXT, OpenAITestServer  # noqa: E402
 
 
 @pytest.fixture
 def telemetry(content_policy: ContentPolicy) -> Iterator[Telemetry]:
-    result = make_telemetry(content_policy)
-    GroqInstrumentor().instrument(**result.providers, content_policy=content_policy)
-    yield result
-    GroqInstrumentor().uninstrument()
-    from llm_otel.instrumentation.openai import OpenAIInstrumentor
-
-    OpenAIInstrumentor().uninstrument()
-    gc.collect()
+    yield from telemetry_with(GroqInstrumentor, content_policy)
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ def test_abandoned_streams_in_cycles_do_not_deadlock_the_collector(
         pytest.skip(f"{library.name} has no async streams")
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "tests.gc_child", library.name, mode],
+            [sys.executable, "-m", "tests.apps.gc_child", library.name, mode],
             capture_output=True,
             text=True,
             timeout=60,

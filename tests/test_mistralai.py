@@ -8,7 +8,6 @@ provider (``configure_telemetry``): either way, one span per call, ours.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import types
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ mistralai = pytest.importorskip("mistralai")  # the mistralai extra; installed b
 
 from llm_otel.genai import ContentMode, ContentPolicy  # noqa: E402
 from llm_otel.instrumentation.mistralai import MistralInstrumentor  # noqa: E402
-from tests.conftest import USER, Telemetry, make_telemetry  # noqa: E402
-from tests.openai_server import TEXT, OpenAITestServer  # noqa: E402
+from tests.conftest import USER, Telemetry, telemetry_with  # noqa: E402
+from tests.servers.openai_server import TEXT, OpenAITestServer  # noqa: E402
 
 try:
     from mistralai.client import Mistral  # mistralai >= 2
@@ -31,14 +30,7 @@ except ImportError:
 
 @pytest.fixture
 def telemetry(content_policy: ContentPolicy) -> Iterator[Telemetry]:
-    result = make_telemetry(content_policy)
-    MistralInstrumentor().instrument(**result.providers, content_policy=content_policy)
-    yield result
-    MistralInstrumentor().uninstrument()
-    from llm_otel.instrumentation.openai import OpenAIInstrumentor
-
-    OpenAIInstrumentor().uninstrument()
-    gc.collect()
+    yield from telemetry_with(MistralInstrumentor, content_policy)
 
 
 def _sdk_telemetry(client: Any, telemetry: Telemetry) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -14,8 +13,8 @@ ollama = pytest.importorskip("ollama")  # the ollama extra; installed by scripts
 
 from llm_otel.genai import ContentMode, ContentPolicy  # noqa: E402
 from llm_otel.instrumentation.ollama import OllamaInstrumentor  # noqa: E402
-from tests.conftest import Telemetry, make_telemetry  # noqa: E402
-from tests.ollama_server import TEXT, OllamaTestServer  # noqa: E402
+from tests.conftest import Telemetry, telemetry_with  # noqa: E402
+from tests.servers.ollama_server import TEXT, OllamaTestServer  # noqa: E402
 
 USER = [{"role": "user", "content": "Say hello"}]
 
@@ -29,14 +28,7 @@ def server() -> Iterator[OllamaTestServer]:
 
 @pytest.fixture
 def telemetry(content_policy: ContentPolicy) -> Iterator[Telemetry]:
-    result = make_telemetry(content_policy)
-    OllamaInstrumentor().instrument(**result.providers, content_policy=content_policy)
-    yield result
-    OllamaInstrumentor().uninstrument()
-    from llm_otel.instrumentation.openai import OpenAIInstrumentor
-
-    OpenAIInstrumentor().uninstrument()
-    gc.collect()
+    yield from telemetry_with(OllamaInstrumentor, content_policy)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import installed_command
-from tests.openai_server import OpenAITestServer
-from tests.otlp_receiver import OTLPReceiver
+from tests.servers.openai_server import OpenAITestServer
+from tests.servers.otlp_receiver import OTLPReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = {
@@ -52,7 +52,7 @@ def test_no_raw_personal_data_is_exported(
         LLM_OTEL_GPU_METRICS="false",
         **extra,
     )
-    command = [sys.executable, "-m", "tests.redaction_app", way]
+    command = [sys.executable, "-m", "tests.apps.redaction_app", way]
     if zero_code:
         command = [installed_command("opentelemetry-instrument"), *command]
     done = subprocess.run(

@@ -20,7 +20,7 @@ import llm_otel
 from llm_otel.genai import ContentMode, ContentPolicy
 from llm_otel.gpu import GPUMetrics
 from tests.conftest import USER, Telemetry
-from tests.fake_nvml import two_gpus_one_with_mig
+from tests.fakes.fake_nvml import two_gpus_one_with_mig
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "semconv"))

@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from tests.conftest import USER, Telemetry, chat_stream_helper
-from tests.openai_server import CHUNKS, SLOW_FIRST_DELAY
+from tests.servers.openai_server import CHUNKS, SLOW_FIRST_DELAY
 
 
 def _stream(client: openai.OpenAI, model: str = "gpt-test", **kwargs: object) -> object:

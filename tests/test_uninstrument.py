@@ -13,7 +13,7 @@ from llm_otel.genai import ContentMode, ContentPolicy
 from llm_otel.instrumentation._support import supported
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
 from tests.conftest import HAS_RESPONSES, USER, make_telemetry
-from tests.openai_server import OpenAITestServer
+from tests.servers.openai_server import OpenAITestServer
 
 METHODS: list[tuple[type, str]] = [
     (Completions, "create"),

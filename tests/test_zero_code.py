@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from tests.conftest import installed_command
-from tests.openai_server import OpenAITestServer
-from tests.otlp_receiver import OTLPReceiver
+from tests.servers.openai_server import OpenAITestServer
+from tests.servers.otlp_receiver import OTLPReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 

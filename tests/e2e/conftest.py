@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import installed_command
-from tests.openai_server import OpenAITestServer
+from tests.servers.openai_server import OpenAITestServer
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = str(ROOT / "scripts" / "stack.sh")
@@ -100,7 +100,7 @@ class Service:
             OTEL_METRIC_EXPORT_INTERVAL="1000",
             OTEL_BSP_SCHEDULE_DELAY="200",
             OTEL_EXPORTER_OTLP_TIMEOUT="2",
-            PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "fakenvml"), str(ROOT)]),
+            PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "fakes" / "fakenvml"), str(ROOT)]),
         )
         command = [installed_command("opentelemetry-instrument"),
                    installed_command("uvicorn"), "examples.fastapi_service:app",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import STACK, eventually, jaeger_traces
-from tests.openai_server import OpenAITestServer
+from tests.servers.openai_server import OpenAITestServer
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e

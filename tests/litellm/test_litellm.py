@@ -24,9 +24,9 @@ litellm = pytest.importorskip("litellm")
 from llm_otel.genai import ContentMode, ContentPolicy  # noqa: E402
 from llm_otel.instrumentation.anthropic import AnthropicInstrumentor  # noqa: E402
 from llm_otel.instrumentation.litellm import LiteLLMInstrumentor  # noqa: E402
-from tests.anthropic_server import AnthropicTestServer  # noqa: E402
 from tests.conftest import USER, Telemetry, make_telemetry  # noqa: E402
-from tests.openai_server import TEXT, OpenAITestServer  # noqa: E402
+from tests.servers.anthropic_server import AnthropicTestServer  # noqa: E402
+from tests.servers.openai_server import TEXT, OpenAITestServer  # noqa: E402
 
 ON = ContentPolicy(ContentMode.SPAN_ONLY)
 

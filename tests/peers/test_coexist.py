@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from tests.conftest import USER
-from tests.openai_server import OpenAITestServer
+from tests.servers.openai_server import OpenAITestServer
 
 from llm_otel.genai import ContentPolicy
 from llm_otel.instrumentation.openai import OpenAIInstrumentor

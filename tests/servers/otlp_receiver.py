@@ -2,7 +2,8 @@
 
 Decodes ``/v1/traces``, ``/v1/metrics`` and ``/v1/logs`` with the OTLP protobuf definitions
 and keeps flat views: spans as dicts (name, kind, ids, attributes), metric names with their
-data points, log records. ``python -m tests.otlp_receiver PORT`` prints what arrives (the demo).
+data points, log records. ``python -m tests.servers.otlp_receiver PORT`` prints what arrives
+(the demo).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.loopback import Handler
+from tests.servers.loopback import Handler
 
 __all__ = ["OTLPReceiver", "attributes"]
 

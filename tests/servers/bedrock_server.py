@@ -24,7 +24,7 @@ import zlib
 from typing import Any
 from urllib.parse import unquote
 
-from tests.loopback import Handler, LoopbackServer, echo
+from tests.servers.loopback import Handler, LoopbackServer, echo
 
 __all__ = ["CHUNKS", "TEXT", "BedrockTestServer", "event_message"]
 

@@ -1,7 +1,7 @@
 """Child process for the finalizer tests: abandons streams held in reference cycles while the
 garbage collector runs inside the metric SDK's locks, and prints what happened as JSON.
 
-    python -m tests.gc_child LIBRARY sync|async [baseline]
+    python -m tests.apps.gc_child LIBRARY sync|async [baseline]
 
 Run in a subprocess with a time limit, so that a deadlock fails the test instead of hanging it.
 """

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.loopback import Handler, LoopbackServer, echo
+from tests.servers.loopback import Handler, LoopbackServer, echo
 
 __all__ = ["TEXT", "GeminiTestServer"]
 

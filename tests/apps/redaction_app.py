@@ -1,6 +1,6 @@
 """An app that sets up llm_otel one way or another, then sends personal data to the model.
 
-    python -m tests.redaction_app configure|configure-twice|instrumentor|plain
+    python -m tests.apps.redaction_app configure|configure-twice|instrumentor|plain
 
 ``plain`` sets nothing up itself (run it under ``opentelemetry-instrument``); the others call
 ``configure()`` (once, or twice with the redactor only the second time) or instrument OpenAI

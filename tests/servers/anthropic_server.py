@@ -20,7 +20,7 @@ import json
 import time
 from typing import Any
 
-from tests.loopback import Handler, LoopbackServer, echo
+from tests.servers.loopback import Handler, LoopbackServer, echo
 
 __all__ = ["SLOW_FIRST_DELAY", "TEXT", "AnthropicTestServer"]
 

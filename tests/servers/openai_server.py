@@ -24,7 +24,7 @@ import time
 import uuid
 from typing import Any
 
-from tests.loopback import Handler, LoopbackServer, echo
+from tests.servers.loopback import Handler, LoopbackServer, echo
 
 __all__ = ["SLOW_FIRST_DELAY", "TEXT", "OpenAITestServer"]
 
@@ -384,7 +384,9 @@ class OpenAITestServer(LoopbackServer):
         return f"{self.url}/v1"
 
 
-if __name__ == "__main__":  # pragma: no cover - manual use: python -m tests.openai_server 8765
+if (
+    __name__ == "__main__"
+):  # pragma: no cover - manual use: python -m tests.servers.openai_server 8765
     import sys
 
     server = OpenAITestServer(port=int(sys.argv[1]) if len(sys.argv) > 1 else 8765).start()

@@ -7,9 +7,9 @@ that does ``import pynvml`` gets it exactly as it would get NVIDIA's module.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from tests import fake_nvml as _fake
+from tests.fakes import fake_nvml as _fake
 
 _instance = _fake.two_gpus_one_with_mig()
 NVMLError = _fake.NVMLError
