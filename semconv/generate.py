@@ -32,15 +32,26 @@ def constant(name: str) -> str:
 
 def load(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(attributes, metrics) defined in one model file."""
+    attributes, metrics, _ = load_all(path)
+    return attributes, metrics
+
+
+def load_all(
+    path: Path,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(attributes, metrics, events) defined in one model file."""
     attributes: list[dict[str, Any]] = []
     metrics: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     for group in yaml.safe_load(path.read_text())["groups"]:
         if group["type"] == "metric":
             metrics.append(group)
+        if group["type"] == "event":
+            events.append(group)
         for attribute in group.get("attributes", []):
             if "id" in attribute:
                 attributes.append(attribute)
-    return attributes, metrics
+    return attributes, metrics, events
 
 
 def _brief(text: str) -> str:
@@ -56,9 +67,11 @@ def _docstring(text: str) -> str:
 
 
 def module_source(name: str, path: Path) -> str:
-    attributes, metrics = load(path)
+    attributes, metrics, events = load_all(path)
     names = sorted(
-        [constant(a["id"]) for a in attributes] + [constant(m["metric_name"]) for m in metrics]
+        [constant(a["id"]) for a in attributes]
+        + [constant(m["metric_name"]) for m in metrics]
+        + [constant(e["name"]) + "_EVENT" for e in events]
     )
     lines = [HEADER.format(name=name),
              f'"""Names from ``semconv/model/{name}.yaml`` (llm-otel\'s registry)."""', "",
@@ -77,6 +90,12 @@ def module_source(name: str, path: Path) -> str:
         unit = f"{metric['instrument']}, {metric['unit']}"
         lines += [f'{constant(metric["metric_name"])}: Final = "{metric["metric_name"]}"',
                   _docstring(f"{_brief(metric['brief'])} ({unit})")]  # fmt: skip
+    if events:
+        lines.append("")
+        lines.append("# Events")
+    for event in events:
+        lines += [f'{constant(event["name"])}_EVENT: Final = "{event["name"]}"',
+                  _docstring(f"{_brief(event['brief'])} (span event)")]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -87,7 +106,7 @@ def doc_source(files: list[Path]) -> str:
            "Everything else llm-otel emits is an official name. All are at Development "
            "stability.", ""]  # fmt: skip
     for path in files:
-        attributes, metrics = load(path)
+        attributes, metrics, events = load_all(path)
         out += [f"## {path.stem}", ""]
         if attributes:
             out += ["| attribute | type | description |", "|---|---|---|"]
@@ -105,6 +124,12 @@ def doc_source(files: list[Path]) -> str:
                 refs = ", ".join(f"`{r['ref']}`" for r in m.get("attributes", []) if "ref" in r)
                 out.append(f"| `{m['metric_name']}` | {m['instrument']} | `{m['unit']}` | "
                            f"{refs} | {_brief(m['brief'])} |")  # fmt: skip
+            out.append("")
+        if events:
+            out += ["| event | attributes | description |", "|---|---|---|"]
+            for e in events:
+                refs = ", ".join(f"`{r['ref']}`" for r in e.get("attributes", []) if "ref" in r)
+                out.append(f"| `{e['name']}` | {refs} | {_brief(e['brief'])} |")
             out.append("")
     return "\n".join(out)
 

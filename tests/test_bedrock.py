@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -389,3 +390,27 @@ def test_a_failure_reading_the_body_leaves_the_app_its_body(
     span = telemetry.only_span()  # ended, with what the request told
     assert "error.type" not in span.attributes
     assert span.attributes["gen_ai.request.max_tokens"] == 50
+
+
+def test_botocore_retries_inside_one_call_are_recorded(
+    server: BedrockTestServer, telemetry: Telemetry
+) -> None:
+    # botocore's standard retry mode retries throttling; the attempts go through its
+    # URLLib3Session, watched during recorded calls.
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
+    )
+    model = f"retry-1-429-{uuid.uuid4().hex[:8]}"
+    client.converse(modelId=model, messages=MESSAGES)
+    span = telemetry.only_span()
+    assert "error.type" not in span.attributes
+    assert span.attributes["llm_otel.request.retries"] == 1
+    (event,) = [e for e in span.events if e.name == "llm_otel.request.retry"]
+    assert event.attributes["error.type"] == "429"
+    (retries,) = telemetry.points("llm_otel.client.retries")
+    assert retries.value == 1 and retries.attributes["error.type"] == "429"

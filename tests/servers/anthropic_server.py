@@ -20,7 +20,7 @@ import json
 import time
 from typing import Any
 
-from tests.servers.loopback import Handler, LoopbackServer, echo
+from tests.servers.loopback import RETRY_HEADERS, Handler, LoopbackServer, echo, failing_attempt
 
 __all__ = ["SLOW_FIRST_DELAY", "TEXT", "AnthropicTestServer"]
 
@@ -71,7 +71,12 @@ class _Handler(Handler):
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.requests.append((self.path, dict(self.headers), body))
         model = str(body.get("model", ""))
-        if model.startswith("error-"):
+        failing = failing_attempt(model)
+        if failing is not None:
+            kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(failing, "api_error")
+            error = {"type": "error", "error": {"type": kind, "message": "retry me"}}
+            self._json(failing, error, RETRY_HEADERS)
+        elif model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             kind = {429: "rate_limit_error", 500: "api_error"}.get(status, "invalid_request_error")
             self._json(
@@ -88,12 +93,18 @@ class _Handler(Handler):
         else:
             self._json(200, message(body))
 
-    def _json(self, status: int, payload: Any) -> None:
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("request-id", "req_test")
+        if status == 200 and str(payload.get("model", "")).startswith("retry-"):
+            self.send_header("anthropic-ratelimit-requests-remaining", "49")
+            self.send_header("anthropic-ratelimit-input-tokens-remaining", "39000")
+            self.send_header("anthropic-ratelimit-output-tokens-remaining", "7900")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 

@@ -24,7 +24,7 @@ import zlib
 from typing import Any
 from urllib.parse import unquote
 
-from tests.servers.loopback import Handler, LoopbackServer, echo
+from tests.servers.loopback import Handler, LoopbackServer, echo, failing_attempt
 
 __all__ = ["CHUNKS", "TEXT", "BedrockTestServer", "event_message"]
 
@@ -217,7 +217,11 @@ class _Handler(Handler):
         except ValueError:
             body = {"raw": len(raw)}
         self.server.requests.append((action, model, body))
-        if model == "error-429":
+        failing = failing_attempt(model)
+        if failing is not None:
+            error = "ThrottlingException" if failing == 429 else "ServiceUnavailableException"
+            self._json(failing, {"message": "retry me"}, error=error)
+        elif model == "error-429":
             message = f"Too many requests: {echo(body)}"
             self._json(429, {"message": message}, error="ThrottlingException")
         elif action == "converse":

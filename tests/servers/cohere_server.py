@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.servers.loopback import Handler, LoopbackServer, echo
+from tests.servers.loopback import RETRY_HEADERS, Handler, LoopbackServer, echo, failing_attempt
 
 __all__ = ["TEXT", "CohereTestServer"]
 
@@ -37,7 +37,10 @@ class _Handler(Handler):
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.requests.append((self.path, body))
         model = str(body.get("model", ""))
-        if model == "error-429":
+        failing = failing_attempt(model)
+        if failing is not None:
+            self._json(failing, {"id": "err", "message": "retry me"}, RETRY_HEADERS)
+        elif model == "error-429":
             self._json(429, {"id": "err", "message": f"too many requests: {echo(body)}"})
         elif self.path == "/v2/embed":
             count = len(body.get("texts") or [])
@@ -71,11 +74,13 @@ class _Handler(Handler):
         else:
             self._json(404, {"message": "not found"})
 
-    def _json(self, status: int, payload: Any) -> None:
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 

@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["Handler", "LoopbackServer", "echo"]
+__all__ = ["RETRY_HEADERS", "Handler", "LoopbackServer", "echo", "failing_attempt"]
 
 _S = TypeVar("_S", bound="LoopbackServer")
 
@@ -18,6 +18,26 @@ def echo(body: Any) -> str:
     """The request as text, for error messages that echo it back as real providers' often do
     (a 400 quoting the prompt): content capture off must keep it out of the telemetry."""
     return json.dumps(body)[:2000]
+
+
+_attempts: dict[str, int] = {}
+_attempts_lock = threading.Lock()
+
+
+def failing_attempt(model: str) -> int | None:
+    """For a model named ``retry-N-STATUS-<anything>``: STATUS for its first N requests (the
+    client library retries them), then None (answer normally). None for any other model. Use a
+    fresh suffix per test: the count is kept per model name for the server's life."""
+    parts = model.split("-")
+    if len(parts) < 4 or parts[0] != "retry" or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    with _attempts_lock:
+        seen = _attempts[model] = _attempts.get(model, 0) + 1
+    return int(parts[2]) if seen <= int(parts[1]) else None
+
+
+RETRY_HEADERS = {"retry-after-ms": "1", "retry-after": "0"}
+"""Sent with a failing attempt: the SDKs that honour them retry at once."""
 
 
 class _HTTPServer(ThreadingHTTPServer):

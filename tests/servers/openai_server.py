@@ -24,7 +24,7 @@ import time
 import uuid
 from typing import Any
 
-from tests.servers.loopback import Handler, LoopbackServer, echo
+from tests.servers.loopback import RETRY_HEADERS, Handler, LoopbackServer, echo, failing_attempt
 
 __all__ = ["SLOW_FIRST_DELAY", "TEXT", "OpenAITestServer"]
 
@@ -47,6 +47,11 @@ class _Handler(Handler):
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.requests.append((self.path, body))
         model = str(body.get("model", ""))
+        failing = failing_attempt(model)
+        if failing is not None:
+            self._json(failing, {"error": {"message": f"retry me ({failing})", "type": "test"}},
+                       RETRY_HEADERS)  # fmt: skip
+            return
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             self._json(
@@ -89,12 +94,18 @@ class _Handler(Handler):
         else:
             self._json(404, {"error": {"message": "not found"}})
 
-    def _json(self, status: int, payload: Any) -> None:
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("x-request-id", "req_test")
+        if status == 200 and str(payload.get("model", "")).startswith("retry-"):
+            # What OpenAI and Groq report with every answer: what is left of the limits.
+            self.send_header("x-ratelimit-remaining-requests", "99")
+            self.send_header("x-ratelimit-remaining-tokens", "9000")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 

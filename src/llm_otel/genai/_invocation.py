@@ -17,6 +17,7 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
 from llm_otel.cost import prices
+from llm_otel.genai._attempts import Attempts
 from llm_otel.genai._coexist import SUPPRESS_LLM_KEY
 from llm_otel.genai._failure import end_span, record_failure, start_span
 from llm_otel.genai._recent import MAX_ID_LENGTH, RecentCall, remember
@@ -24,6 +25,12 @@ from llm_otel.genai._scope import scope_attributes
 from llm_otel.genai._telemetry import GenAITelemetry
 from llm_otel.genai._types import LLMRequest, LLMResponse
 from llm_otel.semconv.cost import LLM_OTEL_USAGE_COST
+from llm_otel.semconv.retry import (
+    LLM_OTEL_REQUEST_ATTEMPT,
+    LLM_OTEL_REQUEST_RETRIES,
+    LLM_OTEL_REQUEST_RETRY_DELAY,
+    LLM_OTEL_REQUEST_RETRY_EVENT,
+)
 
 __all__ = ["OPERATION_DETAILS_EVENT", "Invocation", "error_type_of"]
 
@@ -54,6 +61,7 @@ class Invocation:
     """Starts the span when created; :meth:`finish` or :meth:`fail` ends it exactly once."""
 
     __slots__ = (
+        "_attempts",
         "_classify",
         "_done",
         "_ends",
@@ -78,6 +86,7 @@ class Invocation:
     ) -> None:
         self._telemetry = telemetry
         self._classify = classify  # the adapter's error_type: SDK-specific error.type values
+        self._attempts: Attempts | None = None  # HTTP attempts seen (retries, rate limits)
         self.request = request
         # next() on a count is atomic under the GIL: only the first caller of _end gets 0.
         self._ends = itertools.count()
@@ -150,6 +159,20 @@ class Invocation:
         else:
             self._gaps.append(now - self._last_chunk)  # type: ignore[union-attr]
         self._last_chunk = now
+
+    def on_attempt(
+        self, started: float, ended: float, error_type: str | None, remaining: dict[str, int] | None
+    ) -> None:
+        """One HTTP attempt of this call ended (the client library may make several: retries);
+        ``remaining`` is the rate-limit headroom its response reported."""
+        if self._done:
+            return
+        attempts = self._attempts
+        if attempts is None:
+            attempts = self._attempts = Attempts()
+        attempts.add(started, ended, error_type)
+        if remaining:
+            attempts.remaining = remaining
 
     def finish(
         self, response: LLMResponse | None, *, ended_at: tuple[float, int] | None = None
@@ -255,7 +278,19 @@ class Invocation:
             span_attrs[error_attributes.ERROR_TYPE] = error_type
         if cost is not None:
             span_attrs[LLM_OTEL_USAGE_COST] = cost
+        retried = self._attempts.retried() if self._attempts is not None else None
+        if retried:
+            span_attrs[LLM_OTEL_REQUEST_RETRIES] = len(retried)
         span.set_attributes(span_attrs)
+        for attempt, attempt_error, wait in retried or ():
+            span.add_event(
+                LLM_OTEL_REQUEST_RETRY_EVENT,
+                {
+                    LLM_OTEL_REQUEST_ATTEMPT: attempt,
+                    error_attributes.ERROR_TYPE: attempt_error,
+                    LLM_OTEL_REQUEST_RETRY_DELAY: wait,
+                },
+            )
         if telemetry.content.on_span and response is not None:
             span.set_attributes(_output_content(telemetry, response))
         if error_type is not None:
@@ -287,6 +322,19 @@ class Invocation:
             record_gap = telemetry.time_per_output_chunk.record
             for gap in self._gaps or ():
                 record_gap(gap, attrs)
+        if self._attempts is not None:
+            self._record_attempts(self._attempts, attrs)
+
+    def _record_attempts(self, attempts: Attempts, attrs: dict[str, AttributeValue]) -> None:
+        """Retries (count by the error that caused each, time spent waiting) and headroom."""
+        telemetry = self._telemetry
+        retried = attempts.retried()
+        if retried:
+            for _, attempt_error, _ in retried:
+                telemetry.retries.add(1, {**attrs, error_attributes.ERROR_TYPE: attempt_error})
+            telemetry.retry_wait.record(sum(wait for _, _, wait in retried), attrs)
+        if attempts.remaining:
+            telemetry.record_headroom(attempts.remaining, self._metric_attrs)
 
     def _cost(self, response: LLMResponse | None) -> float | None:
         """Estimated USD cost from the usage, when the model is in the price table."""

@@ -236,7 +236,9 @@ class SyncStreamProxy(_StreamProxyBase):
         return self
 
     def __next__(self) -> Any:
-        in_call = IN_CALL.set(True)  # a request the library sends lazily is part of this call
+        in_call = IN_CALL.set(
+            self._self_invocation
+        )  # a request the library sends lazily is part of this call
         try:
             item = self._self_pull()
         except StopIteration:
@@ -315,7 +317,7 @@ class AsyncStreamProxy(_StreamProxyBase):
         return self
 
     async def __anext__(self) -> Any:
-        in_call = IN_CALL.set(True)
+        in_call = IN_CALL.set(self._self_invocation)
         try:
             item = await self.__wrapped__.__anext__()
         except StopAsyncIteration:

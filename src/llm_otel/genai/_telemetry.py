@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from opentelemetry import metrics, trace
 from opentelemetry._logs import LoggerProvider, get_logger
 from opentelemetry.metrics import MeterProvider
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as m
+from opentelemetry.semconv.attributes import server_attributes
 from opentelemetry.trace import TracerProvider
+from opentelemetry.util.types import AttributeValue
 
 from llm_otel._version import __version__
 from llm_otel.genai._content import ContentPolicy, default_policy
 from llm_otel.semconv.cost import LLM_OTEL_CLIENT_COST
 from llm_otel.semconv.evaluation import LLM_OTEL_EVALUATION_RESULTS, LLM_OTEL_EVALUATION_SCORE
+from llm_otel.semconv.retry import (
+    LLM_OTEL_CLIENT_RATE_LIMIT_REMAINING,
+    LLM_OTEL_CLIENT_RETRIES,
+    LLM_OTEL_CLIENT_RETRY_WAIT,
+    LLM_OTEL_RATE_LIMIT_KIND,
+)
 
 __all__ = ["DURATION_BUCKETS", "SCORE_BUCKETS", "TOKEN_BUCKETS", "GenAITelemetry"]
 
@@ -28,18 +40,29 @@ SCORE_BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 SCOPE_NAME = "llm_otel"
 
+_HEADROOM_KEYS = (
+    ga.GEN_AI_PROVIDER_NAME,
+    ga.GEN_AI_REQUEST_MODEL,
+    server_attributes.SERVER_ADDRESS,
+)
+_MAX_HEADROOM_KEYS = 4096
+
 
 class GenAITelemetry:
     """One instrumentation's handles on the OTel providers and its content rules."""
 
     __slots__ = (
         "_content",
+        "_headroom_seen",
         "active",
         "cost",
         "duration",
         "evaluation_results",
         "evaluation_score",
         "event_logger",
+        "rate_limit_remaining",
+        "retries",
+        "retry_wait",
         "time_per_output_chunk",
         "time_to_first_chunk",
         "token_usage",
@@ -104,6 +127,47 @@ class GenAITelemetry:
             description="Time between consecutive chunks of a streamed response.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
+
+        self.retries = meter.create_counter(
+            LLM_OTEL_CLIENT_RETRIES,
+            unit="{retry}",
+            description="Retries the client libraries made inside LLM calls.",
+        )
+        self.retry_wait = meter.create_histogram(
+            LLM_OTEL_CLIENT_RETRY_WAIT,
+            unit="s",
+            description="Time a retried LLM call spent waiting between attempts.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.rate_limit_remaining = meter.create_gauge(
+            LLM_OTEL_CLIENT_RATE_LIMIT_REMAINING,
+            unit="{count}",
+            description="What the provider says is left of a rate limit (requests or tokens).",
+        )
+        self._headroom_seen: dict[tuple[Any, ...], float] = {}
+
+    def record_headroom(self, remaining: dict[str, int], attrs: dict[str, AttributeValue]) -> None:
+        """The provider's rate-limit headroom, at most once a second per provider, model, server
+        and limit: a gauge keeps the last value, and each record costs as much as a histogram's."""
+        now = time.monotonic()
+        seen = self._headroom_seen
+        identity = (
+            attrs.get(ga.GEN_AI_PROVIDER_NAME),
+            attrs.get(ga.GEN_AI_REQUEST_MODEL),
+            attrs.get(server_attributes.SERVER_ADDRESS),
+        )
+        for kind, value in remaining.items():
+            key = (*identity, kind)
+            if now - seen.get(key, -1e9) < 1.0:
+                continue
+            if len(seen) >= _MAX_HEADROOM_KEYS:
+                seen.clear()  # bounded: models are few; a flood of names must not grow it
+            seen[key] = now
+            gauge_attrs: dict[str, AttributeValue] = {
+                k: v for k, v in zip(_HEADROOM_KEYS, identity, strict=True) if v is not None
+            }
+            gauge_attrs[LLM_OTEL_RATE_LIMIT_KIND] = kind
+            self.rate_limit_remaining.set(value, gauge_attrs)
 
     @property
     def content(self) -> ContentPolicy:

@@ -40,7 +40,7 @@ def _fail(adapter: Adapter, invocation: Invocation, exc: BaseException) -> None:
 
 
 def _skip(telemetry: GenAITelemetry) -> bool:
-    return _IN_CALL.get() or not telemetry.active or not is_instrumentation_enabled()
+    return _IN_CALL.get() is not None or not telemetry.active or not is_instrumentation_enabled()
 
 
 def _start(
@@ -108,7 +108,7 @@ def sync_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., A
         if started is None:
             return wrapped(*args, **kwargs)
         invocation, token = started
-        in_call = _IN_CALL.set(True)
+        in_call = _IN_CALL.set(invocation)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -134,7 +134,7 @@ def async_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., 
         if started is None:
             return await wrapped(*args, **kwargs)
         invocation, token = started
-        in_call = _IN_CALL.set(True)
+        in_call = _IN_CALL.set(invocation)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Literal
 import wrapt
 
 from llm_otel.genai import Adapter, GenAITelemetry, async_wrapper, sync_wrapper
+from llm_otel.genai._attempts import unwatch_http, watch_http
 from llm_otel.instrumentation._support import (
     GenAIInstrumentor,
     Patches,
@@ -90,7 +91,11 @@ class LLMInstrumentor(GenAIInstrumentor):
     requirements: ClassVar[Collection[str]]
     """Supported versions, as pip requirements (``package.py``'s ``_instruments``)."""
     targets: ClassVar[tuple[Target, ...]] = ()
+    transports: ClassVar[tuple[str, ...]] = ("httpx",)
+    """The HTTP stacks the SDK sends through, watched for retries and rate-limit headers
+    during recorded calls (``"httpx"``, ``"botocore"``)."""
     _patches: ClassVar[Patches]
+    _watching: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -107,10 +112,17 @@ class LLMInstrumentor(GenAIInstrumentor):
         telemetry = telemetry_for(self.library, kwargs)
         self.wrap(telemetry, self.targets)
         self.patch(telemetry, type(self)._patches)
+        if type(self)._patches:
+            for transport in self.transports:
+                watch_http(transport)
+            type(self)._watching = self.transports
 
     def _uninstrument(self, **kwargs: Any) -> None:
         retire(self.library)
         type(self)._patches.restore()
+        for transport in type(self)._watching:
+            unwatch_http(transport)
+        type(self)._watching = ()
 
     def patch(self, telemetry: GenAITelemetry, patches: Patches) -> None:
         """What a target table cannot say (a dispatch wrapper, a property replaced, functions

@@ -35,6 +35,7 @@ class BedrockInstrumentor(LLMInstrumentor):
 
     library = "botocore"
     requirements = _instruments
+    transports = ("botocore",)
 
     def patch(self, telemetry: GenAITelemetry, patches: Patches) -> None:
         # One dispatch wrapper on the method every botocore call passes: a target table cannot

@@ -1,0 +1,182 @@
+"""The HTTP attempts inside one recorded LLM call: the retries the client library makes, and the
+rate-limit headroom the provider reports in its response headers.
+
+The client libraries retry inside one call (429, 408, 409, 5xx; backoff honouring
+``retry-after``), so a call that succeeded after two 429s looks like one slow success. llm-otel
+watches the HTTP requests that run inside a recorded call, at the two places every supported
+SDK sends them through: ``httpx.Client.send`` / ``httpx.AsyncClient.send`` (openai, anthropic,
+groq, mistralai, cohere, google-genai, ollama, litellm; the newest openai and anthropic use its
+fork ``httpx2``, watched the same way) and botocore's
+``URLLib3Session.send`` (Bedrock). Outside a recorded call the watcher only passes through.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import wrapt
+
+from llm_otel._guard import report_internal_error
+from llm_otel.genai._incall import IN_CALL
+
+__all__ = ["RATE_LIMIT_HEADERS", "Attempts", "unwatch_http", "watch_http"]
+
+RATE_LIMIT_HEADERS: dict[str, str] = {
+    "x-ratelimit-remaining-requests": "requests",
+    "x-ratelimit-remaining-tokens": "tokens",
+    "anthropic-ratelimit-requests-remaining": "requests",
+    "anthropic-ratelimit-tokens-remaining": "tokens",
+    "anthropic-ratelimit-input-tokens-remaining": "input_tokens",
+    "anthropic-ratelimit-output-tokens-remaining": "output_tokens",
+}
+"""Response headers that tell what is left of a limit -> ``llm_otel.rate_limit.kind``."""
+
+
+class Attempts:
+    """The attempts of one call, in order: when each started and ended, and its error type
+    (None: it succeeded); the last rate-limit headroom seen."""
+
+    __slots__ = ("errors", "remaining", "spans")
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[float, float]] = []
+        self.errors: list[str | None] = []
+        self.remaining: dict[str, int] | None = None
+
+    def add(self, started: float, ended: float, error_type: str | None) -> None:
+        self.spans.append((started, ended))
+        self.errors.append(error_type)
+
+    def retried(self) -> list[tuple[int, str, float]]:
+        """(attempt number, its error type, seconds waited before the next attempt) for every
+        attempt that was followed by another one."""
+        out = []
+        for index in range(len(self.spans) - 1):
+            wait = max(0.0, self.spans[index + 1][0] - self.spans[index][1])
+            out.append((index + 1, self.errors[index] or "_OTHER", wait))
+        return out
+
+
+def _headroom(headers: Iterable[tuple[Any, Any]]) -> dict[str, int] | None:
+    found: dict[str, int] | None = None
+    for key, value in headers:
+        name = key.decode("latin-1") if isinstance(key, bytes) else str(key)
+        kind = RATE_LIMIT_HEADERS.get(name.lower())
+        if kind is None:
+            continue
+        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        try:
+            remaining = int(text.strip())
+        except ValueError:
+            continue
+        if found is None:
+            found = {}
+        found[kind] = remaining
+    return found
+
+
+def _observe(started: float, status: int | None, error: BaseException | None, headers: Any) -> None:
+    """Tell the call in progress (if any) about one HTTP attempt; never raises."""
+    invocation = IN_CALL.get()
+    if invocation is None or not hasattr(invocation, "on_attempt"):
+        return
+    try:
+        if error is not None:
+            error_type: str | None = type(error).__qualname__
+        elif status is not None and status >= 400:
+            error_type = str(status)
+        else:
+            error_type = None
+        remaining = _headroom(headers) if headers is not None else None
+        invocation.on_attempt(started, time.perf_counter(), error_type, remaining)
+    except Exception as exc:
+        report_internal_error("http attempt", exc)
+
+
+def _raw_headers(response: Any) -> Any:
+    headers = getattr(response, "headers", None)
+    raw = getattr(headers, "raw", None)  # httpx: [(bytes, bytes)], no per-lookup decoding
+    if raw is not None:
+        return raw
+    items = getattr(headers, "items", None)
+    return items() if items is not None else None
+
+
+def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    if IN_CALL.get() is None:
+        return wrapped(*args, **kwargs)
+    started = time.perf_counter()
+    try:
+        response = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _observe(started, None, exc, None)
+        raise
+    _observe(started, getattr(response, "status_code", None), None, _raw_headers(response))
+    return response
+
+
+async def _asend(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    if IN_CALL.get() is None:
+        return await wrapped(*args, **kwargs)
+    started = time.perf_counter()
+    try:
+        response = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _observe(started, None, exc, None)
+        raise
+    _observe(started, getattr(response, "status_code", None), None, _raw_headers(response))
+    return response
+
+
+_TRANSPORTS: dict[str, tuple[tuple[str, str, str, Callable[..., Any]], ...]] = {
+    # httpx2 is the fork the newest openai and anthropic SDKs send through.
+    "httpx": (
+        ("httpx", "Client", "send", _send),
+        ("httpx", "AsyncClient", "send", _asend),
+        ("httpx2", "Client", "send", _send),
+        ("httpx2", "AsyncClient", "send", _asend),
+    ),
+    "botocore": (("botocore.httpsession", "URLLib3Session", "send", _send),),
+}
+_lock = threading.Lock()
+_users: dict[str, int] = {}
+_undo: dict[str, list[tuple[Any, str, Any]]] = {}
+
+
+def watch_http(transport: str) -> None:
+    """Start watching the HTTP attempts of ``transport`` ("httpx" or "botocore"); counted, so
+    each instrumentation that needs it calls this once and :func:`unwatch_http` once."""
+    with _lock:
+        _users[transport] = _users.get(transport, 0) + 1
+        if _users[transport] > 1:
+            return
+        import importlib
+
+        undo = _undo.setdefault(transport, [])
+        for module_name, class_name, method, wrapper in _TRANSPORTS[transport]:
+            try:
+                owner = getattr(importlib.import_module(module_name), class_name)
+            except (ImportError, AttributeError):
+                continue  # that transport is not installed
+            original = owner.__dict__.get(method)
+            if original is None:
+                continue
+            wrapt.wrap_function_wrapper(owner, method, wrapper)
+            undo.append((owner, method, original))
+
+
+def unwatch_http(transport: str) -> None:
+    """One instrumentation less; the last one out restores the transport's methods."""
+    with _lock:
+        _users[transport] = max(0, _users.get(transport, 0) - 1)
+        if _users[transport]:
+            return
+        undo = _undo.get(transport, [])
+        while undo:
+            owner, method, original = undo.pop()
+            installed = owner.__dict__.get(method)
+            if getattr(installed, "__wrapped__", None) is original:
+                setattr(owner, method, original)

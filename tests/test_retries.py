@@ -1,0 +1,153 @@
+"""Retries inside one call made visible: the client library retries 429/503 answers inside one
+call; the GenAI span says how many times (one ``llm_otel.request.retry`` event per retried
+attempt, with its error and the wait), the retry counter and the wait histogram count them, and
+the provider's rate-limit headroom becomes a gauge. Real SDKs, their default retry logic, the
+loopback servers answering ``retry-N-STATUS-*`` models with N failures then success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.libraries import Env, library_params
+
+RETRYING: dict[str, Callable[[Any], Any]] = {}
+
+
+def _openai(server: Any, aio: bool = False) -> Any:
+    import openai
+
+    cls = openai.AsyncOpenAI if aio else openai.OpenAI
+    return cls(base_url=server.base_url, api_key="k", max_retries=2)
+
+
+def _groq(server: Any, aio: bool = False) -> Any:
+    import groq
+
+    cls = groq.AsyncGroq if aio else groq.Groq
+    return cls(base_url=server.base_url.removesuffix("/v1"), api_key="k", max_retries=2)
+
+
+def _anthropic(server: Any, aio: bool = False) -> Any:
+    import anthropic
+
+    cls = anthropic.AsyncAnthropic if aio else anthropic.Anthropic
+    return cls(base_url=server.base_url, api_key="k", max_retries=2)
+
+
+def _cohere(server: Any, aio: bool = False) -> Any:
+    import cohere
+
+    cls = cohere.AsyncClientV2 if aio else cohere.ClientV2
+    return cls(api_key="k", base_url=server.base_url)  # retries twice by default
+
+
+RETRYING = {"openai": _openai, "groq": _groq, "anthropic": _anthropic, "cohere": _cohere}
+HEADROOM = {
+    "openai": {"requests": 99, "tokens": 9000},
+    "groq": {"requests": 99, "tokens": 9000},
+    "anthropic": {"requests": 49, "input_tokens": 39000, "output_tokens": 7900},
+    "cohere": {},  # sends no rate-limit headers
+}
+LIBS = [p for p in library_params() if p.values[0].name in RETRYING]
+# cohere's chat_stream raises a 429 at once: its SDK retries only the plain calls.
+STREAMS_RETRY = [p for p in LIBS if p.values[0].name != "cohere"]
+
+
+def _model(failures: int, status: int) -> str:
+    return f"retry-{failures}-{status}-{uuid.uuid4().hex[:8]}"
+
+
+def _retry_points(env: Env) -> dict[str, float]:
+    return {
+        p.attributes["error.type"]: p.value for p in env.telemetry.points("llm_otel.client.retries")
+    }
+
+
+@pytest.mark.parametrize("env", LIBS, indirect=True)
+def test_a_call_that_succeeds_after_two_429s_says_so(env: Env) -> None:
+    client = RETRYING[env.library.name](env.server)
+    env.library.chat(client, _model(2, 429), "hello")
+    span = env.telemetry.only_span()
+    assert "error.type" not in span.attributes
+    assert span.attributes["llm_otel.request.retries"] == 2
+    events = [e for e in span.events if e.name == "llm_otel.request.retry"]
+    assert [e.attributes["llm_otel.request.attempt"] for e in events] == [1, 2]
+    assert {e.attributes["error.type"] for e in events} == {"429"}
+    assert all(e.attributes["llm_otel.request.retry_delay"] >= 0 for e in events)
+    assert _retry_points(env) == {"429": 2}
+    (wait,) = env.telemetry.points("llm_otel.client.retry.wait")
+    assert wait.count == 1 and wait.sum >= 0
+    assert "error.type" not in wait.attributes
+    (duration,) = env.telemetry.points("gen_ai.client.operation.duration")
+    assert duration.count == 1  # one call, however many attempts
+    headroom = {
+        p.attributes["llm_otel.rate_limit.kind"]: p.value
+        for p in env.telemetry.points("llm_otel.client.rate_limit.remaining")
+    }
+    assert headroom == HEADROOM[env.library.name]
+
+
+@pytest.mark.parametrize("env", LIBS, indirect=True)
+def test_a_call_that_runs_out_of_retries_ends_with_the_last_error(env: Env) -> None:
+    client = RETRYING[env.library.name](env.server)
+    with pytest.raises(Exception) as raised:
+        env.library.chat(client, _model(5, 503), "hello")
+    assert getattr(raised.value, "status_code", None) == 503
+    span = env.telemetry.only_span()
+    assert span.attributes["error.type"] == "503"
+    assert span.attributes["llm_otel.request.retries"] == 2  # 3 attempts
+    assert len([e for e in span.events if e.name == "llm_otel.request.retry"]) == 2
+    assert _retry_points(env) == {"503": 2}
+
+
+@pytest.mark.parametrize("env", LIBS, indirect=True)
+def test_a_call_without_retries_records_none(env: Env) -> None:
+    client = RETRYING[env.library.name](env.server)
+    env.chat()
+    env.library.chat(client, env.library.model, "hello")
+    for span in env.telemetry.spans():
+        assert "llm_otel.request.retries" not in span.attributes
+        assert not [e for e in span.events if e.name == "llm_otel.request.retry"]
+    assert env.telemetry.points("llm_otel.client.retries") == []
+    assert env.telemetry.points("llm_otel.client.retry.wait") == []
+
+
+@pytest.mark.parametrize("env", STREAMS_RETRY, indirect=True)
+def test_retries_of_async_and_streamed_calls(env: Env) -> None:
+    library = env.library
+    stream = library.stream(RETRYING[library.name](env.server), _model(1, 429), "hello")
+    assert sum(1 for _ in stream) > 0
+
+    async def run() -> None:
+        client = RETRYING[library.name](env.server, aio=True)
+        stream = await library.astream(client, _model(2, 529), "hello")
+        assert len([item async for item in stream]) > 0
+
+    asyncio.run(run())
+    retries = sorted(s.attributes.get("llm_otel.request.retries", 0) for s in env.telemetry.spans())
+    assert retries == [1, 2]
+    assert _retry_points(env) == {"429": 1, "529": 2}
+
+
+def test_uninstrument_restores_the_http_transport() -> None:
+    import httpx
+
+    from llm_otel.genai import ContentMode, ContentPolicy
+    from llm_otel.instrumentation.anthropic import AnthropicInstrumentor
+    from llm_otel.instrumentation.openai import OpenAIInstrumentor
+    from tests.conftest import make_telemetry
+
+    original = httpx.Client.__dict__["send"]
+    telemetry = make_telemetry(ContentPolicy(ContentMode.NO_CONTENT))
+    AnthropicInstrumentor().instrument(**telemetry.providers)
+    assert httpx.Client.__dict__["send"] is not original
+    OpenAIInstrumentor().uninstrument()
+    assert httpx.Client.__dict__["send"] is not original  # anthropic still needs it
+    AnthropicInstrumentor().uninstrument()
+    assert httpx.Client.__dict__["send"] is original
