@@ -16,7 +16,8 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 app = FastAPI(title="support-bot")
-client = openai.AsyncOpenAI(max_retries=0)
+# The SDK retries 429s and 5xx twice, as it does by default: llm-otel shows each retry.
+client = openai.AsyncOpenAI()
 
 
 class Question(BaseModel):

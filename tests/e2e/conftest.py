@@ -100,7 +100,9 @@ class Service:
             OTEL_METRIC_EXPORT_INTERVAL="1000",
             OTEL_BSP_SCHEDULE_DELAY="200",
             OTEL_EXPORTER_OTLP_TIMEOUT="2",
-            PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "fakes" / "fakenvml"), str(ROOT)]),
+            PYTHONPATH=os.pathsep.join(
+                [str(ROOT / "tests" / "fakes" / "fakenvml"), str(ROOT / "src"), str(ROOT)]
+            ),
         )
         command = [installed_command("opentelemetry-instrument"),
                    installed_command("uvicorn"), "examples.fastapi_service:app",

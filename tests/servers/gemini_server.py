@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.servers.loopback import Handler, LoopbackServer, echo
+from tests.servers.loopback import Handler, LoopbackServer, echo, failing_attempt
 
 __all__ = ["TEXT", "GeminiTestServer"]
 
@@ -52,7 +52,11 @@ class _Handler(Handler):
         path = self.path.split("?", 1)[0]
         model = path.rsplit("/", 1)[-1].split(":", 1)[0]
         method = path.rsplit(":", 1)[-1]
-        if model == "error-429":
+        failing = failing_attempt(model)
+        if failing is not None:
+            status = "RESOURCE_EXHAUSTED" if failing == 429 else "UNAVAILABLE"
+            self._json(failing, {"error": {"code": failing, "message": "retry", "status": status}})
+        elif model == "error-429":
             message = f"quota exceeded: {echo(body)}"
             error = {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED"}
             self._json(429, {"error": error})

@@ -63,6 +63,7 @@ class _Handler(Handler):
                         "code": f"code_{status}",
                     }
                 },
+                RETRY_HEADERS,  # a client that retries (the SDK's default) retries at once
             )
             return
         if self.path.endswith("/chat/completions"):
@@ -100,7 +101,7 @@ class _Handler(Handler):
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("x-request-id", "req_test")
-        if status == 200 and str(payload.get("model", "")).startswith("retry-"):
+        if status == 200:
             # What OpenAI and Groq report with every answer: what is left of the limits.
             self.send_header("x-ratelimit-remaining-requests", "99")
             self.send_header("x-ratelimit-remaining-tokens", "9000")

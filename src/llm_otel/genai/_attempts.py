@@ -24,6 +24,9 @@ from llm_otel.genai._incall import IN_CALL
 
 __all__ = ["RATE_LIMIT_HEADERS", "Attempts", "unwatch_http", "watch_http"]
 
+HEADROOM_PROVIDERS = frozenset({"openai", "azure.ai.openai", "groq", "anthropic"})
+"""Providers whose answers carry rate-limit headers (the others' are not read)."""
+
 RATE_LIMIT_HEADERS: dict[str, str] = {
     "x-ratelimit-remaining-requests": "requests",
     "x-ratelimit-remaining-tokens": "tokens",
@@ -39,12 +42,17 @@ class Attempts:
     """The attempts of one call, in order: when each started and ended, and its error type
     (None: it succeeded); the last rate-limit headroom seen."""
 
-    __slots__ = ("errors", "remaining", "spans")
+    __slots__ = ("errors", "headers", "spans")
 
     def __init__(self) -> None:
         self.spans: list[tuple[float, float]] = []
         self.errors: list[str | None] = []
-        self.remaining: dict[str, int] | None = None
+        self.headers: Any = None
+        """The last response's headers, read only when the headroom is due (see headroom())."""
+
+    def headroom(self) -> dict[str, int] | None:
+        """The rate-limit headroom the last response reported, if any."""
+        return _headroom(self.headers) if self.headers is not None else None
 
     def add(self, started: float, ended: float, error_type: str | None) -> None:
         self.spans.append((started, ended))
@@ -90,8 +98,7 @@ def _observe(started: float, status: int | None, error: BaseException | None, he
             error_type = str(status)
         else:
             error_type = None
-        remaining = _headroom(headers) if headers is not None else None
-        invocation.on_attempt(started, time.perf_counter(), error_type, remaining)
+        invocation.on_attempt(started, time.perf_counter(), error_type, headers)
     except Exception as exc:
         report_internal_error("http attempt", exc)
 

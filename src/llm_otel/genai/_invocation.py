@@ -17,7 +17,7 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
 from llm_otel.cost import prices
-from llm_otel.genai._attempts import Attempts
+from llm_otel.genai._attempts import HEADROOM_PROVIDERS, Attempts
 from llm_otel.genai._coexist import SUPPRESS_LLM_KEY
 from llm_otel.genai._failure import end_span, record_failure, start_span
 from llm_otel.genai._recent import MAX_ID_LENGTH, RecentCall, remember
@@ -161,18 +161,18 @@ class Invocation:
         self._last_chunk = now
 
     def on_attempt(
-        self, started: float, ended: float, error_type: str | None, remaining: dict[str, int] | None
+        self, started: float, ended: float, error_type: str | None, headers: Any
     ) -> None:
         """One HTTP attempt of this call ended (the client library may make several: retries);
-        ``remaining`` is the rate-limit headroom its response reported."""
+        ``headers`` are its response's, kept for the rate-limit headroom."""
         if self._done:
             return
         attempts = self._attempts
         if attempts is None:
             attempts = self._attempts = Attempts()
         attempts.add(started, ended, error_type)
-        if remaining:
-            attempts.remaining = remaining
+        if headers is not None:
+            attempts.headers = headers
 
     def finish(
         self, response: LLMResponse | None, *, ended_at: tuple[float, int] | None = None
@@ -333,8 +333,8 @@ class Invocation:
             for _, attempt_error, _ in retried:
                 telemetry.retries.add(1, {**attrs, error_attributes.ERROR_TYPE: attempt_error})
             telemetry.retry_wait.record(sum(wait for _, _, wait in retried), attrs)
-        if attempts.remaining:
-            telemetry.record_headroom(attempts.remaining, self._metric_attrs)
+        if self.request.provider in HEADROOM_PROVIDERS and attempts.headers is not None:
+            telemetry.record_headroom(attempts.headroom, self._metric_attrs)
 
     def _cost(self, response: LLMResponse | None) -> float | None:
         """Estimated USD cost from the usage, when the model is in the price table."""

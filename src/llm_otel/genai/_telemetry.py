@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -146,9 +147,12 @@ class GenAITelemetry:
         )
         self._headroom_seen: dict[tuple[Any, ...], float] = {}
 
-    def record_headroom(self, remaining: dict[str, int], attrs: dict[str, AttributeValue]) -> None:
-        """The provider's rate-limit headroom, at most once a second per provider, model, server
-        and limit: a gauge keeps the last value, and each record costs as much as a histogram's."""
+    def record_headroom(
+        self, read: Callable[[], dict[str, int] | None], attrs: dict[str, AttributeValue]
+    ) -> None:
+        """The provider's rate-limit headroom (``read()`` parses it from the response headers),
+        at most once a second per provider, model and server: a gauge keeps the last value, and
+        each record costs as much as a histogram's, so most calls read no header at all."""
         now = time.monotonic()
         seen = self._headroom_seen
         identity = (
@@ -156,18 +160,19 @@ class GenAITelemetry:
             attrs.get(ga.GEN_AI_REQUEST_MODEL),
             attrs.get(server_attributes.SERVER_ADDRESS),
         )
+        if now - seen.get(identity, -1e9) < 1.0:
+            return
+        if len(seen) >= _MAX_HEADROOM_KEYS:
+            seen.clear()  # bounded: models are few; a flood of names must not grow it
+        seen[identity] = now
+        remaining = read()
+        if not remaining:
+            return
+        base: dict[str, AttributeValue] = {
+            k: v for k, v in zip(_HEADROOM_KEYS, identity, strict=True) if v is not None
+        }
         for kind, value in remaining.items():
-            key = (*identity, kind)
-            if now - seen.get(key, -1e9) < 1.0:
-                continue
-            if len(seen) >= _MAX_HEADROOM_KEYS:
-                seen.clear()  # bounded: models are few; a flood of names must not grow it
-            seen[key] = now
-            gauge_attrs: dict[str, AttributeValue] = {
-                k: v for k, v in zip(_HEADROOM_KEYS, identity, strict=True) if v is not None
-            }
-            gauge_attrs[LLM_OTEL_RATE_LIMIT_KIND] = kind
-            self.rate_limit_remaining.set(value, gauge_attrs)
+            self.rate_limit_remaining.set(value, {**base, LLM_OTEL_RATE_LIMIT_KIND: kind})
 
     @property
     def content(self) -> ContentPolicy:
