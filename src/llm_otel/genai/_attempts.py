@@ -12,6 +12,7 @@ fork ``httpx2``, watched the same way) and botocore's
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -154,20 +155,20 @@ _undo: dict[str, list[tuple[Any, str, Any]]] = {}
 
 
 def watch_http(transport: str) -> None:
-    """Start watching the HTTP attempts of ``transport`` ("httpx" or "botocore"); counted, so
-    each instrumentation that needs it calls this once and :func:`unwatch_http` once."""
+    """Watch the HTTP attempts of ``transport`` ("httpx" or "botocore"); counted, so each
+    instrumentation that needs it calls this once and :func:`unwatch_http` once. Only modules
+    already imported are wrapped (instrumenting imported the SDK, and with it its HTTP stack):
+    importing an HTTP library nobody uses (httpx2 next to an SDK on httpx) would cost its import
+    time and change nothing."""
     with _lock:
         _users[transport] = _users.get(transport, 0) + 1
-        if _users[transport] > 1:
-            return
-        import importlib
-
         undo = _undo.setdefault(transport, [])
+        wrapped = {(owner, method) for owner, method, _ in undo}
         for module_name, class_name, method, wrapper in _TRANSPORTS[transport]:
-            try:
-                owner = getattr(importlib.import_module(module_name), class_name)
-            except (ImportError, AttributeError):
-                continue  # that transport is not installed
+            module = sys.modules.get(module_name)
+            owner = getattr(module, class_name, None) if module is not None else None
+            if owner is None or (owner, method) in wrapped:
+                continue
             original = owner.__dict__.get(method)
             if original is None:
                 continue
