@@ -261,7 +261,7 @@ def manual_wrapper(tp: Any, mp: Any) -> Callable[..., Any]:
     return call
 
 
-def run(variant: str, content: bool, calls: int) -> dict[str, float]:
+def run(variant: str, content: bool, calls: int, scenario: str | None = None) -> dict[str, float]:
     content_env(variant, content)
     tp, mp, lp = providers()
     manual = instrument(variant, content, tp, mp, lp)
@@ -321,10 +321,16 @@ def run(variant: str, content: bool, calls: int) -> dict[str, float]:
         asyncio.run(loop(calls))
         return (time.perf_counter() - start) / calls * 1e6
 
-    results = {"chat sync": timed(chat), "stream sync": timed(stream)}
+    runs: dict[str, Callable[[], float]] = {
+        "chat sync": lambda: timed(chat),
+        "stream sync": lambda: timed(stream),
+    }
     if not manual:  # the hand-written span is written for the sync client only
-        results["chat async"] = atimed(achat)
-        results["stream async"] = atimed(astream)
+        runs["chat async"] = lambda: atimed(achat)
+        runs["stream async"] = lambda: atimed(astream)
+    if scenario is not None:  # one scenario alone (bench/icount.py counts instructions per run)
+        runs = {scenario: runs[scenario]} if scenario in runs else {}
+    results = {name: measure() for name, measure in runs.items()}
     tp.shutdown()
     # Proof that the variant really instrumented the client: spans per call made.
     made = sum(max(calls // 10, 20) + calls for _ in results)
@@ -337,8 +343,11 @@ def main() -> int:
     parser.add_argument("variant")
     parser.add_argument("--content", choices=["off", "on"], default="off")
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument(
+        "--scenario", choices=["chat sync", "stream sync", "chat async", "stream async"]
+    )
     args = parser.parse_args()
-    results = run(args.variant, args.content == "on", args.calls)
+    results = run(args.variant, args.content == "on", args.calls, args.scenario)
     print(json.dumps({"variant": args.variant, "content": args.content, "us_per_call": results}))
     return 0
 

@@ -1,0 +1,114 @@
+"""Per-call cost in instructions, without the noise of a shared machine's clock.
+
+    python bench/icount.py                                  # every variant (virtualenvs as run.py)
+    python bench/icount.py --variants baseline,manual,llm_otel --calls 10,60
+
+Each (variant, content, scenario) runs ``bench/worker.py`` twice under valgrind's callgrind, with
+N1 and N2 calls (both after the same 20 warm-up calls); the difference in instructions divided
+by N2 - N1 is the cost of one call, start-up and warm-up cancelled out. The table shows each
+variant's cost over the uninstrumented baseline of its own virtualenv, in thousands of
+instructions per call, and marks a variant that exported fewer spans than calls as not
+instrumenting (a variant that does nothing must not look free). Instruction counts are not time
+(a cache miss costs more than an add), but they are repeatable to a fraction of a percent where
+wall-clock rounds here move by hundreds of microseconds: compare variants and changes with them,
+and confirm with bench/run.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import ROOT, VARIANTS, venv_name, venv_python
+
+SCENARIOS = ("chat sync", "stream sync", "chat async", "stream async")
+_COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
+
+
+def instructions(
+    variant: str, content: str, scenario: str, calls: int, venv: str | None = None
+) -> tuple[int, float]:
+    """(instructions executed, spans exported per call made) for one worker run; ``venv``
+    runs the (uninstrumented) variant in another variant's virtualenv."""
+    python = venv_python(venv or variant)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out",
+             str(python), str(ROOT / "bench" / "worker.py"), variant, "--content", content,
+             "--calls", str(calls), "--scenario", scenario],
+            capture_output=True, text=True, check=False, cwd=ROOT,
+        )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"{variant} {scenario} ({content}) failed:\n{result.stderr[-2000:]}")
+    found = _COLLECTED.search(result.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from callgrind:\n{result.stderr[-2000:]}")
+    per_call = json.loads(result.stdout.strip().splitlines()[-1])["us_per_call"]
+    return int(found.group(1)), float(per_call.get("spans per call", 0.0))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--contents", default="off,on")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--calls", default="10,60", help="N1,N2")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+        return 2
+    variants = args.variants.split(",")
+    n1, n2 = (int(n) for n in args.calls.split(","))
+    scenarios = args.scenarios.split(",")
+    contents = args.contents.split(",")
+    cost: dict[tuple[str, str, str], float] = {}
+    silent: set[tuple[str, str, str]] = set()
+    venvs = sorted({venv_name(v) for v in variants})
+    for content in contents:
+        for scenario in scenarios:
+            for venv in venvs:  # the uninstrumented cost in each virtualenv
+                low, _ = instructions("baseline", content, scenario, n1, venv)
+                high, _ = instructions("baseline", content, scenario, n2, venv)
+                cost[(content, scenario, f"baseline@{venv}")] = (high - low) / (n2 - n1)
+            for variant in variants:
+                if variant == "baseline" or (variant == "manual" and "async" in scenario):
+                    continue  # the hand-written span is written for the sync client only
+                low, _ = instructions(variant, content, scenario, n1)
+                high, spans = instructions(variant, content, scenario, n2)
+                key = (content, scenario, variant)
+                cost[key] = (high - low) / (n2 - n1)
+                if spans < 1:
+                    silent.add(key)
+                print(f"{content:3} {scenario:12} {variant:14} {cost[key] / 1000:10.1f}k "
+                      f"instructions/call", file=sys.stderr)  # fmt: skip
+    print(f"\nThousands of instructions per call over the uninstrumented baseline of the same "
+          f"virtualenv (callgrind, {n2} - {n1} calls)\n")  # fmt: skip
+    shown = [v for v in variants if v != "baseline"]
+    print("| content | scenario | " + " | ".join(shown) + " |")
+    print("|---|---|" + "---|" * len(shown))
+    for content in contents:
+        for scenario in scenarios:
+            cells = []
+            for variant in shown:
+                key = (content, scenario, variant)
+                base = cost.get((content, scenario, f"baseline@{venv_name(variant)}"))
+                if key not in cost or base is None:
+                    cells.append("—")
+                elif key in silent:
+                    cells.append("not instrumenting")
+                else:
+                    cells.append(f"{(cost[key] - base) / 1000:,.0f}")
+            print(f"| {content} | {scenario} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
