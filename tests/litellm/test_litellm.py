@@ -179,3 +179,52 @@ def test_uninstrument(server: OpenAITestServer, telemetry: Telemetry) -> None:
     for module in (litellm, main):
         for name in ("completion", "acompletion", "embedding", "aembedding"):
             assert type(module.__dict__[name]).__name__ == "function"
+    for name in ("completion", "acompletion"):
+        assert type(litellm.Router.__dict__[name]).__name__ == "function"
+
+
+def _router(server: OpenAITestServer) -> Any:
+    def deployment(group: str, model: str) -> dict[str, Any]:
+        params = {"model": f"openai/{model}", "api_base": server.base_url, "api_key": "k"}
+        return {"model_name": group, "litellm_params": params}
+
+    return litellm.Router(
+        model_list=[deployment("primary", "error-500"), deployment("backup", "gpt-4o-mini")],
+        fallbacks=[{"primary": ["backup"]}],
+        num_retries=0,
+    )
+
+
+def test_router_fallback_is_one_span_that_says_what_answered(
+    server: OpenAITestServer, telemetry: Telemetry
+) -> None:
+    router = _router(server)
+    reply = router.completion(model="primary", messages=USER)
+    assert reply.choices[0].message.content == TEXT
+    span = telemetry.only_span()  # the deployments' litellm.completion calls add none
+    attrs = span.attributes
+    assert span.name == "chat primary"
+    assert attrs["gen_ai.request.model"] == "primary"
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.response.model"].startswith("gpt-4o-mini")
+    assert attrs["llm_otel.litellm.model_group"] == "backup"
+    assert attrs["llm_otel.litellm.deployment"] == "openai/gpt-4o-mini"
+    assert attrs["llm_otel.litellm.fallbacks"] == 1
+    assert "error.type" not in attrs
+    # The failed deployment's request is an attempt of this call, with its error.
+    (event,) = [e for e in span.events if e.name == "llm_otel.request.retry"]
+    assert event.attributes["error.type"] == "500"
+
+
+def test_router_async_without_fallback(server: OpenAITestServer, telemetry: Telemetry) -> None:
+    router = _router(server)
+
+    async def run() -> Any:
+        return await router.acompletion(model="backup", messages=USER)
+
+    asyncio.run(run())
+    attrs = telemetry.only_span().attributes
+    assert attrs["gen_ai.request.model"] == "backup"
+    assert attrs["llm_otel.litellm.model_group"] == "backup"
+    assert "llm_otel.litellm.fallbacks" not in attrs
+    assert "llm_otel.request.retries" not in attrs

@@ -34,4 +34,11 @@ class LiteLLMInstrumentor(LLMInstrumentor):
     # The package re-exports litellm.main's functions (the Router calls them through the
     # package; acompletion calls main's completion): both names are wrapped. A call that passes
     # through both is recorded once (the inner one runs inside the outer's span).
-    targets = (*_functions("litellm.main"), *_functions("litellm"))
+    targets = (
+        *_functions("litellm.main"),
+        *_functions("litellm"),
+        # The Router: one span per routed call, whatever deployments and fallbacks it tries.
+        Target("litellm.router", "Router", ("completion",), "._adapters:RouterCompletionAdapter"),
+        Target("litellm.router", "Router", ("acompletion",), "._adapters:RouterCompletionAdapter",
+               kind="async"),
+    )  # fmt: skip

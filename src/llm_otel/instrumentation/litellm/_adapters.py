@@ -15,11 +15,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
+from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse
-from llm_otel.instrumentation._fields import as_int, as_text, endpoint, given
+from llm_otel.instrumentation._fields import as_int, as_text, endpoint, field, given
 from llm_otel.instrumentation.openai import compat as openai
 from llm_otel.instrumentation.openai.compat import EmbeddingsAdapter as _OpenAIEmbeddings
+from llm_otel.semconv.litellm import (
+    LLM_OTEL_LITELLM_DEPLOYMENT,
+    LLM_OTEL_LITELLM_FALLBACKS,
+    LLM_OTEL_LITELLM_MODEL_GROUP,
+)
 
 __all__ = ["CompletionAdapter", "EmbeddingAdapter", "provider_name"]
 
@@ -121,6 +127,64 @@ class CompletionAdapter(BaseAdapter):
         if type(result).__name__ != "CustomStreamWrapper":
             return None
         return openai.ChatStreamAccumulator(capture)
+
+
+class RouterCompletionAdapter(CompletionAdapter):
+    """``Router.completion`` / ``acompletion``: one span for the whole routed call (the
+    ``litellm.completion`` calls it makes per deployment run inside it and add none). The
+    request model is the model group asked for; provider and server are its first
+    deployment's; the response says which group and deployment answered, after how many
+    fallbacks."""
+
+    def request(
+        self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], capture: bool
+    ) -> LLMRequest:
+        params = _call_arguments(args, kwargs, "messages")
+        group = params.get("model")
+        deployment = _first_deployment(instance, group)
+        request = super().request(instance, (), {**params, **deployment}, capture)
+        request.model = as_text(group)
+        return request
+
+    def response(self, result: Any, capture: bool) -> LLMResponse | None:
+        response = super().response(result, capture)
+        if response is not None:
+            response.attributes.update(_routed(result))
+        return response
+
+
+def _first_deployment(router: Any, group: Any) -> dict[str, Any]:
+    """The first deployment's ``model``, ``api_base`` and ``custom_llm_provider`` for a model
+    group (what the call will most likely be routed to); empty when the Router has none."""
+    try:
+        deployments = router.get_model_list(model_name=group) or []
+    except Exception:
+        return {}
+    params = field(deployments[0], "litellm_params") if deployments else None
+    if not isinstance(params, Mapping):
+        return {}
+    keys = ("model", "api_base", "base_url", "custom_llm_provider")
+    return {key: params[key] for key in keys if as_text(params.get(key))}
+
+
+def _routed(result: Any) -> dict[str, AttributeValue]:
+    """What the Router's response says about its choices (``_hidden_params``)."""
+    hidden = getattr(result, "_hidden_params", None)
+    if not isinstance(hidden, Mapping):
+        return {}
+    headers = hidden.get("additional_headers")
+    headers = headers if isinstance(headers, Mapping) else {}
+    out: dict[str, AttributeValue] = {}
+    group = as_text(headers.get("x-litellm-model-group"))
+    if group:
+        out[LLM_OTEL_LITELLM_MODEL_GROUP] = group
+    deployment = as_text(hidden.get("litellm_model_name"))
+    if deployment:
+        out[LLM_OTEL_LITELLM_DEPLOYMENT] = deployment
+    fallbacks = as_int(headers.get("x-litellm-attempted-fallbacks"))
+    if fallbacks:
+        out[LLM_OTEL_LITELLM_FALLBACKS] = fallbacks
+    return out
 
 
 class EmbeddingAdapter(BaseAdapter):
