@@ -20,6 +20,7 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,12 +56,25 @@ def instructions(
     return int(found.group(1)), float(per_call.get("spans per call", 0.0))
 
 
+def per_call(
+    variant: str, content: str, scenario: str, n1: int, n2: int, venv: str | None = None
+) -> tuple[float, float]:
+    """(instructions per call, spans per call) from one N1/N2 pair of runs."""
+    low, _ = instructions(variant, content, scenario, n1, venv)
+    high, spans = instructions(variant, content, scenario, n2, venv)
+    return (high - low) / (n2 - n1), spans
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--contents", default="off,on")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--calls", default="10,60", help="N1,N2")
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="measure each cell this many times; the table shows the median (min..max)",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -69,28 +83,29 @@ def main() -> int:
     n1, n2 = (int(n) for n in args.calls.split(","))
     scenarios = args.scenarios.split(",")
     contents = args.contents.split(",")
-    cost: dict[tuple[str, str, str], float] = {}
+    cost: dict[tuple[str, str, str], list[float]] = {}
     silent: set[tuple[str, str, str]] = set()
     venvs = sorted({venv_name(v) for v in variants})
-    for content in contents:
-        for scenario in scenarios:
-            for venv in venvs:  # the uninstrumented cost in each virtualenv
-                low, _ = instructions("baseline", content, scenario, n1, venv)
-                high, _ = instructions("baseline", content, scenario, n2, venv)
-                cost[(content, scenario, f"baseline@{venv}")] = (high - low) / (n2 - n1)
-            for variant in variants:
-                if variant == "baseline" or (variant == "manual" and "async" in scenario):
-                    continue  # the hand-written span is written for the sync client only
-                low, _ = instructions(variant, content, scenario, n1)
-                high, spans = instructions(variant, content, scenario, n2)
-                key = (content, scenario, variant)
-                cost[key] = (high - low) / (n2 - n1)
-                if spans < 1:
-                    silent.add(key)
-                print(f"{content:3} {scenario:12} {variant:14} {cost[key] / 1000:10.1f}k "
-                      f"instructions/call", file=sys.stderr)  # fmt: skip
-    print(f"\nThousands of instructions per call over the uninstrumented baseline of the same "
-          f"virtualenv (callgrind, {n2} - {n1} calls)\n")  # fmt: skip
+    for _ in range(args.repeat):
+        for content in contents:
+            for scenario in scenarios:
+                for venv in venvs:  # the uninstrumented cost in each virtualenv
+                    value, _ = per_call("baseline", content, scenario, n1, n2, venv)
+                    cost.setdefault((content, scenario, f"baseline@{venv}"), []).append(value)
+                for variant in variants:
+                    if variant == "baseline" or (variant == "manual" and "async" in scenario):
+                        continue  # the hand-written span is written for the sync client only
+                    value, spans = per_call(variant, content, scenario, n1, n2)
+                    key = (content, scenario, variant)
+                    cost.setdefault(key, []).append(value)
+                    if spans < 1:
+                        silent.add(key)
+                    print(f"{content:3} {scenario:12} {variant:14} {value / 1000:10.1f}k "
+                          f"instructions/call", file=sys.stderr)  # fmt: skip
+    print(
+        f"\nThousands of instructions per call over the uninstrumented baseline of the same "
+        f"virtualenv (callgrind, {n2} - {n1} calls; median of {args.repeat}, min..max)\n"
+    )
     shown = [v for v in variants if v != "baseline"]
     print("| content | scenario | " + " | ".join(shown) + " |")
     print("|---|---|" + "---|" * len(shown))
@@ -100,12 +115,16 @@ def main() -> int:
             for variant in shown:
                 key = (content, scenario, variant)
                 base = cost.get((content, scenario, f"baseline@{venv_name(variant)}"))
-                if key not in cost or base is None:
+                if key not in cost or not base:
                     cells.append("—")
                 elif key in silent:
                     cells.append("not instrumenting")
                 else:
-                    cells.append(f"{(cost[key] - base) / 1000:,.0f}")
+                    over = [v - statistics.median(base) for v in cost[key]]
+                    cell = f"{statistics.median(over) / 1000:,.0f}"
+                    if len(over) > 1:
+                        cell += f" ({min(over) / 1000:,.0f}..{max(over) / 1000:,.0f})"
+                    cells.append(cell)
             print(f"| {content} | {scenario} | " + " | ".join(cells) + " |")
     return 0
 
