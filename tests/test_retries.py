@@ -17,8 +17,6 @@ import pytest
 
 from tests.libraries import Env, library_params
 
-RETRYING: dict[str, Callable[[Any], Any]] = {}
-
 
 def _openai(server: Any, aio: bool = False) -> Any:
     import openai
@@ -87,7 +85,7 @@ def _gemini(server: Any, aio: bool = False) -> Any:
     return client
 
 
-RETRYING = {
+RETRYING: dict[str, Callable[..., Any]] = {
     "openai": _openai,
     "groq": _groq,
     "anthropic": _anthropic,

@@ -94,19 +94,12 @@ class _Handler(Handler):
             self._json(200, message(body))
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.send_header("request-id", "req_test")
+        sent = {"request-id": "req_test"}
         if status == 200 and str(payload.get("model", "")).startswith("retry-"):
-            self.send_header("anthropic-ratelimit-requests-remaining", "49")
-            self.send_header("anthropic-ratelimit-input-tokens-remaining", "39000")
-            self.send_header("anthropic-ratelimit-output-tokens-remaining", "7900")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+            sent["anthropic-ratelimit-requests-remaining"] = "49"
+            sent["anthropic-ratelimit-input-tokens-remaining"] = "39000"
+            sent["anthropic-ratelimit-output-tokens-remaining"] = "7900"
+        self.send_json(status, payload, {**sent, **(headers or {})})
 
     def _event(self, event: str, payload: dict[str, Any]) -> bool:
         frame = f"event: {event}\ndata: {json.dumps({'type': event, **payload})}\n\n"

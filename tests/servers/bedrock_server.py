@@ -298,17 +298,10 @@ class _Handler(Handler):
         error: str | None = None,
         extra: dict[str, str] | None = None,
     ) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.send_header("x-amzn-RequestId", "req-test-1")
+        sent = {"x-amzn-RequestId": "req-test-1"}
         if error:
-            self.send_header("x-amzn-ErrorType", f"{error}:http://internal.amazon.com/coral/")
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+            sent["x-amzn-ErrorType"] = f"{error}:http://internal.amazon.com/coral/"
+        self.send_json(status, payload, {**sent, **(extra or {})})
 
     def _stream(self, messages: list[bytes]) -> None:
         self.send_response(200)

@@ -39,12 +39,12 @@ class _Handler(Handler):
         model = str(body.get("model", ""))
         failing = failing_attempt(model)
         if failing is not None:
-            self._json(failing, {"id": "err", "message": "retry me"}, RETRY_HEADERS)
+            self.send_json(failing, {"id": "err", "message": "retry me"}, RETRY_HEADERS)
         elif model == "error-429":
-            self._json(429, {"id": "err", "message": f"too many requests: {echo(body)}"})
+            self.send_json(429, {"id": "err", "message": f"too many requests: {echo(body)}"})
         elif self.path == "/v2/embed":
             count = len(body.get("texts") or [])
-            self._json(
+            self.send_json(
                 200,
                 {
                     "id": "embed-1",
@@ -68,21 +68,11 @@ class _Handler(Handler):
             if model == "tool-model":
                 message = {"role": "assistant", "tool_plan": "I will check.", "tool_calls": [CALL]}
                 reason = "TOOL_CALL"
-            self._json(
+            self.send_json(
                 200, {"id": "chat-1", "finish_reason": reason, "message": message, "usage": USAGE}
             )
         else:
-            self._json(404, {"message": "not found"})
-
-    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+            self.send_json(404, {"message": "not found"})
 
     def _event(self, payload: dict[str, Any]) -> bool:
         try:

@@ -55,13 +55,15 @@ class _Handler(Handler):
         failing = failing_attempt(model)
         if failing is not None:
             status = "RESOURCE_EXHAUSTED" if failing == 429 else "UNAVAILABLE"
-            self._json(failing, {"error": {"code": failing, "message": "retry", "status": status}})
+            self.send_json(
+                failing, {"error": {"code": failing, "message": "retry", "status": status}}
+            )
         elif model == "error-429":
             message = f"quota exceeded: {echo(body)}"
             error = {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED"}
-            self._json(429, {"error": error})
+            self.send_json(429, {"error": error})
         elif method == "generateContent":
-            self._json(
+            self.send_json(
                 200,
                 {
                     "candidates": [_candidate(model, _parts(model, TEXT), "STOP")],
@@ -74,17 +76,11 @@ class _Handler(Handler):
             self._stream(model)
         elif method == "batchEmbedContents":
             count = len(body.get("requests") or [])
-            self._json(200, {"embeddings": [{"values": [0.1, 0.2]}] * count})
+            self.send_json(200, {"embeddings": [{"values": [0.1, 0.2]}] * count})
         else:
-            self._json(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
-
-    def _json(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+            self.send_json(
+                404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}
+            )
 
     def _stream(self, model: str) -> None:
         self.send_response(200)

@@ -57,6 +57,17 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        """A JSON answer: content-type and content-length, then ``headers`` in order."""
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
 
 class LoopbackServer:
     """Runs :attr:`handler` on a free loopback port in a background thread."""

@@ -41,23 +41,23 @@ class _Handler(Handler):
         self.server.requests.append((self.path, body))
         model = str(body.get("model", ""))
         if model.startswith("error-"):
-            self._json(int(model.split("-", 1)[1]), {"error": f"test error: {echo(body)}"})
+            self.send_json(int(model.split("-", 1)[1]), {"error": f"test error: {echo(body)}"})
         elif model == "missing-model":
-            self._json(404, {"error": f"model '{model}' not found"})
+            self.send_json(404, {"error": f"model '{model}' not found"})
         elif self.path == "/api/embed":
             inputs = body.get("input")
             count = len(inputs) if isinstance(inputs, list) else 1
-            self._json(200, {**_final(model), "embeddings": [[0.1, 0.2]] * count})
+            self.send_json(200, {**_final(model), "embeddings": [[0.1, 0.2]] * count})
         elif self.path == "/api/embeddings":
-            self._json(200, {"embedding": [0.1, 0.2]})
+            self.send_json(200, {"embedding": [0.1, 0.2]})
         elif self.path in ("/api/chat", "/api/generate"):
             chat = self.path == "/api/chat"
             if body.get("stream"):
                 self._stream(model, chat, body)
             else:
-                self._json(200, {**_final(model), **self._content(model, chat, TEXT)})
+                self.send_json(200, {**_final(model), **self._content(model, chat, TEXT)})
         else:
-            self._json(404, {"error": "not found"})
+            self.send_json(404, {"error": "not found"})
 
     @staticmethod
     def _content(model: str, chat: bool, text: str) -> dict[str, Any]:
@@ -73,14 +73,6 @@ class _Handler(Handler):
                 ],
             }
         return {"message": message}
-
-    def _json(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _stream(self, model: str, chat: bool, body: Any) -> None:
         self.send_response(200)

@@ -96,19 +96,12 @@ class _Handler(Handler):
             self._json(404, {"error": {"message": "not found"}})
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.send_header("x-request-id", "req_test")
+        sent = {"x-request-id": "req_test"}
         if status == 200:
             # What OpenAI and Groq report with every answer: what is left of the limits.
-            self.send_header("x-ratelimit-remaining-requests", "99")
-            self.send_header("x-ratelimit-remaining-tokens", "9000")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+            sent["x-ratelimit-remaining-requests"] = "99"
+            sent["x-ratelimit-remaining-tokens"] = "9000"
+        self.send_json(status, payload, {**sent, **(headers or {})})
 
     def _start_sse(self) -> None:
         self.send_response(200)

@@ -52,8 +52,9 @@ class Attempts:
         """The last response's headers, read only when the headroom is due (see headroom())."""
 
     def headroom(self) -> dict[str, int] | None:
-        """The rate-limit headroom the last response reported, if any."""
-        return _headroom(self.headers) if self.headers is not None else None
+        """The rate-limit headroom the last response reported, if any: its headers are read
+        only now (at most once a second per provider, model and server), not per attempt."""
+        return _headroom(_header_items(self.headers)) if self.headers is not None else None
 
     def add(self, started: float, ended: float, error_type: str | None) -> None:
         self.spans.append((started, ended))
@@ -87,11 +88,10 @@ def _headroom(headers: Iterable[tuple[Any, Any]]) -> dict[str, int] | None:
     return found
 
 
-def _observe(started: float, status: int | None, error: BaseException | None, headers: Any) -> None:
-    """Tell the call in progress (if any) about one HTTP attempt; never raises."""
-    invocation = IN_CALL.get()
-    if invocation is None or not hasattr(invocation, "on_attempt"):
-        return
+def _observe(
+    invocation: Any, started: float, status: int | None, error: BaseException | None, headers: Any
+) -> None:
+    """Tell the call in progress about one HTTP attempt; never raises."""
     try:
         if error is not None:
             error_type: str | None = type(error).__qualname__
@@ -104,38 +104,41 @@ def _observe(started: float, status: int | None, error: BaseException | None, he
         report_internal_error("http attempt", exc)
 
 
-def _raw_headers(response: Any) -> Any:
-    headers = getattr(response, "headers", None)
+def _header_items(headers: Any) -> Any:
     raw = getattr(headers, "raw", None)  # httpx: [(bytes, bytes)], no per-lookup decoding
     if raw is not None:
         return raw
     items = getattr(headers, "items", None)
-    return items() if items is not None else None
+    return items() if items is not None else ()
 
 
 def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    if IN_CALL.get() is None:
+    invocation = IN_CALL.get()
+    if invocation is None:
         return wrapped(*args, **kwargs)
     started = time.perf_counter()
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as exc:
-        _observe(started, None, exc, None)
+        _observe(invocation, started, None, exc, None)
         raise
-    _observe(started, getattr(response, "status_code", None), None, _raw_headers(response))
+    _observe(invocation, started, getattr(response, "status_code", None), None,
+             getattr(response, "headers", None))  # fmt: skip
     return response
 
 
 async def _asend(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    if IN_CALL.get() is None:
+    invocation = IN_CALL.get()
+    if invocation is None:
         return await wrapped(*args, **kwargs)
     started = time.perf_counter()
     try:
         response = await wrapped(*args, **kwargs)
     except BaseException as exc:
-        _observe(started, None, exc, None)
+        _observe(invocation, started, None, exc, None)
         raise
-    _observe(started, getattr(response, "status_code", None), None, _raw_headers(response))
+    _observe(invocation, started, getattr(response, "status_code", None), None,
+             getattr(response, "headers", None))  # fmt: skip
     return response
 
 

@@ -91,15 +91,14 @@ class LLMCall:
                 count = as_count(name, value)
                 if count is not None:
                     setattr(r, name, count)
+        reason = (r.finish_reasons or ["stop"])[0]
         if not self._capture:
             pass  # content is neither converted nor kept
         elif output_messages is not None:
             messages = as_messages("output_messages", output_messages) or []
-            reason = (r.finish_reasons or ["stop"])[0]
             r.output_messages = [{**m, "finish_reason": m.get("finish_reason", reason)}
                                  for m in messages]  # fmt: skip
         elif output_text is not None:
-            reason = (r.finish_reasons or ["stop"])[0]
             part = text_part(output_text)
             r.output_messages = [{"role": "assistant", "parts": [part], "finish_reason": reason}]
         if attributes:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from llm_otel.genai import Message, text_part, tool_call_response_part
+from llm_otel.genai import Message, message, text_part, tool_call_response_part
 
 __all__ = ["as_count", "as_finish_reasons", "as_identifier", "as_messages", "as_parts"]
 
@@ -59,38 +59,30 @@ def as_messages(argument: str, value: Any) -> list[Message] | None:
     """Messages in the conventions' parts schema. Accepted: a string (one user message), one
     message or a list of them, each either already ``{"role", "parts"}`` or chat-completions
     style ``{"role", "content", "tool_calls", "tool_call_id"}``."""
-    if value is None:
-        return None
-    if isinstance(value, (str, Mapping)):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        _refuse(argument, value)
+    items = _items(argument, value)
+    if items is None:
         return None
     out: list[Message] = []
-    for item in value:
-        message = _message(item)
-        if message is None:
+    for item in items:
+        converted = _message(item)
+        if converted is None:
             _refuse(argument, item)
         else:
-            out.append(message)
+            out.append(converted)
     return out
 
 
 def as_parts(argument: str, value: Any) -> list[Message] | None:
     """A list of parts (``gen_ai.system_instructions``): a string, parts, or messages whose
     parts are taken."""
-    if value is None:
-        return None
-    if isinstance(value, (str, Mapping)):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        _refuse(argument, value)
+    items = _items(argument, value)
+    if items is None:
         return None
     out: list[Message] = []
-    for item in value:
+    for item in items:
         if isinstance(item, Mapping) and "role" in item:
-            message = _message(item)
-            parts = message["parts"] if message else None
+            converted = _message(item)
+            parts = converted["parts"] if converted else None
         else:
             parts = _parts(item)
         if parts is None:
@@ -98,6 +90,19 @@ def as_parts(argument: str, value: Any) -> list[Message] | None:
         else:
             out.extend(parts)
     return out
+
+
+def _items(argument: str, value: Any) -> list[Any] | tuple[Any, ...] | None:
+    """One value (a string or a mapping) as a list of one; a list or tuple as it is; None for
+    None, and for anything else with a warning."""
+    if value is None:
+        return None
+    if isinstance(value, (str, Mapping)):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return value
+    _refuse(argument, value)
+    return None
 
 
 def _refuse(argument: str, value: Any) -> None:
@@ -112,14 +117,14 @@ def _refuse(argument: str, value: Any) -> None:
 
 def _message(item: Any) -> Message | None:
     if isinstance(item, str):
-        return {"role": "user", "parts": [_text(item)]}
+        return message("user", [text_part(item)])
     if not isinstance(item, Mapping):
         return None
     if isinstance(item.get("parts"), list):
         return dict(item)
-    message: Message = {"role": item.get("role", "user")}
+    out: Message = {"role": item.get("role", "user")}
     content = item.get("content")
-    if message["role"] == "tool" and item.get("tool_call_id") is not None:
+    if out["role"] == "tool" and item.get("tool_call_id") is not None:
         parts: list[Message] = [tool_call_response_part(item["tool_call_id"], content)]
     else:
         converted = _parts(content)
@@ -131,18 +136,18 @@ def _message(item: Any) -> Message | None:
         if part is None:
             return None
         parts.append(part)
-    message["parts"] = parts
+    out["parts"] = parts
     for key in ("name", "finish_reason"):
         if key in item:
-            message[key] = item[key]
-    return message
+            out[key] = item[key]
+    return out
 
 
 def _parts(content: Any) -> list[Message] | None:
     if content is None:
         return []
     if isinstance(content, str):
-        return [_text(content)]
+        return [text_part(content)]
     if isinstance(content, Mapping):
         content = [content]
     if not isinstance(content, (list, tuple)):
@@ -150,19 +155,15 @@ def _parts(content: Any) -> list[Message] | None:
     parts: list[Message] = []
     for part in content:
         if isinstance(part, str):
-            parts.append(_text(part))
+            parts.append(text_part(part))
         elif isinstance(part, Mapping) and isinstance(part.get("type"), str):
             if part["type"] == "text" and "content" not in part and "text" in part:
-                parts.append(_text(part["text"]))
+                parts.append(text_part(part["text"]))
             else:
                 parts.append(dict(part))
         else:
             return None
     return parts
-
-
-def _text(text: Any) -> Message:
-    return text_part(text)
 
 
 def _tool_call(call: Any) -> Message | None:
