@@ -8,16 +8,22 @@ N1 and N2 calls (both after the same 20 warm-up calls); the difference in instru
 by N2 - N1 is the cost of one call, start-up and warm-up cancelled out. The table shows each
 variant's cost over the uninstrumented baseline of its own virtualenv, in thousands of
 instructions per call, and marks a variant that exported fewer spans than calls as not
-instrumenting (a variant that does nothing must not look free). Instruction counts are not time
-(a cache miss costs more than an add), but they are repeatable to a fraction of a percent where
-wall-clock rounds here move by hundreds of microseconds: compare variants and changes with them,
-and confirm with bench/run.py.
+instrumenting (a variant that does nothing must not look free), and in the content-on rows a
+variant whose spans never carried the prompt as capturing no content (its switch did not take).
+
+Runs are deterministic: a fixed hash seed (the same dict and set layouts) and no timed export
+(the worker's batch processor exports when full and at shutdown), so two runs of the same code
+agree to a few hundred instructions per call and a change of 5k is real. Instruction counts are
+not time (a cache miss costs more than an add), but they repeat where wall-clock rounds here
+move by hundreds of microseconds: compare variants and changes with them, and confirm with
+bench/run.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -36,9 +42,10 @@ _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 def instructions(
     variant: str, content: str, scenario: str, calls: int, venv: str | None = None
-) -> tuple[int, float]:
-    """(instructions executed, spans exported per call made) for one worker run; ``venv``
-    runs the (uninstrumented) variant in another variant's virtualenv."""
+) -> tuple[int, dict[str, float]]:
+    """(instructions executed, the worker's results: spans per call made, whether content was
+    seen) for one worker run; ``venv`` runs the (uninstrumented) variant in another variant's
+    virtualenv."""
     python = venv_python(venv or variant)
     with tempfile.TemporaryDirectory() as tmp:
         result = subprocess.run(
@@ -46,23 +53,23 @@ def instructions(
              str(python), str(ROOT / "bench" / "worker.py"), variant, "--content", content,
              "--calls", str(calls), "--scenario", scenario],
             capture_output=True, text=True, check=False, cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict and set layouts each run
         )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"{variant} {scenario} ({content}) failed:\n{result.stderr[-2000:]}")
     found = _COLLECTED.search(result.stderr)
     if found is None:
         raise RuntimeError(f"no instruction count from callgrind:\n{result.stderr[-2000:]}")
-    per_call = json.loads(result.stdout.strip().splitlines()[-1])["us_per_call"]
-    return int(found.group(1)), float(per_call.get("spans per call", 0.0))
+    return int(found.group(1)), json.loads(result.stdout.strip().splitlines()[-1])["us_per_call"]
 
 
 def per_call(
     variant: str, content: str, scenario: str, n1: int, n2: int, venv: str | None = None
-) -> tuple[float, float]:
-    """(instructions per call, spans per call) from one N1/N2 pair of runs."""
+) -> tuple[float, dict[str, float]]:
+    """(instructions per call, the worker's results) from one N1/N2 pair of runs."""
     low, _ = instructions(variant, content, scenario, n1, venv)
-    high, spans = instructions(variant, content, scenario, n2, venv)
-    return (high - low) / (n2 - n1), spans
+    high, results = instructions(variant, content, scenario, n2, venv)
+    return (high - low) / (n2 - n1), results
 
 
 def main() -> int:
@@ -73,7 +80,8 @@ def main() -> int:
     parser.add_argument("--calls", default="10,60", help="N1,N2")
     parser.add_argument(
         "--repeat", type=int, default=1,
-        help="measure each cell this many times; the table shows the median (min..max)",
+        help="measure each cell this many times; the table shows the median (min..max) "
+        "(runs are deterministic: more than one only confirms it)",
     )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
@@ -85,6 +93,7 @@ def main() -> int:
     contents = args.contents.split(",")
     cost: dict[tuple[str, str, str], list[float]] = {}
     silent: set[tuple[str, str, str]] = set()
+    contentless: set[tuple[str, str, str]] = set()
     venvs = sorted({venv_name(v) for v in variants})
     for _ in range(args.repeat):
         for content in contents:
@@ -95,11 +104,13 @@ def main() -> int:
                 for variant in variants:
                     if variant == "baseline" or (variant == "manual" and "async" in scenario):
                         continue  # the hand-written span is written for the sync client only
-                    value, spans = per_call(variant, content, scenario, n1, n2)
+                    value, results = per_call(variant, content, scenario, n1, n2)
                     key = (content, scenario, variant)
                     cost.setdefault(key, []).append(value)
-                    if spans < 1:
+                    if results.get("spans per call", 0.0) < 1:
                         silent.add(key)
+                    if content == "on" and not results.get("content seen"):
+                        contentless.add(key)  # its switch did not take: not like for like
                     print(f"{content:3} {scenario:12} {variant:14} {value / 1000:10.1f}k "
                           f"instructions/call", file=sys.stderr)  # fmt: skip
     print(
@@ -119,6 +130,8 @@ def main() -> int:
                     cells.append("—")
                 elif key in silent:
                     cells.append("not instrumenting")
+                elif key in contentless:
+                    cells.append("captured no content")
                 else:
                     over = [v - statistics.median(base) for v in cost[key]]
                     cell = f"{statistics.median(over) / 1000:,.0f}"

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import importlib.util
 import json
 import os
 import sys
@@ -20,11 +22,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from scenarios import BUILDERS, EXTRA_SCENARIOS
+
 CHUNKS = 20
 USAGE = {"prompt_tokens": 12, "completion_tokens": 20, "total_tokens": 32}
+PROMPT = "Write one short sentence about observability."
 MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant."},
-    {"role": "user", "content": "Write one short sentence about observability."},
+    {"role": "user", "content": PROMPT},
 ]
 
 
@@ -122,13 +129,21 @@ def providers() -> tuple[Any, Any, Any]:
 
     class Drop(SpanExporter):
         exported = 0
+        content_seen = False  # a span carried the prompt (content capture really on)
 
         def export(self, spans: Sequence[Any]) -> SpanExportResult:
             Drop.exported += len(spans)
+            if not Drop.content_seen:
+                Drop.content_seen = any(_carries_prompt(span) for span in spans)
             return SpanExportResult.SUCCESS
 
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(Drop(), max_queue_size=100_000))
+    # No timed export while measuring: the batch is exported when it is full (512 spans) and at
+    # shutdown, so every run does the same work (a 5 s timer would fire a number of times that
+    # depends on how long the run took, which moved instruction counts by ~±70k per call).
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(Drop(), max_queue_size=100_000, schedule_delay_millis=3_600_000)
+    )
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     tracer_provider.drop_exporter = Drop  # type: ignore[attr-defined]
     trace.set_tracer_provider(tracer_provider)
@@ -145,8 +160,18 @@ def providers() -> tuple[Any, Any, Any]:
     return tracer_provider, meter_provider, logger_provider
 
 
+def _carries_prompt(span: Any) -> bool:
+    """Whether the prompt's text is in a span's attributes or events (any library's layout)."""
+    values = [*(span.attributes or {}).values()]
+    for event in span.events or ():
+        values.extend((event.attributes or {}).values())
+    return any(PROMPT in str(value) for value in values)
+
+
 def content_env(variant: str, on: bool) -> None:
-    """Each library's own switch for recording prompts and responses."""
+    """Each library's own switch for recording prompts and responses. (openai-v2 2.4b0 with
+    util-genai 1.1 always takes the latest conventions' path, which reads SPAN_ONLY and takes
+    "true" for an invalid value: no content. Each run proves its content setting took.)"""
     os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = (
         "SPAN_ONLY" if on else "NO_CONTENT"
     )
@@ -158,8 +183,6 @@ def content_env(variant: str, on: bool) -> None:
         "OPENINFERENCE_HIDE_OUTPUT_MESSAGES",
     ):
         os.environ[name] = "false" if on else "true"
-    if variant == "otel-official":
-        os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "true" if on else "false"
 
 
 def instrument(variant: str, content: bool, tp: Any, mp: Any, lp: Any) -> Callable[..., Any] | None:
@@ -170,6 +193,12 @@ def instrument(variant: str, content: bool, tp: Any, mp: Any, lp: Any) -> Callab
         from llm_otel.instrumentation.openai import OpenAIInstrumentor
 
         OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
+        if importlib.util.find_spec("anthropic") is not None:
+            from llm_otel.instrumentation.anthropic import AnthropicInstrumentor
+
+            AnthropicInstrumentor().instrument(
+                tracer_provider=tp, meter_provider=mp, logger_provider=lp
+            )
     elif variant == "openllmetry":
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor as OL
 
@@ -195,14 +224,45 @@ def instrument(variant: str, content: bool, tp: Any, mp: Any, lp: Any) -> Callab
             disable_metrics=False,
         )
     elif variant == "manual":
-        return manual_wrapper(tp, mp)
+        return manual_wrapper(tp, mp, content)
     else:
         raise SystemExit(f"unknown variant {variant}")
     return None
 
 
-def manual_wrapper(tp: Any, mp: Any) -> Callable[..., Any]:
-    """A hand-written minimal span with the same attributes and the same metric records."""
+def _consume(
+    result: Any, stream: bool, content: bool
+) -> tuple[Any, list[str], float | None, list[float]]:
+    """The hand-written span's reading of a result: usage, output texts (with ``content``), and
+    for a stream the first chunk's time and the gaps between chunks."""
+    first = last = None
+    gaps: list[float] = []
+    texts: list[str] = []
+    if not stream:
+        if content:
+            texts.append(result.choices[0].message.content)
+        return result.usage, texts, first, gaps
+    usage = None
+    for chunk in result:
+        now = time.perf_counter()
+        if first is None:
+            first = now
+        else:
+            gaps.append(now - last)
+        last = now
+        usage = chunk.usage or usage
+        if content and chunk.choices and chunk.choices[0].delta.content:
+            texts.append(chunk.choices[0].delta.content)
+    return usage, texts, first, gaps
+
+
+def manual_wrapper(tp: Any, mp: Any, content: bool) -> Callable[..., Any]:
+    """A hand-written minimal span with the same attributes and the same metric records: the
+    conventions' duration, two token-usage points (and for streams time to first chunk and one
+    time-per-output-chunk point per chunk after the first), and llm-otel's cost counter with the
+    price looked up in a dict; with ``content``, the input and output messages in the
+    conventions' parts layout as JSON span attributes. The equal-work yardstick for llm-otel's
+    own overhead."""
     from opentelemetry.trace import SpanKind
 
     tracer = tp.get_tracer("manual")
@@ -211,6 +271,8 @@ def manual_wrapper(tp: Any, mp: Any) -> Callable[..., Any]:
     tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
     ttfc = meter.create_histogram("gen_ai.client.operation.time_to_first_chunk", unit="s")
     per_chunk = meter.create_histogram("gen_ai.client.operation.time_per_output_chunk", unit="s")
+    cost = meter.create_counter("llm_otel.client.cost", unit="{USD}")
+    prices = {"gpt-4o-mini-2024-07-18": (0.15, 0.6)}
 
     def call(fn: Callable[..., Any], stream: bool) -> Any:
         attrs = {
@@ -224,30 +286,35 @@ def manual_wrapper(tp: Any, mp: Any) -> Callable[..., Any]:
         with tracer.start_as_current_span(
             "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=attrs
         ) as span:
+            if content:
+                span.set_attribute("gen_ai.input.messages", json.dumps([
+                    {"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]}
+                    for m in MESSAGES
+                ]))  # fmt: skip
             result = fn()
-            usage = None
+            usage, texts, first, gaps = _consume(result, stream, content)
+            if content:
+                span.set_attribute("gen_ai.output.messages", json.dumps([{
+                    "role": "assistant", "parts": [{"type": "text", "content": "".join(texts)}],
+                    "finish_reason": "stop",
+                }]))  # fmt: skip
+            price = prices.get("gpt-4o-mini-2024-07-18")
+            usd = None
+            if price is not None:
+                usd = (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1e6
+            response_attrs = {
+                "gen_ai.response.id": "chatcmpl-bench",
+                "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+                "gen_ai.response.finish_reasons": ["stop"],
+                "gen_ai.usage.input_tokens": usage.prompt_tokens,
+                "gen_ai.usage.output_tokens": usage.completion_tokens,
+                "openai.response.system_fingerprint": "fp",
+            }
+            if usd is not None:
+                response_attrs["llm_otel.usage.cost"] = usd
             if stream:
-                first = last = None
-                gaps = []
-                for chunk in result:
-                    now = time.perf_counter()
-                    if first is None:
-                        first = now
-                    else:
-                        gaps.append(now - last)
-                    last = now
-                    usage = chunk.usage or usage
-            else:
-                usage = result.usage
-            span.set_attributes(
-                {
-                    "gen_ai.response.id": "chatcmpl-bench",
-                    "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-                    "gen_ai.response.finish_reasons": ["stop"],
-                    "gen_ai.usage.input_tokens": usage.prompt_tokens,
-                    "gen_ai.usage.output_tokens": usage.completion_tokens,
-                }
-            )
+                response_attrs["gen_ai.response.time_to_first_chunk"] = (first or start) - start
+            span.set_attributes(response_attrs)
         attrs = {**attrs, "gen_ai.response.model": "gpt-4o-mini-2024-07-18"}
         duration.record(time.perf_counter() - start, attrs)
         if stream:
@@ -256,9 +323,20 @@ def manual_wrapper(tp: Any, mp: Any) -> Callable[..., Any]:
                 per_chunk.record(gap, attrs)
         tokens.record(usage.prompt_tokens, {**attrs, "gen_ai.token.type": "input"})
         tokens.record(usage.completion_tokens, {**attrs, "gen_ai.token.type": "output"})
+        if usd is not None:
+            cost.add(usd, attrs)
         return result
 
     return call
+
+
+def settle() -> None:
+    """After the warm-up: what start-up left on the heap is frozen out of the garbage collector's
+    reach, so the measured calls pay for collecting what they allocate, not for a full
+    collection of the whole heap that would fall into one run's window and not another's (it
+    moved instruction counts by ~±25k per call between identical runs)."""
+    gc.collect()
+    gc.freeze()
 
 
 def run(variant: str, content: bool, calls: int, scenario: str | None = None) -> dict[str, float]:
@@ -306,6 +384,7 @@ def run(variant: str, content: bool, calls: int, scenario: str | None = None) ->
     def timed(fn: Callable[[], None]) -> float:
         for _ in range(max(calls // 10, 20)):
             fn()  # warm-up
+        settle()
         start = time.perf_counter()
         for _ in range(calls):
             fn()
@@ -317,6 +396,7 @@ def run(variant: str, content: bool, calls: int, scenario: str | None = None) ->
                 await fn()
 
         asyncio.run(loop(max(calls // 10, 20)))
+        settle()
         start = time.perf_counter()
         asyncio.run(loop(calls))
         return (time.perf_counter() - start) / calls * 1e6
@@ -328,13 +408,18 @@ def run(variant: str, content: bool, calls: int, scenario: str | None = None) ->
     if not manual:  # the hand-written span is written for the sync client only
         runs["chat async"] = lambda: atimed(achat)
         runs["stream async"] = lambda: atimed(astream)
+    if scenario in EXTRA_SCENARIOS and not manual:  # asked for by name only (bench/icount.py)
+        call = BUILDERS[scenario]()
+        if call is not None:
+            runs[scenario] = lambda: timed(call)
     if scenario is not None:  # one scenario alone (bench/icount.py counts instructions per run)
         runs = {scenario: runs[scenario]} if scenario in runs else {}
     results = {name: measure() for name, measure in runs.items()}
     tp.shutdown()
     # Proof that the variant really instrumented the client: spans per call made.
     made = sum(max(calls // 10, 20) + calls for _ in results)
-    results["spans per call"] = tp.drop_exporter.exported / made
+    results["spans per call"] = tp.drop_exporter.exported / made if made else 0.0
+    results["content seen"] = float(tp.drop_exporter.content_seen)
     return results
 
 
@@ -344,7 +429,8 @@ def main() -> int:
     parser.add_argument("--content", choices=["off", "on"], default="off")
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument(
-        "--scenario", choices=["chat sync", "stream sync", "chat async", "stream async"]
+        "--scenario",
+        choices=["chat sync", "stream sync", "chat async", "stream async", *EXTRA_SCENARIOS],
     )
     args = parser.parse_args()
     results = run(args.variant, args.content == "on", args.calls, args.scenario)

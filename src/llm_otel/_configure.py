@@ -45,6 +45,7 @@ from llm_otel.genai import (
     set_default_policy,
 )
 from llm_otel.genai._abandoned import drain_abandoned
+from llm_otel.genai._chunks import set_chunk_timing
 from llm_otel.genai._scope import ScopeSpanProcessor
 from llm_otel.manual._defaults import set_content_policy
 
@@ -130,6 +131,7 @@ def configure(
     metric_reader: MetricReader | None = None,
     log_exporter: LogRecordExporter | None = None,
     shutdown_timeout: float | None = None,
+    chunk_timing: int | str | bool | None = None,
 ) -> Configuration:
     """Set up tracing, metrics and logs with OTLP export and instrument installed LLM clients.
 
@@ -153,6 +155,12 @@ def configure(
     At exit the providers are shut down (what is left exported) in at most ``shutdown_timeout``
     seconds in all: default ``LLM_OTEL_SHUTDOWN_TIMEOUT``, else 3; the app exits then even if
     the Collector is down or never answers.
+
+    ``chunk_timing`` says how many of a stream's chunk gaps become
+    ``gen_ai.client.operation.time_per_output_chunk`` points: 1 (the default, as the conventions
+    say) every gap, N one in N (for high-throughput gateways: the same distribution at 1/N of the
+    cost), 0 none; left out, ``LLM_OTEL_CHUNK_TIMING`` decides. It holds for every stream that
+    ends after the call.
 
     The content settings (``capture_content``, ``content_max_length``, ``content_redactor``)
     hold for every call recorded after this one, however the instrumentation was applied
@@ -178,6 +186,7 @@ def configure(
     }
     with _lock:
         _exit.set_timeout(shutdown_timeout)
+        set_chunk_timing(chunk_timing)
         set_default_policy(
             _content_policy(default_policy(), capture_content, content_max_length, content_redactor)
         )

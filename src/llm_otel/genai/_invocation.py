@@ -18,6 +18,7 @@ from opentelemetry.util.types import AttributeValue
 from llm_otel._guard import report_internal_error
 from llm_otel.cost import prices
 from llm_otel.genai._attempts import HEADROOM_PROVIDERS, Attempts
+from llm_otel.genai._chunks import sampled
 from llm_otel.genai._coexist import SUPPRESS_LLM_KEY
 from llm_otel.genai._failure import end_span, record_failure, start_span
 from llm_otel.genai._recent import MAX_ID_LENGTH, RecentCall, remember
@@ -319,9 +320,10 @@ class Invocation:
             telemetry.cost.add(cost, attrs)
         if ttfc is not None:
             telemetry.time_to_first_chunk.record(ttfc, attrs)
-            record_gap = telemetry.time_per_output_chunk.record
-            for gap in self._gaps or ():
-                record_gap(gap, attrs)
+            if self._gaps:
+                record_gap = telemetry.time_per_output_chunk.record
+                for gap in sampled(self._gaps):  # every gap unless chunk_timing says otherwise
+                    record_gap(gap, attrs)
         if self._attempts is not None:
             self._record_attempts(self._attempts, attrs)
 

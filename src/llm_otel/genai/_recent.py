@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from opentelemetry.trace import SpanContext
 
@@ -34,8 +34,10 @@ MAX_BYTES = 4 * 1024 * 1024
 _ENTRY_OVERHEAD = 400
 
 
-@dataclass(frozen=True, slots=True)
-class RecentCall:
+class RecentCall(NamedTuple):
+    """What a later ``record_evaluation(response_id)`` needs of the call (a tuple: made on every
+    call, and a frozen dataclass costs three ``object.__setattr__`` calls to make)."""
+
     span_context: SpanContext
     provider: str
     model: str | None
@@ -52,6 +54,7 @@ def _cost(response_id: str, call: RecentCall) -> int:
 
 
 def remember(response_id: str, call: RecentCall) -> None:
+    """O(1): an id seen again moves to the newest end; the oldest go when the table is full."""
     global _bytes
     if len(response_id) > MAX_ID_LENGTH:
         return
@@ -62,9 +65,16 @@ def remember(response_id: str, call: RecentCall) -> None:
             _bytes -= _cost(response_id, previous)
         _calls[response_id] = call
         _bytes += cost
-        while len(_calls) > CAPACITY or _bytes > MAX_BYTES:
-            old_id, old = _calls.popitem(last=False)
-            _bytes -= _cost(old_id, old)
+        if len(_calls) > CAPACITY or _bytes > MAX_BYTES:
+            _evict()
+
+
+def _evict() -> None:
+    """Drop the oldest entries until the table is within both bounds (the lock is held)."""
+    global _bytes
+    while len(_calls) > CAPACITY or _bytes > MAX_BYTES:
+        old_id, old = _calls.popitem(last=False)
+        _bytes -= _cost(old_id, old)
 
 
 def lookup(response_id: str) -> RecentCall | None:

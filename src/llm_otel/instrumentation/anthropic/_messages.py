@@ -28,6 +28,7 @@ from llm_otel.instrumentation._fields import (
     as_int,
     as_number,
     as_text,
+    client_endpoint,
     field,
     finish_reason,
     given,
@@ -63,15 +64,7 @@ def client_identity(resource: Any) -> tuple[str, str | None, int | None]:
     for marker, value in _PROVIDERS:
         if marker in name:
             provider = value
-    base_url = getattr(client, "base_url", None)
-    if base_url is None:
-        return provider, None, None
-    host = getattr(base_url, "host", None) or None
-    port = getattr(base_url, "port", None)
-    if port is None:
-        scheme = getattr(base_url, "scheme", "")
-        port = 443 if scheme == "https" else 80 if scheme == "http" else None
-    return provider, host, port
+    return provider, *client_endpoint(client)
 
 
 _PARAMETERS: tuple[Parameter, ...] = (

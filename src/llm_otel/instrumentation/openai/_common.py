@@ -7,7 +7,14 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiProviderNameValues
 
 from llm_otel.genai import text_part
-from llm_otel.instrumentation._fields import as_int, as_number, field, given, parse_arguments
+from llm_otel.instrumentation._fields import (
+    as_int,
+    as_number,
+    client_endpoint,
+    field,
+    given,
+    parse_arguments,
+)
 
 __all__ = [
     "as_int",
@@ -75,12 +82,4 @@ def client_identity(resource: Any) -> tuple[str, str | None, int | None]:
     provider = GenAiProviderNameValues.OPENAI.value
     if client is not None and "Azure" in type(client).__name__:
         provider = GenAiProviderNameValues.AZURE_AI_OPENAI.value
-    base_url = getattr(client, "base_url", None)
-    if base_url is None:
-        return provider, None, None
-    host = getattr(base_url, "host", None) or None
-    port = getattr(base_url, "port", None)
-    if port is None:
-        scheme = getattr(base_url, "scheme", "")
-        port = 443 if scheme == "https" else 80 if scheme == "http" else None
-    return provider, host, port
+    return provider, *client_endpoint(client)

@@ -1,0 +1,97 @@
+"""How many of a stream's chunk gaps become ``time_per_output_chunk`` metric points.
+
+The conventions record one point per chunk after the first, and each point costs the OTel SDK
+~100k instructions (it cleans and hashes the attributes again on every record): more than the
+rest of a 20-chunk stream's telemetry together. A gateway streaming thousands of responses a
+second can keep one gap in N instead (``configure(chunk_timing=N)`` or ``LLM_OTEL_CHUNK_TIMING``):
+every N-th gap of each stream from a random start, so the distribution, and with it every
+quantile, stays what it was, while the histogram's count becomes about 1/N of the chunks.
+``0`` records none (time to first chunk is still recorded). The default, 1, is every gap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["CHUNK_TIMING_ENV", "chunk_timing", "parse_chunk_timing", "sampled", "set_chunk_timing"]
+
+_logger = logging.getLogger("llm_otel")
+
+CHUNK_TIMING_ENV = "LLM_OTEL_CHUNK_TIMING"
+_EVERY = 1
+
+_configured: int | None = None  # configure(chunk_timing=...); None: the environment's
+_from_env: tuple[str, int] | None = None  # (raw value, parsed): the variable is read once per value
+_warned: set[tuple[str, str]] = set()
+
+
+def parse_chunk_timing(value: Any, source: str) -> int | None:
+    """One gap in N as a non-negative integer: an int, its text, ``"every"``/``True`` (1) or
+    ``"off"``/``False`` (0); None, with one warning naming ``source``, for anything else."""
+    every: int | None = None
+    if isinstance(value, bool):
+        every = int(value)
+    elif isinstance(value, int):
+        every = value
+    elif isinstance(value, float) and value.is_integer():
+        every = int(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        named = {"every": 1, "all": 1, "on": 1, "true": 1, "off": 0, "none": 0, "false": 0}
+        every = named.get(text)
+        if every is None and text.isdigit():
+            every = int(text)
+    if every is None or every < 0:
+        if (source, repr(value)) not in _warned:
+            _warned.add((source, repr(value)))
+            _logger.warning(
+                "%s=%r is not a number of chunks (1: every chunk gap, N: one in N, 0: none); "
+                "recording every gap",
+                source,
+                value,
+            )
+        return None
+    return every
+
+
+def set_chunk_timing(value: Any) -> None:
+    """``configure(chunk_timing=...)``: None leaves the current setting."""
+    global _configured
+    if value is not None:
+        parsed = parse_chunk_timing(value, "chunk_timing")
+        _configured = _EVERY if parsed is None else parsed
+
+
+def reset_chunk_timing() -> None:
+    """Back to the environment's setting, read again on next use (tests)."""
+    global _configured, _from_env
+    _configured = _from_env = None
+
+
+def chunk_timing() -> int:
+    """One gap in how many is recorded: configure()'s setting, else the environment's, else 1."""
+    if _configured is not None:
+        return _configured
+    global _from_env
+    raw = os.environ.get(CHUNK_TIMING_ENV, "")
+    cached = _from_env
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    parsed = parse_chunk_timing(raw, CHUNK_TIMING_ENV) if raw.strip() else _EVERY
+    every = _EVERY if parsed is None else parsed
+    _from_env = (raw, every)
+    return every
+
+
+def sampled(gaps: Sequence[float]) -> Sequence[float]:
+    """The gaps to record: all of them, none, or every N-th from a random start."""
+    every = chunk_timing()
+    if every == 1:
+        return gaps
+    if every == 0 or not gaps:
+        return ()
+    return gaps[random.randrange(every) :: every]
