@@ -30,11 +30,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import ROOT, VARIANTS, venv_name, venv_python
+from scenarios import EXTRA_SCENARIOS
 
 SCENARIOS = ("chat sync", "stream sync", "chat async", "stream async")
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
@@ -72,12 +74,56 @@ def per_call(
     return (high - low) / (n2 - n1), results
 
 
+def print_table(
+    cost: dict[tuple[str, str, str], list[float]],
+    silent: set[tuple[str, str, str]],
+    contentless: set[tuple[str, str, str]],
+    variants: list[str],
+    contents: list[str],
+    scenarios: list[str],
+) -> None:
+    """Markdown: one row per (content, scenario), one column per variant, and llm-otel's cost
+    over the hand-written equal-work span's where both were measured."""
+    shown = [v for v in variants if v != "baseline"]
+    ratio = "llm_otel" in shown and "manual" in shown
+    header = [*shown, "llm_otel ÷ manual"] if ratio else shown
+    print("| content | scenario | " + " | ".join(header) + " |")
+    print("|---|---|" + "---|" * (len(shown) + ratio))
+    for content in contents:
+        for scenario in scenarios:
+            cells, medians = [], {}
+            for variant in shown:
+                key = (content, scenario, variant)
+                base = cost.get((content, scenario, f"baseline@{venv_name(variant)}"))
+                if key not in cost or not base:
+                    cells.append("—")
+                elif key in silent:
+                    cells.append("not instrumenting")
+                elif key in contentless:
+                    cells.append("captured no content")
+                else:
+                    over = [v - statistics.median(base) for v in cost[key]]
+                    medians[variant] = statistics.median(over)
+                    cell = f"{medians[variant] / 1000:,.0f}"
+                    if len(over) > 1:
+                        cell += f" ({min(over) / 1000:,.0f}..{max(over) / 1000:,.0f})"
+                    cells.append(cell)
+            if ratio:
+                both = "llm_otel" in medians and medians.get("manual")
+                cells.append(f"{medians['llm_otel'] / medians['manual']:.2f}" if both else "—")
+            print(f"| {content} | {scenario} | " + " | ".join(cells) + " |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--contents", default="off,on")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--calls", default="10,60", help="N1,N2")
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1,
+        help="valgrind runs in parallel (counts do not depend on the load; wall time does)",
+    )  # fmt: skip
     parser.add_argument(
         "--repeat", type=int, default=1,
         help="measure each cell this many times; the table shows the median (min..max) "
@@ -95,50 +141,43 @@ def main() -> int:
     silent: set[tuple[str, str, str]] = set()
     contentless: set[tuple[str, str, str]] = set()
     venvs = sorted({venv_name(v) for v in variants})
+    jobs: list[tuple[str, str, str, str | None]] = []  # (variant, content, scenario, venv)
     for _ in range(args.repeat):
-        for content in contents:
-            for scenario in scenarios:
-                for venv in venvs:  # the uninstrumented cost in each virtualenv
-                    value, _ = per_call("baseline", content, scenario, n1, n2, venv)
-                    cost.setdefault((content, scenario, f"baseline@{venv}"), []).append(value)
+        for scenario in scenarios:
+            # The uninstrumented cost in each virtualenv: content switches change nothing there.
+            jobs += [("baseline", "off", scenario, venv) for venv in venvs]
+            for content in contents:
                 for variant in variants:
-                    if variant == "baseline" or (variant == "manual" and "async" in scenario):
-                        continue  # the hand-written span is written for the sync client only
-                    value, results = per_call(variant, content, scenario, n1, n2)
-                    key = (content, scenario, variant)
-                    cost.setdefault(key, []).append(value)
-                    if results.get("spans per call", 0.0) < 1:
-                        silent.add(key)
-                    if content == "on" and not results.get("content seen"):
-                        contentless.add(key)  # its switch did not take: not like for like
-                    print(f"{content:3} {scenario:12} {variant:14} {value / 1000:10.1f}k "
-                          f"instructions/call", file=sys.stderr)  # fmt: skip
+                    if variant == "baseline" or (
+                        variant == "manual" and ("async" in scenario or scenario in EXTRA_SCENARIOS)
+                    ):
+                        continue  # the hand-written span is written for the sync chat client only
+                    jobs.append((variant, content, scenario, None))
+
+    def measure(job: tuple[str, str, str, str | None]) -> None:
+        variant, content, scenario, venv = job
+        value, results = per_call(variant, content, scenario, n1, n2, venv)
+        if venv is not None:
+            for each in contents:
+                cost.setdefault((each, scenario, f"baseline@{venv}"), []).append(value)
+            return
+        key = (content, scenario, variant)
+        cost.setdefault(key, []).append(value)
+        if results.get("spans per call", 0.0) < 1:
+            silent.add(key)
+        if content == "on" and not results.get("content seen"):
+            contentless.add(key)  # its switch did not take: not like for like
+        print(f"{content:3} {scenario:12} {variant:14} {value / 1000:10.1f}k "
+              f"instructions/call", file=sys.stderr)  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each job is two valgrind runs
+        for done in pool.map(measure, jobs):
+            del done
     print(
         f"\nThousands of instructions per call over the uninstrumented baseline of the same "
         f"virtualenv (callgrind, {n2} - {n1} calls; median of {args.repeat}, min..max)\n"
     )
-    shown = [v for v in variants if v != "baseline"]
-    print("| content | scenario | " + " | ".join(shown) + " |")
-    print("|---|---|" + "---|" * len(shown))
-    for content in contents:
-        for scenario in scenarios:
-            cells = []
-            for variant in shown:
-                key = (content, scenario, variant)
-                base = cost.get((content, scenario, f"baseline@{venv_name(variant)}"))
-                if key not in cost or not base:
-                    cells.append("—")
-                elif key in silent:
-                    cells.append("not instrumenting")
-                elif key in contentless:
-                    cells.append("captured no content")
-                else:
-                    over = [v - statistics.median(base) for v in cost[key]]
-                    cell = f"{statistics.median(over) / 1000:,.0f}"
-                    if len(over) > 1:
-                        cell += f" ({min(over) / 1000:,.0f}..{max(over) / 1000:,.0f})"
-                    cells.append(cell)
-            print(f"| {content} | {scenario} | " + " | ".join(cells) + " |")
+    print_table(cost, silent, contentless, variants, contents, scenarios)
     return 0
 
 
