@@ -110,3 +110,25 @@ def test_bad_values_warn_once_and_keep_every_gap(
         assert chunk_timing() == 1
         assert chunk_timing() == 1
     assert caplog.text.count(CHUNK_TIMING_ENV) == 1
+
+
+def test_configure_sets_it_and_names_a_bad_value() -> None:
+    from tests.test_configure import _run
+
+    script = """
+    import logging, llm_otel
+    from llm_otel.genai._chunks import chunk_timing
+    logging.basicConfig()
+    llm_otel.configure(service_name="gateway", chunk_timing="10", instrument=False)
+    assert chunk_timing() == 10, chunk_timing()
+    llm_otel.configure(chunk_timing=False)  # a later call changes it too
+    assert chunk_timing() == 0, chunk_timing()
+    llm_otel.configure(chunk_timing="lots")
+    assert chunk_timing() == 1, chunk_timing()
+    print("ok")
+    """
+    none = {f"OTEL_{s}_EXPORTER": "none" for s in ("TRACES", "METRICS", "LOGS")}
+    result = _run(script, none)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert result.stderr.count("chunk_timing='lots' is not a number of chunks") == 1
