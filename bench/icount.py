@@ -171,8 +171,7 @@ def main() -> int:
               f"instructions/call", file=sys.stderr)  # fmt: skip
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each job is two valgrind runs
-        for done in pool.map(measure, jobs):
-            del done
+        list(pool.map(measure, jobs))  # list(): a failed run's exception is raised here
     print(
         f"\nThousands of instructions per call over the uninstrumented baseline of the same "
         f"virtualenv (callgrind, {n2} - {n1} calls; median of {args.repeat}, min..max)\n"

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
+from llm_otel import _env
 from llm_otel.genai import _chunks
 from llm_otel.genai._chunks import CHUNK_TIMING_ENV, chunk_timing, parse_chunk_timing
 from tests.conftest import USER, Telemetry
@@ -19,7 +20,7 @@ PER_CHUNK = "gen_ai.client.operation.time_per_output_chunk"
 @pytest.fixture(autouse=True)
 def _fresh_setting() -> Iterator[None]:
     _chunks.reset_chunk_timing()
-    _chunks._warned.clear()
+    _env._warned.clear()
     yield
     _chunks.reset_chunk_timing()
 

@@ -1,12 +1,13 @@
 """On/off environment variables read the same way everywhere, with one warning for a value that
-is neither (a typo must not silently mean "on")."""
+is neither (a typo must not silently mean "on"); :func:`warn_once` for every setting's bad value."""
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
-__all__ = ["env_flag"]
+__all__ = ["env_flag", "warn_once"]
 
 _logger = logging.getLogger("llm_otel")
 _TRUE = ("true", "1", "yes", "on")
@@ -25,12 +26,20 @@ def env_flag(name: str, default: bool) -> bool:
         return True
     if value in _FALSE:
         return False
-    if (name, raw) not in _warned:
-        _warned.add((name, raw))
-        _logger.warning(
-            "%s=%r is not one of true, false, 1, 0, yes, no, on, off; using the default (%s)",
-            name,
-            raw,
-            "on" if default else "off",
-        )
+    warn_once(
+        name,
+        raw,
+        "%s=%r is not one of true, false, 1, 0, yes, no, on, off; using the default (%s)",
+        "on" if default else "off",
+    )
     return default
+
+
+def warn_once(source: str, value: Any, message: str, *args: Any) -> None:
+    """Log ``message % (source, value, *args)`` the first time ``source`` has this ``value``:
+    a bad setting read on every call must not flood the log."""
+    key = (source, repr(value))
+    if key in _warned:
+        return
+    _warned.add(key)
+    _logger.warning(message, source, value, *args)

@@ -22,6 +22,7 @@ from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
 
+from llm_otel._env import warn_once
 from llm_otel.genai import drain_abandoned
 
 __all__ = [
@@ -41,7 +42,6 @@ DEFAULT_TIMEOUT = 3.0
 TIMEOUT_ENV = "LLM_OTEL_SHUTDOWN_TIMEOUT"
 
 _configured: float | None = None  # configure(shutdown_timeout=...); None: the environment's
-_warned: set[tuple[str, str]] = set()
 
 
 def parse_timeout(value: Any, source: str) -> float | None:
@@ -55,14 +55,10 @@ def parse_timeout(value: Any, source: str) -> float | None:
         except ValueError:
             seconds = None
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        if (source, repr(value)) not in _warned:
-            _warned.add((source, repr(value)))
-            _logger.warning(
-                "%s=%r is not a non-negative number of seconds; using %s s",
-                source,
-                value,
-                DEFAULT_TIMEOUT,
-            )
+        warn_once(
+            source, value, "%s=%r is not a non-negative number of seconds; using %s s",
+            DEFAULT_TIMEOUT,
+        )  # fmt: skip
         return None
     return seconds
 

@@ -11,22 +11,20 @@ quantile, stays what it was, while the histogram's count becomes about 1/N of th
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["CHUNK_TIMING_ENV", "chunk_timing", "parse_chunk_timing", "sampled", "set_chunk_timing"]
+from llm_otel._env import warn_once
 
-_logger = logging.getLogger("llm_otel")
+__all__ = ["CHUNK_TIMING_ENV", "chunk_timing", "parse_chunk_timing", "sampled", "set_chunk_timing"]
 
 CHUNK_TIMING_ENV = "LLM_OTEL_CHUNK_TIMING"
 _EVERY = 1
 
 _configured: int | None = None  # configure(chunk_timing=...); None: the environment's
 _from_env: tuple[str, int] | None = None  # (raw value, parsed): the variable is read once per value
-_warned: set[tuple[str, str]] = set()
 
 
 def parse_chunk_timing(value: Any, source: str) -> int | None:
@@ -46,14 +44,12 @@ def parse_chunk_timing(value: Any, source: str) -> int | None:
         if every is None and text.isdigit():
             every = int(text)
     if every is None or every < 0:
-        if (source, repr(value)) not in _warned:
-            _warned.add((source, repr(value)))
-            _logger.warning(
-                "%s=%r is not a number of chunks (1: every chunk gap, N: one in N, 0: none); "
-                "recording every gap",
-                source,
-                value,
-            )
+        warn_once(
+            source,
+            value,
+            "%s=%r is not a number of chunks (1: every chunk gap, N: one in N, 0: none); "
+            "recording every gap",
+        )
         return None
     return every
 
