@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 # The local observability stack without Docker: our Collector (built with the OpenTelemetry
-# Collector Builder from collector-config/builder-config.yaml), Jaeger v2 (built from its Go
-# module) and Prometheus (Debian package), all on 127.0.0.1.
+# Collector Builder from collector-config/builder-config.yaml), Jaeger v2 and Alertmanager (built
+# from their Go modules), Prometheus (Debian package) and `llm-otel alert-relay` (the default
+# webhook receiver: logs every notification), all on 127.0.0.1.
 #
 #   scripts/stack.sh build    build/install what is missing (binaries cached in ~/.cache/llm-otel)
-#   scripts/stack.sh start    build if needed, start all three, wait until healthy (idempotent)
+#   scripts/stack.sh start    build if needed, start them, wait until healthy (idempotent; a
+#                             running Prometheus/Alertmanager reloads the re-rendered configs)
 #   scripts/stack.sh stop     stop them
 #   scripts/stack.sh status   show what runs
+#   scripts/stack.sh render   write the rendered Prometheus/Alertmanager configs, print the dir
 #
 # Ports: Collector OTLP 4317/4318, health 13133, prometheus exporter 8889, own metrics 8888;
-# Jaeger UI/API 16686, OTLP 14317/14318, health 14133, metrics 18888; Prometheus 9090.
+# Jaeger UI/API 16686, OTLP 14317/14318, health 14133, metrics 18888; Prometheus 9090;
+# Alertmanager UI/API 9093; alert relay 9095.
+#
+# Settings (environment):
+#   LLM_OTEL_ALERT_WEBHOOK_URL  where Alertmanager sends notifications
+#                               (default http://127.0.0.1:9095/alerts, the stack's relay)
+#   LLM_OTEL_RUNBOOK_BASE       the runbooks' URL in alerts (default file://<checkout>/docs/runbooks.md)
+#   LLM_OTEL_ALERT_FOR          replaces every alert's `for:` hold (e.g. 10s), for demos and tests;
+#                               unset, the rules hold as written
+#   LLM_OTEL_RELAY_ARGS         extra arguments for the relay, e.g. "--to feishu=https://..."
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,6 +31,12 @@ JAEGER_VERSION=v1.76.0  # the commit tagged v1.76.0 is also Jaeger v2's release 
 MANIFEST=collector-config/builder-config.yaml
 COLLECTOR_BIN=$CACHE_DIR/bin/otelcol-llm-$(sha256sum "$MANIFEST" | cut -c1-12)
 JAEGER_BIN=$CACHE_DIR/bin/jaeger-$JAEGER_VERSION
+# The last release whose Go module carries the web UI (later ones build it with npm).
+ALERTMANAGER_VERSION=v0.28.1
+ALERTMANAGER_BIN=$CACHE_DIR/bin/alertmanager-$ALERTMANAGER_VERSION
+AMTOOL_BIN=$CACHE_DIR/bin/amtool-$ALERTMANAGER_VERSION
+CONFIG_DIR=$RUN_DIR/config
+PYTHON_BIN=${LLM_OTEL_PYTHON:-$ROOT/.venv/bin/python}
 mkdir -p "$RUN_DIR"
 
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -58,6 +76,38 @@ build_jaeger() {
      > "$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }
 }
 
+build_alertmanager() {
+  [ -x "$ALERTMANAGER_BIN" ] && [ -x "$AMTOOL_BIN" ] && return
+  need_go
+  local work=$CACHE_DIR/alertmanager-build
+  rm -rf "$work" && mkdir -p "$work"
+  printf 'module llm-otel/alertmanager-build\n\ngo 1.24\n' > "$work/go.mod"
+  log "building Alertmanager $ALERTMANAGER_VERSION and amtool (a few minutes the first time)"
+  local version=github.com/prometheus/common/version
+  (cd "$work" && GOSUMDB=off go get "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION" &&
+     GOSUMDB=off go build -trimpath -ldflags "-X $version.Version=${ALERTMANAGER_VERSION#v}" \
+       -o "$ALERTMANAGER_BIN" github.com/prometheus/alertmanager/cmd/alertmanager &&
+     GOSUMDB=off go build -trimpath -ldflags "-X $version.Version=${ALERTMANAGER_VERSION#v}" \
+       -o "$AMTOOL_BIN" github.com/prometheus/alertmanager/cmd/amtool) \
+     > "$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }
+}
+
+# The Prometheus and Alertmanager configs as the stack runs them (the originals stay valid
+# as they are: these only fill in the webhook URL, the runbook links and the optional holds).
+render() {
+  mkdir -p "$CONFIG_DIR"
+  local src=$ROOT/collector-config runbooks=${LLM_OTEL_RUNBOOK_BASE:-file://$ROOT/docs/runbooks.md}
+  local webhook=${LLM_OTEL_ALERT_WEBHOOK_URL:-http://127.0.0.1:9095/alerts} rules
+  cp "$src/prometheus/prometheus.yml" "$CONFIG_DIR/prometheus.yml"
+  for rules in alerts baselines; do
+    sed -e "s|runbook_url: docs/runbooks.md#|runbook_url: $runbooks#|" \
+        ${LLM_OTEL_ALERT_FOR:+-e "s|^\( *\)for: .*|\1for: $LLM_OTEL_ALERT_FOR|"} \
+        "$src/prometheus/$rules.yml" > "$CONFIG_DIR/$rules.yml"
+  done
+  sed "s|\${LLM_OTEL_ALERT_WEBHOOK_URL}|$webhook|" "$src/alertmanager/alertmanager.yml" \
+    > "$CONFIG_DIR/alertmanager.yml"
+}
+
 install_prometheus() {
   command -v prometheus >/dev/null && command -v promtool >/dev/null && return
   log "installing Prometheus from Debian"
@@ -92,15 +142,38 @@ start_collector() {
   start_one collector http://127.0.0.1:13133/ "$COLLECTOR_BIN" --config "$ROOT/collector-config/otelcol.yaml"
 }
 
+start_relay() {
+  if ! "$PYTHON_BIN" -c "import llm_otel" 2>/dev/null; then
+    log "no Python with llm_otel at $PYTHON_BIN (set LLM_OTEL_PYTHON): the alert relay is not started"
+    return
+  fi
+  # shellcheck disable=SC2086  # LLM_OTEL_RELAY_ARGS is a list of arguments
+  start_one relay http://127.0.0.1:9095/healthz "$PYTHON_BIN" -m llm_otel alert-relay \
+    --listen 127.0.0.1:9095 --log "$RUN_DIR/alerts.jsonl" ${LLM_OTEL_RELAY_ARGS:-}
+}
+
+reload_if_running() {  # name url
+  if running "$1"; then
+    curl -fsS -X POST "$2" >/dev/null || { log "$1 did not reload its configuration"; exit 1; }
+  fi
+}
+
 start() {
-  build_collector; build_jaeger; install_prometheus
+  build_collector; build_jaeger; build_alertmanager; install_prometheus
+  render
+  reload_if_running prometheus http://127.0.0.1:9090/-/reload
+  reload_if_running alertmanager http://127.0.0.1:9093/-/reload
+  start_relay
   # Jaeger traces its own query API to localhost:4317 (our Collector) by default: a loop of
   # noise in the very backend it feeds. Its OTel SDK is turned off through the standard variables.
   OTEL_TRACES_EXPORTER=none OTEL_TRACES_SAMPLER=always_off \
     start_one jaeger http://127.0.0.1:14133/status "$JAEGER_BIN" --config "$ROOT/collector-config/jaeger.yaml"
   start_collector
+  start_one alertmanager http://127.0.0.1:9093/-/ready "$ALERTMANAGER_BIN" \
+    --config.file="$CONFIG_DIR/alertmanager.yml" --storage.path="$RUN_DIR/alertmanager-data" \
+    --web.listen-address=127.0.0.1:9093 --cluster.listen-address=
   start_one prometheus http://127.0.0.1:9090/-/ready prometheus \
-    --config.file="$ROOT/collector-config/prometheus/prometheus.yml" \
+    --config.file="$CONFIG_DIR/prometheus.yml" \
     --storage.tsdb.path="$RUN_DIR/prometheus-data" \
     --web.listen-address=127.0.0.1:9090 --web.enable-lifecycle
 }
@@ -117,12 +190,15 @@ stop_one() {
 }
 
 case "${1:-}" in
-  build) build_collector; build_jaeger; install_prometheus; log "collector: $COLLECTOR_BIN"; log "jaeger: $JAEGER_BIN" ;;
+  build) build_collector; build_jaeger; build_alertmanager; install_prometheus
+         log "collector: $COLLECTOR_BIN"; log "jaeger: $JAEGER_BIN"; log "alertmanager: $ALERTMANAGER_BIN" ;;
   start) start ;;
-  stop) stop_one prometheus; stop_one collector; stop_one jaeger ;;
+  stop) stop_one prometheus; stop_one alertmanager; stop_one relay; stop_one collector; stop_one jaeger ;;
   restart-collector) stop_one collector; start_collector ;;
   stop-collector) stop_one collector ;;
-  status) for n in jaeger collector prometheus; do running "$n" && echo "$n running (pid $(cat "$RUN_DIR/$n.pid"))" || echo "$n stopped"; done ;;
-  paths) echo "COLLECTOR_BIN=$COLLECTOR_BIN"; echo "JAEGER_BIN=$JAEGER_BIN"; echo "RUN_DIR=$RUN_DIR" ;;
-  *) echo "usage: $0 build|start|stop|status|restart-collector|stop-collector|paths" >&2; exit 2 ;;
+  render) render; echo "$CONFIG_DIR" ;;
+  status) for n in jaeger collector alertmanager relay prometheus; do running "$n" && echo "$n running (pid $(cat "$RUN_DIR/$n.pid"))" || echo "$n stopped"; done ;;
+  paths) echo "COLLECTOR_BIN=$COLLECTOR_BIN"; echo "JAEGER_BIN=$JAEGER_BIN"; echo "ALERTMANAGER_BIN=$ALERTMANAGER_BIN"
+         echo "AMTOOL_BIN=$AMTOOL_BIN"; echo "RUN_DIR=$RUN_DIR"; echo "CONFIG_DIR=$CONFIG_DIR" ;;
+  *) echo "usage: $0 build|start|stop|status|render|restart-collector|stop-collector|paths" >&2; exit 2 ;;
 esac

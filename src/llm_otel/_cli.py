@@ -1,4 +1,6 @@
-"""``llm-otel`` command line: ``llm-otel gpu`` prints live GPU metrics and can export them."""
+"""``llm-otel`` command line: ``llm-otel gpu`` prints live GPU metrics and can export them;
+``llm-otel alert-relay`` receives Alertmanager's notifications, logs them and forwards them to chat
+webhooks."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ _COLUMNS = ("gpu", "id", "name", "util", "mem used/total", "mem", "power", "ener
 
 _DESCRIPTION = (
     "OpenTelemetry for LLM applications. 'llm-otel gpu' prints live GPU metrics and can export "
-    "them over OTLP."
+    "them over OTLP; 'llm-otel alert-relay' receives Alertmanager notifications, logs them and "
+    "forwards them to Slack, WeCom, DingTalk, Feishu or any webhook."
 )
 
 
@@ -38,6 +41,22 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 (forever) or more, not {text}")
     return value
+
+
+def _target(text: str) -> Any:
+    from llm_otel._alert_relay import parse_target
+
+    try:
+        return parse_target(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _listen(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,7 +76,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also export over OTLP as configured by the OTEL_* variables (a GPU-host sidecar)",
     )
     gpu.add_argument("--quiet", action="store_true", help="no table (only with --export)")
+    relay = commands.add_parser(
+        "alert-relay",
+        help="receive Alertmanager webhooks, log them, forward them to chat webhooks",
+        description="Receives Alertmanager's webhook notifications, appends each to a JSON-lines "
+        "log, prints one line per notification and forwards a readable message to every --to "
+        "target in its own format; answers 502 when a target fails, so Alertmanager retries. "
+        "Signed robots read their secret from LLM_OTEL_RELAY_DINGTALK_SECRET or "
+        "LLM_OTEL_RELAY_FEISHU_SECRET.",
+    )
+    relay.add_argument("--listen", type=_listen, default="127.0.0.1:9095", help="HOST:PORT")
+    relay.add_argument(
+        "--to",
+        type=_target,
+        action="append",
+        default=[],
+        metavar="KIND=URL",
+        help="forward to URL; KIND: webhook (Alertmanager's JSON as is), slack, wecom, dingtalk, "
+        "feishu (repeatable)",
+    )
+    relay.add_argument("--log", help="append every notification to this JSON-lines file")
+    relay.add_argument(
+        "--max-log-bytes",
+        type=int,
+        default=10 * 1024 * 1024,
+        help="rotate the log to LOG.1 at this size (default 10 MiB)",
+    )
     args = parser.parse_args(argv)
+    if args.command == "alert-relay":
+        from llm_otel._alert_relay import run
+
+        if args.max_log_bytes < 1024:
+            relay.error("--max-log-bytes must be at least 1024")
+        return run(args.listen, args.to, args.log, args.max_log_bytes)
     if args.quiet and not args.export:
         gpu.error("--quiet prints nothing and, without --export, sends nothing: add --export")
     return _gpu(args.interval, args.count, args.export, args.quiet)

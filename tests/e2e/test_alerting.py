@@ -1,0 +1,186 @@
+"""The alerting path's configuration, checked by the real binaries: anomaly and burn-rate rules
+against days of synthetic series (promtool), every alert's annotations and runbook, Alertmanager's
+config and routes (amtool), and a real Alertmanager grouping, inhibiting and silencing alerts on
+their way to the alert relay."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from llm_otel._alert_relay import Relay, parse_target, serve
+from tests.e2e.conftest import STACK, eventually, http_json
+from tests.servers.chat_webhook_server import ChatWebhookServer
+
+ROOT = Path(__file__).resolve().parents[2]
+PROM = ROOT / "collector-config" / "prometheus"
+AM = ROOT / "collector-config" / "alertmanager"
+RULE_FILES = ("alerts.yml", "baselines.yml")
+pytestmark = pytest.mark.e2e
+
+STEP = 300  # seconds between synthetic samples: 5 minutes
+DAY = 86400
+
+
+@pytest.fixture(scope="module")
+def paths() -> dict[str, str]:
+    subprocess.run([STACK, "build"], check=True, timeout=3600)
+    out = subprocess.run([STACK, "paths"], check=True, capture_output=True, text=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def _rules() -> list[dict[str, Any]]:
+    return [
+        rule
+        for name in RULE_FILES
+        for group in yaml.safe_load((PROM / name).read_text())["groups"]
+        for rule in group["rules"]
+    ]
+
+
+# ---------------------------------------------------------------- annotations and runbooks
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's anchors for the headings of a markdown file."""
+    out = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", markdown, re.M):
+        anchor = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        out.add(anchor)
+    return out
+
+
+def test_every_alert_has_summary_description_and_a_runbook_that_exists() -> None:
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    anchors = _anchors(runbooks)
+    alerts = [rule for rule in _rules() if "alert" in rule]
+    assert len(alerts) >= 30
+    for rule in alerts:
+        name, notes, labels = rule["alert"], rule.get("annotations", {}), rule.get("labels", {})
+        assert set(notes) >= {"summary", "description", "runbook_url"}, name
+        assert labels.get("severity") in ("page", "ticket"), name
+        assert labels.get("component") in ("llm", "gpu", "pipeline"), name
+        assert "{{" in notes["description"] or name == "LLMTelemetryAbsent", name  # values
+        assert notes["runbook_url"] == f"docs/runbooks.md#{name.lower()}", name
+        assert name.lower() in anchors, f"docs/runbooks.md has no section for {name}"
+    # and every runbook section belongs to an alert that exists
+    sections = set(re.findall(r"^## (\w+)$", runbooks, re.M))
+    assert sections == {rule["alert"] for rule in alerts}
+
+
+def test_each_runbook_says_what_to_check_and_what_to_do() -> None:
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    for name, body in re.findall(r"^## (\w+)\n(.*?)(?=^## |\Z)", runbooks, re.M | re.S):
+        for part in ("**Means**", "**Check first**", "**Example trace**", "**Dashboard**",
+                     "**Fix**"):  # fmt: skip
+            assert part in body, f"runbook {name} lacks {part}"
+
+
+# ---------------------------------------------------------------- promtool, synthetic series
+
+
+def _values(fn: Callable[[float], float | None], seconds: float) -> str:
+    out = []
+    for i in range(int(seconds // STEP) + 1):
+        v = fn(i * STEP)
+        out.append("_" if v is None else f"{v:.6g}")
+    return " ".join(out)
+
+
+def _cycle(t: float) -> float:
+    """2 s p95 with a ±30 % daily cycle and a little fast wobble (never flat: stddev > 0)."""
+    return 2.0 * (1 + 0.3 * math.sin(2 * math.pi * t / DAY)) + 0.04 * math.sin(t / 353.0)
+
+
+SPIKE = 7 * DAY + 12 * 3600  # day 7, 12:00, for 45 minutes, three times slower
+
+
+def _spike(t: float) -> float:
+    return _cycle(t) * (3.0 if SPIKE <= t < SPIKE + 2700 else 1.0)
+
+
+def _trend(t: float) -> float:
+    """The daily cycle, then from day 7 slower by 80 % more each day."""
+    return _cycle(t) * (1 + 0.8 * max(0.0, t - 7 * DAY) / DAY)
+
+
+def _latency_test(name: str, fn: Callable[[float], float], rate: float,
+                  checks: list[tuple[float, str, list[dict[str, Any]]]]) -> dict[str, Any]:  # fmt: skip
+    labels = f'service_name="{name}",gen_ai_request_model="m"'
+    span = 8 * DAY + 6 * 3600
+    return {
+        "name": f"latency: {name}",
+        "interval": f"{STEP}s",
+        "input_series": [
+            {"series": f"llm:operation_duration_seconds:p95_5m{{{labels}}}",
+             "values": _values(fn, span)},
+            {"series": f"llm:requests_by_model:rate5m{{{labels}}}",
+             "values": _values(lambda _: rate, span)},
+        ],  # fmt: skip
+        "alert_rule_test": [
+            {"eval_time": f"{int(t)}s", "alertname": alert, "exp_alerts": exp}
+            for t, alert, exp in checks
+        ],
+    }
+
+
+def _firing(alert: str, service: str, annotations: dict[str, str]) -> list[dict[str, Any]]:
+    labels = {"severity": "ticket", "component": "llm", "service_name": service,
+              "gen_ai_request_model": "m"}  # fmt: skip
+    notes = {"runbook_url": f"docs/runbooks.md#{alert.lower()}", **annotations}
+    return [{"exp_labels": labels, "exp_annotations": notes}]
+
+
+def _promtool_tests() -> list[dict[str, Any]]:
+    quiet_times = [DAY + i * 6 * 3600 for i in range(29)]  # every 6 h from day 1 to day 8 06:00
+    cycle = [(t, a, []) for t in quiet_times for a in ("LLMLatencyAnomaly", "LLMLatencyDegrading")]
+    spike_fired = _firing("LLMLatencyAnomaly", "spike", {
+        "summary": "spike: p95 m call duration 5.744s is far above its baseline",
+        "description": "The p95 duration of spike's m calls is 5.744s, more than 3 standard "
+        "deviations above its 1-day mean of 2.095s, for 15 minutes.",
+    })  # fmt: skip
+    trend_fired = _firing("LLMLatencyDegrading", "trend", {
+        "summary": "trend: m calls have grown slower over the last day (3.204s p95, 1-day mean)",
+        "description": "The 1-day mean of the p95 duration of trend's m calls is 3.204s, more "
+        "than 20% and 3 standard deviations above its 7-day mean of 2.174s, for an hour.",
+    })  # fmt: skip
+    return [
+        _latency_test("cycle", _cycle, 1.0, cycle),
+        _latency_test("spike", _spike, 1.0, [
+            (SPIKE - 600, "LLMLatencyAnomaly", []),
+            (SPIKE + 600, "LLMLatencyAnomaly", []),  # pending: not yet 15 minutes
+            (SPIKE + 1800, "LLMLatencyAnomaly", spike_fired),
+            (SPIKE + 2700 + 1800, "LLMLatencyAnomaly", []),  # over
+            (SPIKE + 1800, "LLMLatencyDegrading", []),  # a spike is no trend
+        ]),  # fmt: skip
+        _latency_test("trend", _trend, 1.0, [
+            (7 * DAY + 6 * 3600, "LLMLatencyDegrading", []),
+            (8 * DAY + 6 * 3600, "LLMLatencyDegrading", trend_fired),
+        ]),  # fmt: skip
+        # The same spike on 0.01 calls/s (3 calls in 5 minutes): a p95 of noise.
+        _latency_test("lowtraffic", _spike, 0.01, [
+            (SPIKE + 1800, "LLMLatencyAnomaly", []),
+        ]),  # fmt: skip
+    ]
+
+
+def test_anomaly_rules_on_days_of_synthetic_series(tmp_path: Path) -> None:
+    for name in RULE_FILES:
+        (tmp_path / name).write_text((PROM / name).read_text())
+    tests = {"rule_files": list(RULE_FILES), "evaluation_interval": f"{STEP}s",
+             "tests": _promtool_tests()}  # fmt: skip
+    (tmp_path / "anomaly_test.yml").write_text(yaml.safe_dump(tests, width=1 << 20))
+    result = subprocess.run(["promtool", "test", "rules", "anomaly_test.yml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
