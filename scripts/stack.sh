@@ -9,7 +9,7 @@
 #                             running Prometheus/Alertmanager reloads the re-rendered configs)
 #   scripts/stack.sh stop     stop them
 #   scripts/stack.sh status   show what runs
-#   scripts/stack.sh render   write the rendered Prometheus/Alertmanager configs, print the dir
+#   scripts/stack.sh render [DIR]  write the rendered Prometheus/Alertmanager configs, print the dir
 #
 # Ports: Collector OTLP 4317/4318, health 13133, prometheus exporter 8889, own metrics 8888;
 # Jaeger UI/API 16686, OTLP 14317/14318, health 14133, metrics 18888; Prometheus 9090;
@@ -94,18 +94,19 @@ build_alertmanager() {
 
 # The Prometheus and Alertmanager configs as the stack runs them (the originals stay valid
 # as they are: these only fill in the webhook URL, the runbook links and the optional holds).
-render() {
-  mkdir -p "$CONFIG_DIR"
+render() {  # [dir]
+  local out=${1:-$CONFIG_DIR}
+  mkdir -p "$out"
   local src=$ROOT/collector-config runbooks=${LLM_OTEL_RUNBOOK_BASE:-file://$ROOT/docs/runbooks.md}
   local webhook=${LLM_OTEL_ALERT_WEBHOOK_URL:-http://127.0.0.1:9095/alerts} rules
-  cp "$src/prometheus/prometheus.yml" "$CONFIG_DIR/prometheus.yml"
+  cp "$src/prometheus/prometheus.yml" "$out/prometheus.yml"
   for rules in alerts baselines; do
     sed -e "s|runbook_url: docs/runbooks.md#|runbook_url: $runbooks#|" \
         ${LLM_OTEL_ALERT_FOR:+-e "s|^\( *\)for: .*|\1for: $LLM_OTEL_ALERT_FOR|"} \
-        "$src/prometheus/$rules.yml" > "$CONFIG_DIR/$rules.yml"
+        "$src/prometheus/$rules.yml" > "$out/$rules.yml"
   done
   sed "s|\${LLM_OTEL_ALERT_WEBHOOK_URL}|$webhook|" "$src/alertmanager/alertmanager.yml" \
-    > "$CONFIG_DIR/alertmanager.yml"
+    > "$out/alertmanager.yml"
 }
 
 install_prometheus() {
@@ -196,7 +197,7 @@ case "${1:-}" in
   stop) stop_one prometheus; stop_one alertmanager; stop_one relay; stop_one collector; stop_one jaeger ;;
   restart-collector) stop_one collector; start_collector ;;
   stop-collector) stop_one collector ;;
-  render) render; echo "$CONFIG_DIR" ;;
+  render) render "${2:-}"; echo "${2:-$CONFIG_DIR}" ;;
   status) for n in jaeger collector alertmanager relay prometheus; do running "$n" && echo "$n running (pid $(cat "$RUN_DIR/$n.pid"))" || echo "$n stopped"; done ;;
   paths) echo "COLLECTOR_BIN=$COLLECTOR_BIN"; echo "JAEGER_BIN=$JAEGER_BIN"; echo "ALERTMANAGER_BIN=$ALERTMANAGER_BIN"
          echo "AMTOOL_BIN=$AMTOOL_BIN"; echo "RUN_DIR=$RUN_DIR"; echo "CONFIG_DIR=$CONFIG_DIR" ;;

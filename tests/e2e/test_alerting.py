@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -184,3 +186,178 @@ def test_anomaly_rules_on_days_of_synthetic_series(tmp_path: Path) -> None:
     result = subprocess.run(["promtool", "test", "rules", "anomaly_test.yml"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- Alertmanager (amtool, real)
+
+
+@pytest.fixture(scope="module")
+def rendered(paths: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stack's configs as stack.sh renders them, with the webhook URL set."""
+    out = tmp_path_factory.mktemp("rendered")
+    env = {**os.environ, "LLM_OTEL_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/hook"}
+    subprocess.run([STACK, "render", str(out)], check=True, env=env, capture_output=True)
+    return out
+
+
+def _amtool(paths: dict[str, str], *args: str) -> str:
+    result = subprocess.run([paths["AMTOOL_BIN"], *args], capture_output=True, text=True,
+                            timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_amtool_checks_the_configs(paths: dict[str, str], rendered: Path) -> None:
+    out = _amtool(paths, "check-config", str(rendered / "alertmanager.yml"))
+    assert " - 8 inhibit rules" in out and " - 3 receivers" in out
+    out = _amtool(paths, "check-config", str(AM / "receivers.example.yml"))
+    assert " - 5 receivers" in out
+    # The raw file is not a valid config (the URL is a placeholder): only the rendered one is.
+    raw = subprocess.run([paths["AMTOOL_BIN"], "check-config", str(AM / "alertmanager.yml")],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert raw.returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["alertname=LLMHighErrorRate", "severity=page", "service_name=chat"], "page"),
+        (["alertname=LLMLatencyAnomaly", "severity=ticket", "service_name=chat"], "ticket"),
+        (["alertname=Whatever"], "default"),
+    ],
+)
+def test_routes_by_severity(
+    paths: dict[str, str], rendered: Path, labels: list[str], receiver: str
+) -> None:
+    config = f"--config.file={rendered / 'alertmanager.yml'}"
+    out = _amtool(paths, "config", "routes", "test", config, f"--verify.receivers={receiver}",
+                  *labels)  # fmt: skip
+    assert out.strip() == receiver
+
+
+def test_example_receivers_route_pages_to_pagerduty_and_chat(paths: dict[str, str]) -> None:
+    config = f"--config.file={AM / 'receivers.example.yml'}"
+    out = _amtool(paths, "config", "routes", "test", config, "severity=page", "component=gpu")
+    assert out.strip() == "oncall-pagerduty,team-chat"
+    out = _amtool(paths, "config", "routes", "test", config, "severity=ticket")
+    assert out.strip() == "team-email,team-slack"
+
+
+class _Alertmanager:
+    """A real Alertmanager on free loopback ports with the stack's rendered config."""
+
+    def __init__(self, binary: str, config: Path, data: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (data / "alertmanager.log").open("w")
+        self.process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.path={data}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        eventually(lambda: urllib.request.urlopen(f"{self.url}/-/ready", timeout=2), 30, "ready")
+
+    def post(self, *alerts: dict[str, Any]) -> None:
+        body = json.dumps([
+            {"labels": a["labels"], "annotations": a.get("annotations", {}),
+             "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())} for a in alerts
+        ]).encode()  # fmt: skip
+        request = urllib.request.Request(f"{self.url}/api/v2/alerts", data=body,
+                                         headers={"content-type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+
+    def state(self) -> dict[str, dict[str, Any]]:
+        """alertname/severity/service -> the alert's status as Alertmanager reports it."""
+        out = {}
+        for alert in http_json(f"{self.url}/api/v2/alerts"):
+            labels = alert["labels"]
+            key = "/".join(labels.get(k, "") for k in ("alertname", "severity", "service_name"))
+            out[key] = alert["status"]
+        return out
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _alert(name: str, severity: str, component: str, **labels: str) -> dict[str, Any]:
+    return {
+        "labels": {"alertname": name, "severity": severity, "component": component, **labels},
+        "annotations": {"summary": f"{name} {labels}", "description": f"{name} fires",
+                        "runbook_url": f"docs/runbooks.md#{name.lower()}"},
+    }  # fmt: skip
+
+
+@pytest.fixture
+def delivered(paths: dict[str, str], tmp_path: Path) -> Iterator[tuple[_Alertmanager, Any]]:
+    """Alertmanager -> llm-otel alert-relay -> a loopback webhook; yields (am, webhook)."""
+    robots = ChatWebhookServer().start()
+    relay = serve(Relay([parse_target(f"webhook={robots.url}/hook")], tmp_path / "relay.jsonl",
+                        echo=lambda _: None), "127.0.0.1", 0)  # fmt: skip
+    threading.Thread(target=relay.serve_forever, daemon=True).start()
+    out = tmp_path / "config"
+    env = {**os.environ,
+           "LLM_OTEL_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{relay.server_address[1]}/alerts"}
+    subprocess.run([STACK, "render", str(out)], check=True, env=env, capture_output=True)
+    am = _Alertmanager(paths["ALERTMANAGER_BIN"], out / "alertmanager.yml", tmp_path)
+    try:
+        yield am, robots
+    finally:
+        am.stop()
+        relay.shutdown()
+        relay.server_close()
+        robots.stop()
+
+
+def test_alertmanager_groups_inhibits_and_silences(
+    paths: dict[str, str], delivered: tuple[_Alertmanager, ChatWebhookServer]
+) -> None:
+    am, robots = delivered
+    llm = {"service_name": "chat", "gen_ai_request_model": "gpt-4o",
+           "gen_ai_provider_name": "openai"}  # fmt: skip
+    # The same failing model seen by two instances, and the ticket twin of the page.
+    am.post(_alert("LLMHighErrorRate", "page", "llm", instance="a", **llm),
+            _alert("LLMHighErrorRate", "page", "llm", instance="b", **llm),
+            _alert("LLMHighErrorRate", "ticket", "llm", instance="a", **llm))  # fmt: skip
+    first = eventually(lambda: robots.bodies("/hook"), 60, "the page's notification")
+    time.sleep(2)
+    assert len(robots.bodies("/hook")) == 1  # one notification for the group
+    (note,) = first
+    assert note["receiver"] == "page" and note["status"] == "firing"
+    assert note["groupLabels"] == {"alertname": "LLMHighErrorRate", "service_name": "chat",
+                                   "gen_ai_request_model": "gpt-4o"}  # fmt: skip
+    assert sorted(a["labels"]["instance"] for a in note["alerts"]) == ["a", "b"]
+    assert note["commonAnnotations"]["runbook_url"] == "docs/runbooks.md#llmhigherrorrate"
+    state = am.state()
+    assert state["LLMHighErrorRate/ticket/chat"]["state"] == "suppressed"  # its page hides it
+    assert state["LLMHighErrorRate/ticket/chat"]["inhibitedBy"]
+
+    # The Collector dies: every LLM alert is now a symptom; a GPU alert is not.
+    am.post(_alert("OTelCollectorDown", "page", "pipeline", instance="127.0.0.1:8888"),
+            _alert("LLMLatencyAnomaly", "ticket", "llm", **llm),
+            _alert("GPUTooHot", "page", "gpu", host_name="gpu-7", hw_id="GPU-a"))  # fmt: skip
+
+    def inhibited() -> bool:
+        s = am.state()
+        return bool(s["LLMLatencyAnomaly/ticket/chat"]["inhibitedBy"]) and bool(
+            s["LLMHighErrorRate/page/chat"]["inhibitedBy"])
+
+    eventually(inhibited, 30, "the LLM alerts inhibited by OTelCollectorDown")
+    assert am.state()["GPUTooHot/page/"]["state"] == "active"
+
+    # A silence, as a person adds it with amtool, hides the GPU alert.
+    url = f"--alertmanager.url={am.url}"
+    silence = _amtool(paths, "silence", "add", url, "--comment=maintenance", "--author=test",
+                      "--duration=1h", "alertname=GPUTooHot", "host_name=gpu-7").strip()  # fmt: skip
+    assert silence in _amtool(paths, "silence", "query", url)
+    eventually(lambda: am.state()["GPUTooHot/page/"]["silencedBy"] == [silence], 30, "silenced")
+    names = {b["groupLabels"]["alertname"] for b in robots.bodies("/hook")}
+    assert "LLMLatencyAnomaly" not in names  # inhibited alerts are never delivered
