@@ -1,10 +1,14 @@
 """The demo: an LLM service with no telemetry code, watched through Collector, Jaeger, Prometheus.
 
-1. starts the stack (scripts/stack.sh start: our Collector, Jaeger v2, Prometheus on loopback);
+1. starts the stack (scripts/stack.sh start: our Collector, Jaeger v2, Prometheus, Alertmanager
+   and the alert relay on loopback), with every alert's ``for:`` shortened to 15 s so an alert
+   fires while you watch (LLM_OTEL_ALERT_FOR; the rules are otherwise as shipped);
 2. starts the OpenAI-compatible test server and examples/fastapi_service.py under
    ``opentelemetry-instrument`` (GPU metrics from a simulated NVML, as this machine has no GPU);
 3. sends traffic: plain and streamed questions, and a few that the LLM fails;
-4. prints where to look, with a Prometheus query and its answer.
+4. makes one model fail until LLMHighErrorRate pages, and waits for the notification to reach
+   the alert relay (the stack's default webhook receiver);
+5. prints where to look, with a Prometheus query and its answer, and the alert.
 
 The stack keeps running afterwards so you can look; ``scripts/stack.sh stop`` ends it.
 """
@@ -56,8 +60,52 @@ def _query(expr: str) -> list[Any]:
     return list(answer["data"]["result"])
 
 
+def _notified(relay_log: Path) -> str | None:
+    if not relay_log.exists():
+        return None
+    for line in reversed(relay_log.read_text().splitlines()):
+        record = json.loads(line)
+        labels = record["notification"].get("commonLabels", {})
+        if labels.get("service_name") == SERVICE and labels.get("alertname") == "LLMHighErrorRate":
+            runbook = record["notification"]["commonAnnotations"].get("runbook_url", "")
+            return f"{record['received_at']} {record['title']}\n    runbook: {runbook}"
+    return None
+
+
+def _fail(n: int) -> None:
+    for _ in range(n):
+        try:
+            _json(f"http://127.0.0.1:{PORT}/ask", {"question": "fail", "model": "error-500"})
+        except urllib.error.HTTPError:
+            pass
+
+
+def _trigger_alert(relay_log: Path) -> str | None:
+    """Fail one model until LLMHighErrorRate pages; wait for the relay to receive it."""
+    if _notified(relay_log):
+        return _notified(relay_log)
+    print("\nmaking model error-500 fail until LLMHighErrorRate pages (about 40 s)")
+    _fail(1)
+    time.sleep(8)  # its first sample in Prometheus: rate() needs two
+    start = time.monotonic()
+    _fail(60)
+    while time.monotonic() - start < 180:
+        found = _notified(relay_log)
+        if found:
+            print(f"  notified after {time.monotonic() - start:.0f} s")
+            return found
+        time.sleep(1)
+    print("  no notification within 3 minutes: see http://127.0.0.1:9090/alerts")
+    return None
+
+
 def main() -> int:
-    subprocess.run([str(ROOT / "scripts" / "stack.sh"), "start"], check=True)
+    stack = str(ROOT / "scripts" / "stack.sh")
+    holds = {**os.environ, "LLM_OTEL_ALERT_FOR": os.environ.get("LLM_OTEL_ALERT_FOR", "15s")}
+    subprocess.run([stack, "start"], check=True, env=holds)
+    paths = subprocess.run([stack, "paths"], check=True, capture_output=True, text=True).stdout
+    relay_log = Path(dict(line.split("=", 1) for line in paths.splitlines())["RUN_DIR"])
+    relay_log = relay_log / "alerts.jsonl"
     llm = OpenAITestServer().start()
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
@@ -95,10 +143,17 @@ def main() -> int:
         ttfc = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket"
         # Over all time (cumulative buckets): a rate() window needs two scrapes of each series.
         p95 = f'histogram_quantile(0.95, sum by (le) ({ttfc}{{service_name="{SERVICE}"}}))'
+        alert = _trigger_alert(relay_log)
         print("\nWhere to look")
-        print(f"  Jaeger UI:   http://127.0.0.1:16686/search?service={SERVICE}")
-        print(f"  Jaeger API:  http://127.0.0.1:16686/api/traces?service={SERVICE}&limit=5")
-        print("  Prometheus:  http://127.0.0.1:9090/graph")
+        print(f"  Jaeger API:    http://127.0.0.1:16686/api/traces?service={SERVICE}&limit=5")
+        print("                 (this Jaeger build has no web UI: docs/jaeger.md)")
+        print("  Prometheus:    http://127.0.0.1:9090/graph, alerts: http://127.0.0.1:9090/alerts")
+        print("  Alertmanager:  http://127.0.0.1:9093 (UI), http://127.0.0.1:9093/api/v2/alerts")
+        amtool = paths.split("AMTOOL_BIN=")[1].splitlines()[0]
+        print(f"                 {amtool} alert query --alertmanager.url=http://127.0.0.1:9093")
+        print(f"  Notifications: {relay_log} (the alert relay's log)")
+        if alert:
+            print(f"\n  Alert delivered: {alert}")
         print(f"\n  {expr}")
         for row in _query(expr):
             print(f"    {row['metric']['gen_ai_token_type']:>6}: {row['value'][1]} tokens")
