@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The local observability stack without Docker: our Collector (built with the OpenTelemetry
 # Collector Builder from collector-config/builder-config.yaml), Jaeger v2 and Alertmanager (built
-# from their Go modules), Prometheus (Debian package) and `llm-otel alert-relay` (the default
-# webhook receiver: logs every notification), all on 127.0.0.1.
+# from their Go modules), VictoriaLogs (the store for the event logs, built from its Go module),
+# Prometheus (Debian package) and `llm-otel alert-relay` (the default webhook receiver: logs
+# every notification), all on 127.0.0.1.
 #
 #   scripts/stack.sh build    build/install what is missing (binaries cached in ~/.cache/llm-otel)
 #   scripts/stack.sh start    build if needed, start them, wait until healthy (idempotent; a
@@ -13,7 +14,7 @@
 #
 # Ports: Collector OTLP 4317/4318, health 13133, prometheus exporter 8889, own metrics 8888;
 # Jaeger UI/API 16686, OTLP 14317/14318, health 14133, metrics 18888; Prometheus 9090;
-# Alertmanager UI/API 9093; alert relay 9095.
+# Alertmanager UI/API 9093; alert relay 9095; VictoriaLogs UI/API/OTLP 9428.
 #
 # Settings (environment):
 #   LLM_OTEL_ALERT_WEBHOOK_URL  where Alertmanager sends notifications
@@ -22,6 +23,7 @@
 #   LLM_OTEL_ALERT_FOR          replaces every alert's `for:` hold (e.g. 10s), for demos and tests;
 #                               unset, the rules hold as written
 #   LLM_OTEL_RELAY_ARGS         extra arguments for the relay, e.g. "--to feishu=https://..."
+#   LLM_OTEL_LOG_RETENTION      how long VictoriaLogs keeps the event logs (default 7d)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,6 +37,8 @@ JAEGER_BIN=$CACHE_DIR/bin/jaeger-$JAEGER_VERSION
 ALERTMANAGER_VERSION=v0.28.1
 ALERTMANAGER_BIN=$CACHE_DIR/bin/alertmanager-$ALERTMANAGER_VERSION
 AMTOOL_BIN=$CACHE_DIR/bin/amtool-$ALERTMANAGER_VERSION
+VICTORIALOGS_VERSION=v1.52.1
+VICTORIALOGS_BIN=$CACHE_DIR/bin/victoria-logs-$VICTORIALOGS_VERSION
 CONFIG_DIR=$RUN_DIR/config
 PYTHON_BIN=${LLM_OTEL_PYTHON:-$ROOT/.venv/bin/python}
 mkdir -p "$RUN_DIR"
@@ -89,6 +93,18 @@ build_alertmanager() {
        -o "$ALERTMANAGER_BIN" github.com/prometheus/alertmanager/cmd/alertmanager &&
      GOSUMDB=off go build -trimpath -ldflags "-X $version.Version=${ALERTMANAGER_VERSION#v}" \
        -o "$AMTOOL_BIN" github.com/prometheus/alertmanager/cmd/amtool) \
+     > "$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }
+}
+
+build_victorialogs() {
+  [ -x "$VICTORIALOGS_BIN" ] && return
+  need_go
+  local work=$CACHE_DIR/victorialogs-build
+  rm -rf "$work" && mkdir -p "$work"
+  printf 'module llm-otel/victorialogs-build\n\ngo 1.24\n' > "$work/go.mod"
+  log "building VictoriaLogs $VICTORIALOGS_VERSION (about a minute the first time)"
+  (cd "$work" && GOSUMDB=off go get "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VICTORIALOGS_VERSION" &&
+     GOSUMDB=off go build -trimpath -o "$VICTORIALOGS_BIN" github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs) \
      > "$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }
 }
 
@@ -160,7 +176,7 @@ reload_if_running() {  # name url
 }
 
 start() {
-  build_collector; build_jaeger; build_alertmanager; install_prometheus
+  build_collector; build_jaeger; build_alertmanager; build_victorialogs; install_prometheus
   render
   reload_if_running prometheus http://127.0.0.1:9090/-/reload
   reload_if_running alertmanager http://127.0.0.1:9093/-/reload
@@ -169,6 +185,10 @@ start() {
   # noise in the very backend it feeds. Its OTel SDK is turned off through the standard variables.
   OTEL_TRACES_EXPORTER=none OTEL_TRACES_SAMPLER=always_off \
     start_one jaeger http://127.0.0.1:14133/status "$JAEGER_BIN" --config "$ROOT/collector-config/jaeger.yaml"
+  # The event logs (gen_ai.client.inference.operation.details, evaluation results), kept 7 days.
+  start_one victorialogs http://127.0.0.1:9428/health "$VICTORIALOGS_BIN" \
+    -httpListenAddr=127.0.0.1:9428 -storageDataPath="$RUN_DIR/victorialogs-data" \
+    -retentionPeriod="${LLM_OTEL_LOG_RETENTION:-7d}"
   start_collector
   start_one alertmanager http://127.0.0.1:9093/-/ready "$ALERTMANAGER_BIN" \
     --config.file="$CONFIG_DIR/alertmanager.yml" --storage.path="$RUN_DIR/alertmanager-data" \
@@ -191,15 +211,17 @@ stop_one() {
 }
 
 case "${1:-}" in
-  build) build_collector; build_jaeger; build_alertmanager; install_prometheus
-         log "collector: $COLLECTOR_BIN"; log "jaeger: $JAEGER_BIN"; log "alertmanager: $ALERTMANAGER_BIN" ;;
+  build) build_collector; build_jaeger; build_alertmanager; build_victorialogs; install_prometheus
+         log "collector: $COLLECTOR_BIN"; log "jaeger: $JAEGER_BIN"; log "alertmanager: $ALERTMANAGER_BIN"
+         log "victorialogs: $VICTORIALOGS_BIN" ;;
   start) start ;;
-  stop) stop_one prometheus; stop_one alertmanager; stop_one relay; stop_one collector; stop_one jaeger ;;
+  stop) stop_one prometheus; stop_one alertmanager; stop_one relay; stop_one collector
+        stop_one victorialogs; stop_one jaeger ;;
   restart-collector) stop_one collector; start_collector ;;
   stop-collector) stop_one collector ;;
   render) render "${2:-}"; echo "${2:-$CONFIG_DIR}" ;;
-  status) for n in jaeger collector alertmanager relay prometheus; do running "$n" && echo "$n running (pid $(cat "$RUN_DIR/$n.pid"))" || echo "$n stopped"; done ;;
+  status) for n in jaeger victorialogs collector alertmanager relay prometheus; do running "$n" && echo "$n running (pid $(cat "$RUN_DIR/$n.pid"))" || echo "$n stopped"; done ;;
   paths) echo "COLLECTOR_BIN=$COLLECTOR_BIN"; echo "JAEGER_BIN=$JAEGER_BIN"; echo "ALERTMANAGER_BIN=$ALERTMANAGER_BIN"
-         echo "AMTOOL_BIN=$AMTOOL_BIN"; echo "RUN_DIR=$RUN_DIR"; echo "CONFIG_DIR=$CONFIG_DIR" ;;
+         echo "AMTOOL_BIN=$AMTOOL_BIN"; echo "VICTORIALOGS_BIN=$VICTORIALOGS_BIN"; echo "RUN_DIR=$RUN_DIR"; echo "CONFIG_DIR=$CONFIG_DIR" ;;
   *) echo "usage: $0 build|start|stop|status|render|restart-collector|stop-collector|paths" >&2; exit 2 ;;
 esac

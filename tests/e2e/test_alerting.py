@@ -361,3 +361,26 @@ def test_alertmanager_groups_inhibits_and_silences(
     eventually(lambda: am.state()["GPUTooHot/page/"]["silencedBy"] == [silence], 30, "silenced")
     names = {b["groupLabels"]["alertname"] for b in robots.bodies("/hook")}
     assert "LLMLatencyAnomaly" not in names  # inhibited alerts are never delivered
+
+
+def test_docker_compose_renders_the_alertmanager_config_as_the_stack_does(
+    paths: dict[str, str], tmp_path: Path
+) -> None:
+    compose = yaml.safe_load((ROOT / "collector-config" / "docker-compose.yaml").read_text())
+    for service in compose["services"].values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / "collector-config" / source).exists(), volume
+    am = compose["services"]["alertmanager"]
+    script = am["command"][0].replace("$$", "$")  # what compose hands the container's shell
+    render = script.split(" && exec ")[0]
+    render = render.replace("/etc/llm-otel/alertmanager.yml", str(AM / "alertmanager.yml"))
+    render = render.replace("/tmp/alertmanager.yml", str(tmp_path / "am.yml"))
+    env = {**os.environ, "LLM_OTEL_ALERT_WEBHOOK_URL": "http://relay.example:9095/alerts"}
+    subprocess.run(["/bin/sh", "-c", render], check=True, env=env)
+    assert "url: http://relay.example:9095/alerts" in (tmp_path / "am.yml").read_text()
+    _amtool(paths, "check-config", str(tmp_path / "am.yml"))
+    prometheus = compose["services"]["prometheus"]["volumes"]
+    assert {v.split(":")[1].rsplit("/", 1)[1] for v in prometheus} >= {"prometheus.yml",
+                                                                      *RULE_FILES}  # fmt: skip
