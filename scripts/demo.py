@@ -15,6 +15,7 @@ The stack keeps running afterwards so you can look; ``scripts/stack.sh stop`` en
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -74,10 +75,8 @@ def _notified(relay_log: Path) -> str | None:
 
 def _fail(n: int) -> None:
     for _ in range(n):
-        try:
+        with contextlib.suppress(urllib.error.HTTPError):  # the service answers 502
             _json(f"http://127.0.0.1:{PORT}/ask", {"question": "fail", "model": "error-500"})
-        except urllib.error.HTTPError:
-            pass
 
 
 def _trigger_alert(relay_log: Path) -> str | None:
@@ -97,6 +96,32 @@ def _trigger_alert(relay_log: Path) -> str | None:
         time.sleep(1)
     print("  no notification within 3 minutes: see http://127.0.0.1:9090/alerts")
     return None
+
+
+def _where_to_look(alert: str | None, relay_log: Path, paths: str) -> None:
+    tokens = 'sum by (gen_ai_token_type) (gen_ai_client_token_usage_sum{service_name="%s"})'
+    expr = tokens % SERVICE
+    ttfc = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket"
+    # Over all time (cumulative buckets): a rate() window needs two scrapes of each series.
+    p95 = f'histogram_quantile(0.95, sum by (le) ({ttfc}{{service_name="{SERVICE}"}}))'
+    print("\nWhere to look")
+    print(f"  Jaeger API:    http://127.0.0.1:16686/api/traces?service={SERVICE}&limit=5")
+    print("                 (this Jaeger build has no web UI: docs/jaeger.md)")
+    print("  Prometheus:    http://127.0.0.1:9090/graph, alerts: http://127.0.0.1:9090/alerts")
+    print("  Alertmanager:  http://127.0.0.1:9093 (UI), http://127.0.0.1:9093/api/v2/alerts")
+    amtool = paths.split("AMTOOL_BIN=")[1].splitlines()[0]
+    print(f"                 {amtool} alert query --alertmanager.url=http://127.0.0.1:9093")
+    print(f"  Notifications: {relay_log} (the alert relay's log)")
+    if alert:
+        print(f"\n  Alert delivered: {alert}")
+    print(f"\n  {expr}")
+    for row in _query(expr):
+        print(f"    {row['metric']['gen_ai_token_type']:>6}: {row['value'][1]} tokens")
+    print(f"\n  {p95}")
+    for row in _query(p95):
+        print(f"    p95 time to first chunk: {float(row['value'][1]):.3f} s")
+    gpu = _query(f'hw_gpu_utilization_ratio{{service_name="{SERVICE}", hw_gpu_task="general"}}')
+    print(f"\n  hw_gpu_utilization_ratio: {len(gpu)} simulated GPU series")
 
 
 def main() -> int:
@@ -138,30 +163,7 @@ def main() -> int:
                 outcomes["failed"] += 1
         print(f"  {outcomes['ok']} answered, {outcomes['failed']} failed (HTTP 502 from the LLM)")
         time.sleep(8)  # a metric export, a scrape and a rule evaluation
-        tokens = 'sum by (gen_ai_token_type) (gen_ai_client_token_usage_sum{service_name="%s"})'
-        expr = tokens % SERVICE
-        ttfc = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket"
-        # Over all time (cumulative buckets): a rate() window needs two scrapes of each series.
-        p95 = f'histogram_quantile(0.95, sum by (le) ({ttfc}{{service_name="{SERVICE}"}}))'
-        alert = _trigger_alert(relay_log)
-        print("\nWhere to look")
-        print(f"  Jaeger API:    http://127.0.0.1:16686/api/traces?service={SERVICE}&limit=5")
-        print("                 (this Jaeger build has no web UI: docs/jaeger.md)")
-        print("  Prometheus:    http://127.0.0.1:9090/graph, alerts: http://127.0.0.1:9090/alerts")
-        print("  Alertmanager:  http://127.0.0.1:9093 (UI), http://127.0.0.1:9093/api/v2/alerts")
-        amtool = paths.split("AMTOOL_BIN=")[1].splitlines()[0]
-        print(f"                 {amtool} alert query --alertmanager.url=http://127.0.0.1:9093")
-        print(f"  Notifications: {relay_log} (the alert relay's log)")
-        if alert:
-            print(f"\n  Alert delivered: {alert}")
-        print(f"\n  {expr}")
-        for row in _query(expr):
-            print(f"    {row['metric']['gen_ai_token_type']:>6}: {row['value'][1]} tokens")
-        print(f"\n  {p95}")
-        for row in _query(p95):
-            print(f"    p95 time to first chunk: {float(row['value'][1]):.3f} s")
-        gpu = _query(f'hw_gpu_utilization_ratio{{service_name="{SERVICE}", hw_gpu_task="general"}}')
-        print(f"\n  hw_gpu_utilization_ratio: {len(gpu)} simulated GPU series")
+        _where_to_look(_trigger_alert(relay_log), relay_log, paths)
         print("\nGrafana dashboards to import: collector-config/grafana/*.json")
         print("Stop the stack with: scripts/stack.sh stop")
     finally:

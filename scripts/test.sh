@@ -8,7 +8,7 @@ source scripts/_venv.sh
 echo "== ruff"; ruff check src tests examples scripts semconv bench
 ruff format --check src tests examples scripts semconv bench
 echo "== mypy"; mypy
-echo "== stack (Collector, Jaeger, Prometheus: built once, cached in ~/.cache/llm-otel)"
+echo "== stack (Collector, Jaeger, Alertmanager, VictoriaLogs, Prometheus: built once, cached in ~/.cache/llm-otel)"
 scripts/stack.sh build
 echo "== pytest (newest versions; includes the end-to-end stack tests)"
 python -m pytest -q "$@"

@@ -101,8 +101,9 @@ def test_each_robot_gets_its_own_format(robots: ChatWebhookServer, tmp_path: Pat
 
 def test_signed_robots_carry_a_signature_their_server_accepts(robots: ChatWebhookServer) -> None:
     env = {"LLM_OTEL_RELAY_DINGTALK_SECRET": "SECd1ng", "LLM_OTEL_RELAY_FEISHU_SECRET": "f5ecret"}
-    relay = Relay([parse_target(f"dingtalk={robots.url}/d/ok?access_token=t0k"),
-                   parse_target(f"feishu={robots.url}/f/ok")], env=env, echo=lambda _: None)  # fmt: skip
+    targets = [parse_target(f"dingtalk={robots.url}/d/ok?access_token=t0k"),
+               parse_target(f"feishu={robots.url}/f/ok")]  # fmt: skip
+    relay = Relay(targets, env=env, echo=lambda _: None)
     assert relay.handle(NOTIFICATION) == []
     (ding,) = [r for r in robots.requests if r["path"] == "/d/ok"]
     stamp = ding["query"]["timestamp"]
@@ -144,7 +145,10 @@ def test_bad_requests_are_refused_with_one_warning(caplog: pytest.LogCaptureFixt
         with caplog.at_level(logging.WARNING, "llm_otel.alert_relay"):
             assert _post(f"{url}/alerts", b"{not json")[0] == 400
             status, body = _post(f"{url}/alerts", {"hello": "world"})
-        assert (status, body) == (400, {"error": "not an Alertmanager notification (no 'alerts' list)"})
+        assert (status, body) == (
+            400,
+            {"error": "not an Alertmanager notification (no 'alerts' list)"},
+        )
         with urllib.request.urlopen(f"{url}/healthz", timeout=5) as answer:
             assert json.loads(answer.read()) == {"status": "ok", "targets": []}
     finally:

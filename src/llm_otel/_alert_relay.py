@@ -217,7 +217,7 @@ class Relay:
             url, data=data, headers={"content-type": "application/json"}, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=_TIMEOUT) as answer:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=_TIMEOUT) as answer:
                 return _refusal(kind, answer.read(65536))
         except urllib.error.HTTPError as exc:
             return f"{kind} answered HTTP {exc.code}"
@@ -235,13 +235,13 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             if self.path.rstrip("/") == "/healthz":
                 self._reply(200, {"status": "ok", "targets": [t.kind for t in relay.targets]})
             else:
                 self._reply(404, {"error": "POST Alertmanager notifications; GET /healthz"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             if not 0 < length <= _MAX_BODY:
                 self._reply(400, {"error": f"body of {length} bytes"})
@@ -257,7 +257,7 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
             failures = relay.handle(payload)
             self._reply(502 if failures else 200, {"failed": failures})
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # one line per notification is printed by Relay.handle
 
     return Handler

@@ -53,7 +53,7 @@ def _target(text: str) -> Any:
 
 
 def _listen(text: str) -> str:
-    host, sep, port = text.rpartition(":")
+    _, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
     return text

@@ -72,7 +72,9 @@ def test_failing_calls_page_through_alertmanager_and_a_dead_collector_inhibits_t
     failing: Service,
 ) -> None:
     name = failing.name
-    errors = f'gen_ai_client_operation_duration_seconds_count{{service_name="{name}", error_type="500"}}'
+    errors = (
+        f'gen_ai_client_operation_duration_seconds_count{{service_name="{name}", error_type="500"}}'
+    )
     _fail(failing, 1)  # the counter's first sample: rate() needs a second one to see increase
     eventually(lambda: prom_query(errors), 60, "the first failure in Prometheus")
     start = time.time()

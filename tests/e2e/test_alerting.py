@@ -117,19 +117,27 @@ def _trend(t: float) -> float:
     return _cycle(t) * (1 + 0.8 * max(0.0, t - 7 * DAY) / DAY)
 
 
-def _latency_test(name: str, fn: Callable[[float], float], rate: float,
-                  checks: list[tuple[float, str, list[dict[str, Any]]]]) -> dict[str, Any]:  # fmt: skip
+Check = tuple[float, str, list[dict[str, Any]]]  # (eval time, alert, expected alerts)
+
+
+def _latency_test(
+    name: str, fn: Callable[[float], float], rate: float, checks: list[Check]
+) -> dict[str, Any]:
     labels = f'service_name="{name}",gen_ai_request_model="m"'
     span = 8 * DAY + 6 * 3600
     return {
         "name": f"latency: {name}",
         "interval": f"{STEP}s",
         "input_series": [
-            {"series": f"llm:operation_duration_seconds:p95_5m{{{labels}}}",
-             "values": _values(fn, span)},
-            {"series": f"llm:requests_by_model:rate5m{{{labels}}}",
-             "values": _values(lambda _: rate, span)},
-        ],  # fmt: skip
+            {
+                "series": f"llm:operation_duration_seconds:p95_5m{{{labels}}}",
+                "values": _values(fn, span),
+            },
+            {
+                "series": f"llm:requests_by_model:rate5m{{{labels}}}",
+                "values": _values(lambda _: rate, span),
+            },
+        ],
         "alert_rule_test": [
             {"eval_time": f"{int(t)}s", "alertname": alert, "exp_alerts": exp}
             for t, alert, exp in checks
@@ -159,21 +167,36 @@ def _promtool_tests() -> list[dict[str, Any]]:
     })  # fmt: skip
     return [
         _latency_test("cycle", _cycle, 1.0, cycle),
-        _latency_test("spike", _spike, 1.0, [
-            (SPIKE - 600, "LLMLatencyAnomaly", []),
-            (SPIKE + 600, "LLMLatencyAnomaly", []),  # pending: not yet 15 minutes
-            (SPIKE + 1800, "LLMLatencyAnomaly", spike_fired),
-            (SPIKE + 2700 + 1800, "LLMLatencyAnomaly", []),  # over
-            (SPIKE + 1800, "LLMLatencyDegrading", []),  # a spike is no trend
-        ]),  # fmt: skip
-        _latency_test("trend", _trend, 1.0, [
-            (7 * DAY + 6 * 3600, "LLMLatencyDegrading", []),
-            (8 * DAY + 6 * 3600, "LLMLatencyDegrading", trend_fired),
-        ]),  # fmt: skip
+        _latency_test(
+            "spike",
+            _spike,
+            1.0,
+            [
+                (SPIKE - 600, "LLMLatencyAnomaly", []),
+                (SPIKE + 600, "LLMLatencyAnomaly", []),  # pending: not yet 15 minutes
+                (SPIKE + 1800, "LLMLatencyAnomaly", spike_fired),
+                (SPIKE + 2700 + 1800, "LLMLatencyAnomaly", []),  # over
+                (SPIKE + 1800, "LLMLatencyDegrading", []),  # a spike is no trend
+            ],
+        ),
+        _latency_test(
+            "trend",
+            _trend,
+            1.0,
+            [
+                (7 * DAY + 6 * 3600, "LLMLatencyDegrading", []),
+                (8 * DAY + 6 * 3600, "LLMLatencyDegrading", trend_fired),
+            ],
+        ),
         # The same spike on 0.01 calls/s (3 calls in 5 minutes): a p95 of noise.
-        _latency_test("lowtraffic", _spike, 0.01, [
-            (SPIKE + 1800, "LLMLatencyAnomaly", []),
-        ]),  # fmt: skip
+        _latency_test(
+            "lowtraffic",
+            _spike,
+            0.01,
+            [
+                (SPIKE + 1800, "LLMLatencyAnomaly", []),
+            ],
+        ),
     ]
 
 
@@ -304,8 +327,10 @@ def delivered(paths: dict[str, str], tmp_path: Path) -> Iterator[tuple[_Alertman
                         echo=lambda _: None), "127.0.0.1", 0)  # fmt: skip
     threading.Thread(target=relay.serve_forever, daemon=True).start()
     out = tmp_path / "config"
-    env = {**os.environ,
-           "LLM_OTEL_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{relay.server_address[1]}/alerts"}
+    env = {
+        **os.environ,
+        "LLM_OTEL_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{relay.server_address[1]}/alerts",
+    }
     subprocess.run([STACK, "render", str(out)], check=True, env=env, capture_output=True)
     am = _Alertmanager(paths["ALERTMANAGER_BIN"], out / "alertmanager.yml", tmp_path)
     try:
@@ -348,15 +373,16 @@ def test_alertmanager_groups_inhibits_and_silences(
     def inhibited() -> bool:
         s = am.state()
         return bool(s["LLMLatencyAnomaly/ticket/chat"]["inhibitedBy"]) and bool(
-            s["LLMHighErrorRate/page/chat"]["inhibitedBy"])
+            s["LLMHighErrorRate/page/chat"]["inhibitedBy"]
+        )
 
     eventually(inhibited, 30, "the LLM alerts inhibited by OTelCollectorDown")
     assert am.state()["GPUTooHot/page/"]["state"] == "active"
 
     # A silence, as a person adds it with amtool, hides the GPU alert.
     url = f"--alertmanager.url={am.url}"
-    silence = _amtool(paths, "silence", "add", url, "--comment=maintenance", "--author=test",
-                      "--duration=1h", "alertname=GPUTooHot", "host_name=gpu-7").strip()  # fmt: skip
+    add = ["silence", "add", url, "--comment=maintenance", "--author=test", "--duration=1h"]
+    silence = _amtool(paths, *add, "alertname=GPUTooHot", "host_name=gpu-7").strip()
     assert silence in _amtool(paths, "silence", "query", url)
     eventually(lambda: am.state()["GPUTooHot/page/"]["silencedBy"] == [silence], 30, "silenced")
     names = {b["groupLabels"]["alertname"] for b in robots.bodies("/hook")}

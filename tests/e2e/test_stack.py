@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.conftest import (
     STACK,
@@ -104,22 +105,68 @@ def test_prometheus_has_the_genai_and_spanmetrics_series(traffic: Service) -> No
     assert spanmetrics_count() == 8
 
 
+def _top_level_clauses(expr: str) -> list[str]:
+    """``expr`` split at its top-level ``and``/``or``/``unless`` (with ``on (...)``), with the
+    parentheses that group clauses dropped."""
+    clauses, depth, start, i = [], 0, 0, 0
+    keyword = re.compile(r"\s+(?:and|or|unless)(?:\s+on\s*\([^)]*\))?\s+")
+    while i < len(expr):
+        if expr[i] == "(":
+            depth += 1
+        elif expr[i] == ")":
+            depth -= 1
+        elif depth == 0 and (found := keyword.match(expr, i)):
+            clauses.append(expr[start:i])
+            start = i = found.end()
+            continue
+        i += 1
+    clauses.append(expr[start:])
+    out = []
+    for raw in clauses:
+        clause = raw.strip()
+        if clause.startswith("(") and clause.endswith(")") and _balanced(clause[1:-1]):
+            out.extend(_top_level_clauses(clause[1:-1]))  # a parenthesised group of clauses
+        else:
+            out.append(clause)
+    return out
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def _left_operands(expr: str) -> list[str]:
     """The vector expressions an alert compares, without the thresholds."""
+    expr = " ".join(expr.split())
     if expr.startswith("absent("):
         return [expr[len("absent(") : -1]]
     operands = []
-    for clause in re.split(r"\s+and\s+", expr):
-        operands.append(re.split(r"\s+(?:>|<|==|!=|>=|<=)\s+", clause, maxsplit=1)[0])
+    for clause in _top_level_clauses(expr):
+        operands.append(re.split(r"\s+(?:>|<|==|!=|>=|<=)\s+", clause, maxsplit=1)[0].strip())
     return operands
 
 
+def _rules() -> list[dict[str, Any]]:
+    rules = []
+    for name in ("alerts.yml", "baselines.yml"):
+        text = (ROOT / "collector-config" / "prometheus" / name).read_text()
+        for group in yaml.safe_load(text)["groups"]:
+            rules.extend(group["rules"])
+    return rules
+
+
 def _rule_expressions() -> list[str]:
-    text = (ROOT / "collector-config" / "prometheus" / "alerts.yml").read_text()
-    exprs = re.findall(r"^\s+expr: (.+)$", text, re.M)
     out: list[str] = []
-    for expr in exprs:
-        out.extend(_left_operands(expr.strip()))
+    for rule in _rules():
+        if "alert" in rule:
+            out.extend(_left_operands(rule["expr"]))
+        elif not rule["record"].endswith("_last_week"):  # needs a week of history
+            out.append(rule["record"])
     return out
 
 
@@ -140,7 +187,10 @@ def _dashboard_expressions() -> list[tuple[str, str]]:
 def test_every_alert_and_dashboard_expression_returns_data(traffic: Service) -> None:
     _llm_spans(traffic.name, 10)  # the data has arrived
     eventually(lambda: prom_query("llm:output_tokens:rate10m"), 60, "recording rules")
-    expressions = [(f"alerts.yml: {e}", e) for e in _rule_expressions()]
+    # The baselines are evaluated once a minute.
+    baseline = "llm:operation_duration_seconds:p95_5m:avg_1d"
+    eventually(lambda: prom_query(baseline), 150, "the baselines")
+    expressions = [(f"rules: {e}", e) for e in _rule_expressions()]
     expressions += _dashboard_expressions()
     assert len(expressions) > 30
     empty = []

@@ -15,7 +15,7 @@ __all__ = ["ChatWebhookServer"]
 
 
 class _ChatHandler(Handler):
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         parts = urllib.parse.urlsplit(self.path)
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         query = dict(urllib.parse.parse_qsl(parts.query))
