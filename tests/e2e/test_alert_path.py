@@ -60,12 +60,14 @@ def _notifications(service: str, alertname: str) -> list[dict[str, Any]]:
     return out
 
 
-def _am_alert(service: str, alertname: str) -> dict[str, Any] | None:
-    for alert in http_json(f"{ALERTMANAGER}/api/v2/alerts"):
-        labels = alert["labels"]
-        if labels.get("service_name") == service and labels["alertname"] == alertname:
-            return dict(alert)
-    return None
+def _am_alerts(alertname: str, **labels: str) -> list[dict[str, Any]]:
+    """The alerts Alertmanager holds with this name and these labels."""
+    return [
+        alert
+        for alert in http_json(f"{ALERTMANAGER}/api/v2/alerts")
+        if alert["labels"]["alertname"] == alertname
+        and all(alert["labels"].get(k) == v for k, v in labels.items())
+    ]
 
 
 def test_failing_calls_page_through_alertmanager_and_a_dead_collector_inhibits_them(
@@ -94,14 +96,12 @@ def test_failing_calls_page_through_alertmanager_and_a_dead_collector_inhibits_t
     print(f"\nfirst failing call -> webhook: {delivered - start:.1f} s (for: 10s)")
 
     # Its ticket twin (2 %) also fires, and is hidden by the page.
-    ticket = eventually(
-        lambda: [a for a in http_json(f"{ALERTMANAGER}/api/v2/alerts")
-                 if a["labels"].get("service_name") == name
-                 and a["labels"]["alertname"] == "LLMHighErrorRate"
-                 and a["labels"]["severity"] == "ticket"],
-        60, "the ticket twin",
-    )  # fmt: skip
-    assert ticket[0]["status"]["state"] == "suppressed"
+    mine = {"service_name": name, "gen_ai_request_model": "error-500"}
+    (ticket,) = eventually(lambda: _am_alerts("LLMHighErrorRate", severity="ticket", **mine),
+                           60, "the ticket twin")  # fmt: skip
+    (page,) = _am_alerts("LLMHighErrorRate", severity="page", **mine)
+    assert ticket["status"]["state"] == "suppressed"
+    assert ticket["status"]["inhibitedBy"] == [page["fingerprint"]]
 
     # The Collector dies: OTelCollectorDown fires; the LLM alert (kept firing by
     # keep_firing_for though its data is gone) is inhibited rather than re-notified.
@@ -109,14 +109,14 @@ def test_failing_calls_page_through_alertmanager_and_a_dead_collector_inhibits_t
     try:
         stopped = time.time()
 
-        def inhibited() -> bool:
-            alert = _am_alert(name, "LLMHighErrorRate")
-            return bool(alert and alert["status"]["inhibitedBy"])
+        (down,) = eventually(lambda: _am_alerts("OTelCollectorDown"), 120, "OTelCollectorDown")
 
-        eventually(inhibited, 120, "LLMHighErrorRate inhibited by OTelCollectorDown")
-        down = [a for a in http_json(f"{ALERTMANAGER}/api/v2/alerts")
-                if a["labels"]["alertname"] == "OTelCollectorDown"]  # fmt: skip
-        assert down and down[0]["status"]["state"] == "active"
+        def inhibited_by_the_dead_collector() -> bool:
+            (page,) = _am_alerts("LLMHighErrorRate", severity="page", **mine)
+            return down["fingerprint"] in page["status"]["inhibitedBy"]
+
+        eventually(inhibited_by_the_dead_collector, 60, "the page inhibited by OTelCollectorDown")
+        assert _am_alerts("OTelCollectorDown")[0]["status"]["state"] == "active"
         print(f"Collector stopped -> LLM alerts inhibited: {time.time() - stopped:.1f} s")
     finally:
         subprocess.run([STACK, "restart-collector"], check=True, timeout=300)
