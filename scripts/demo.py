@@ -105,7 +105,15 @@ def _where_to_look(alert: str | None, relay_log: Path, paths: str) -> None:
     # Over all time (cumulative buckets): a rate() window needs two scrapes of each series.
     p95 = f'histogram_quantile(0.95, sum by (le) ({ttfc}{{service_name="{SERVICE}"}}))'
     print("\nWhere to look")
-    print(f"  Jaeger API:    http://127.0.0.1:16686/api/traces?service={SERVICE}&limit=5")
+    llm_otel = [sys.executable, "-m", "llm_otel", "traces"]
+    listing = subprocess.run([*llm_otel, "--service", SERVICE, "--limit", "5", "--json"],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    traces = json.loads(listing.stdout or "{}").get("traces", [])
+    print(f"  Traces:        llm-otel traces --service {SERVICE}      (Jaeger's query API)")
+    if traces:
+        slowest = max(traces, key=lambda t: t["slowest_call_ms"] or 0)
+        print(f"                 llm-otel traces {slowest['trace_id']}   (its slowest LLM call)")
+        subprocess.run([*llm_otel, "--service", SERVICE, "--limit", "5"], check=False)
     print("                 (this Jaeger build has no web UI: docs/jaeger.md)")
     print("  Prometheus:    http://127.0.0.1:9090/graph, alerts: http://127.0.0.1:9090/alerts")
     print("  Alertmanager:  http://127.0.0.1:9093 (UI), http://127.0.0.1:9093/api/v2/alerts")

@@ -49,7 +49,7 @@ OLDEST=(openai==1.66.0 opentelemetry-api==1.42.0 opentelemetry-sdk==1.42.0
         opentelemetry-exporter-otlp==1.42.0 opentelemetry-instrumentation==0.63b0
         opentelemetry-semantic-conventions==0.63b0 wrapt==1.14.0 anthropic==0.49.0
         groq==0.30.0 ollama==0.4.7 mistralai==1.5.0 cohere==5.18.0
-        google-genai==1.30.0 boto3==1.35.0 botocore==1.35.0)
+        google-genai==1.30.0 boto3==1.35.0 botocore==1.35.0 rich==13.0.0)
 if [ ! -x .venv-oldest/bin/python ] || [ pyproject.toml -nt .venv-oldest/.installed ] ||
    [ scripts/test.sh -nt .venv-oldest/.installed ]; then
   rm -rf .venv-oldest

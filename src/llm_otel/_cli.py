@@ -1,6 +1,6 @@
 """``llm-otel`` command line: ``llm-otel gpu`` prints live GPU metrics and can export them;
 ``llm-otel alert-relay`` receives Alertmanager's notifications, logs them and forwards them to chat
-webhooks."""
+webhooks; ``llm-otel traces`` lists and shows LLM traces from Jaeger."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ _COLUMNS = ("gpu", "id", "name", "util", "mem used/total", "mem", "power", "ener
 _DESCRIPTION = (
     "OpenTelemetry for LLM applications. 'llm-otel gpu' prints live GPU metrics and can export "
     "them over OTLP; 'llm-otel alert-relay' receives Alertmanager notifications, logs them and "
-    "forwards them to Slack, WeCom, DingTalk, Feishu or any webhook."
+    "forwards them to Slack, WeCom, DingTalk, Feishu or any webhook; 'llm-otel traces' lists a "
+    "service's LLM traces in Jaeger and shows one as a tree with its calls, tokens, cost and "
+    "conversation."
 )
 
 
@@ -50,6 +52,22 @@ def _target(text: str) -> Any:
         return parse_target(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _duration(text: str) -> float:
+    from llm_otel._traces import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'NAME: VALUE', not {text!r}")
+    return name.strip(), value.strip()
 
 
 def _listen(text: str) -> str:
@@ -102,7 +120,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=10 * 1024 * 1024,
         help="rotate the log to LOG.1 at this size (default 10 MiB)",
     )
+    traces = commands.add_parser(
+        "traces",
+        help="list a service's LLM traces in Jaeger, or show one",
+        description="Lists the recent traces of a service in Jaeger (one line each: root span, "
+        "LLM calls, tokens, estimated cost, slowest call, errors), or shows one trace as a tree "
+        "of spans with per-call model, duration, time to first chunk, tokens, cost, finish "
+        "reasons and errors, its totals, and the captured messages as a transcript. Exit codes: "
+        "0 found, 1 nothing matched, 2 bad arguments, 3 Jaeger unreachable or failing.",
+    )
+    traces.add_argument("trace_id", nargs="?", help="show this trace (an id from the list)")
+    traces.add_argument("--service", "-s", help="list this service's traces")
+    traces.add_argument("--model", help="only traces with a call to this model")
+    traces.add_argument("--provider", help="only traces with a call to this provider")
+    traces.add_argument("--errors", action="store_true", help="only traces with an error")
+    traces.add_argument("--min-duration", type=_duration, help="e.g. 2s: traces at least this long")
+    traces.add_argument("--since", type=_duration, default=None, help="e.g. 1h: this recent")
+    traces.add_argument("--conversation", help="only this gen_ai.conversation.id")
+    traces.add_argument("--user", help="only this user.id")
+    traces.add_argument("--limit", type=_count, default=20, help="at most this many (default 20)")
+    traces.add_argument(
+        "--jaeger",
+        default=os.environ.get("LLM_OTEL_JAEGER_URL", "http://127.0.0.1:16686"),
+        help="Jaeger's query URL (default $LLM_OTEL_JAEGER_URL or http://127.0.0.1:16686)",
+    )
+    traces.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        type=_header,
+        metavar="'NAME: VALUE'",
+        help="send this header to Jaeger, e.g. 'Authorization: Bearer ...' (repeatable)",
+    )
+    traces.add_argument("--ca-file", help="trust this CA bundle for an https Jaeger")
+    traces.add_argument("--insecure", action="store_true", help="do not verify Jaeger's TLS")
+    traces.add_argument("--no-content", action="store_true", help="do not print messages")
+    traces.add_argument("--json", action="store_true", help="JSON for scripts")
     args = parser.parse_args(argv)
+    if args.command == "traces":
+        if not args.trace_id and not args.service:
+            traces.error("give a TRACE_ID to show, or --service NAME to list")
+        from llm_otel._traces_cli import run_traces
+
+        return run_traces(args)
     if args.command == "alert-relay":
         from llm_otel._alert_relay import run
 

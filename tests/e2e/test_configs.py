@@ -3,11 +3,16 @@ against our Collector build, Prometheus' config and rules pass promtool, alert u
 
 from __future__ import annotations
 
+import copy
+import json
 import os
+import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.conftest import STACK
 
@@ -63,3 +68,59 @@ def test_prometheus_config_and_rules(collector_bin: str) -> None:
         result = subprocess.run(["promtool", *args], cwd=prom, capture_output=True, text=True,
                                 timeout=60, check=False)  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The Compose Specification's JSON schema, from the module docker compose itself validates with
+# (served by the Go module proxy; no container engine runs here to try the file for real).
+COMPOSE_SPEC = "github.com/compose-spec/compose-go/v2@v2.9.0"
+COMPOSE = CONFIGS / "docker-compose.yaml"
+
+
+@pytest.fixture(scope="module")
+def compose_schema() -> dict[str, Any]:
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOSUMDB": "off"}
+    out = subprocess.run(["go", "mod", "download", "-json", COMPOSE_SPEC], capture_output=True,
+                         text=True, env=env, timeout=300, check=True, cwd="/")  # fmt: skip
+    schema = Path(json.loads(out.stdout)["Dir"]) / "schema" / "compose-spec.json"
+    return dict(json.loads(schema.read_text()))
+
+
+def test_docker_compose_follows_the_compose_specification(compose_schema: dict[str, Any]) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(compose_schema)  # the draft its $schema names
+    compose = yaml.safe_load(COMPOSE.read_text())
+    validator.validate(compose)
+    assert set(compose["services"]) == {"collector", "jaeger", "prometheus", "alertmanager",
+                                        "victorialogs", "grafana"}  # fmt: skip
+    broken = copy.deepcopy(compose)
+    broken["services"]["grafana"]["volume"] = broken["services"]["grafana"].pop("volumes")
+    with pytest.raises(jsonschema.ValidationError, match="volume"):
+        validator.validate(broken)  # the schema does catch a wrong key
+
+
+def test_compose_grafana_gets_our_dashboards_and_data_sources(tmp_path: Path) -> None:
+    compose = yaml.safe_load(COMPOSE.read_text())
+    grafana = compose["services"]["grafana"]
+    mounts = dict(v.rsplit(":", 1)[0].split(":", 1) for v in grafana["volumes"])
+    assert mounts == {"./grafana": "/etc/llm-otel/dashboards",
+                      "./grafana/provisioning": "/etc/grafana/provisioning"}  # fmt: skip
+    # Run the entrypoint's rendering, with compose's $$ escapes undone and the paths local.
+    script = grafana["command"][0].replace("$$", "$").split(" && exec ")[0]
+    script = script.replace("/etc/llm-otel/dashboards", str(CONFIGS / "grafana"))
+    script = script.replace("/tmp/llm-otel-dashboards", str(tmp_path))
+    subprocess.run(["/bin/sh", "-c", script], check=True)
+    rendered = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert rendered == sorted(p.name for p in (CONFIGS / "grafana").glob("*.json"))
+    provisioning = CONFIGS / "grafana" / "provisioning"
+    sources = yaml.safe_load((provisioning / "datasources" / "llm-otel.yaml").read_text())
+    uids = {s["uid"] for s in sources["datasources"]}
+    for path in tmp_path.glob("*.json"):
+        text = path.read_text()
+        assert "${DS_PROMETHEUS}" not in text
+        used = set(re.findall(r'"uid": "([^"]+)"', text)) - {json.loads(text)["uid"]}
+        assert used and used <= uids, (path.name, used)
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "llm-otel.yaml").read_text())[
+        "providers"
+    ]
+    assert provider["options"]["path"] == "/tmp/llm-otel-dashboards"
