@@ -2,7 +2,6 @@
 # The local observability stack without Docker: our Collector (built with the OpenTelemetry
 # Collector Builder from collector-config/builder-config.yaml), Jaeger v2 and Alertmanager (built
 # from their Go modules), VictoriaLogs (the store for the event logs, built from its Go module),
-# Zipkin (a trace view in the browser: its server jar from Maven Central, on a Debian JRE),
 # Prometheus (Debian package) and `llm-otel alert-relay` (the default webhook receiver: logs
 # every notification), all on 127.0.0.1.
 #
@@ -15,7 +14,7 @@
 #
 # Ports: Collector OTLP 4317/4318, health 13133, prometheus exporter 8889, own metrics 8888;
 # Jaeger UI/API 16686, OTLP 14317/14318, health 14133, metrics 18888; Prometheus 9090;
-# Alertmanager UI/API 9093; alert relay 9095; VictoriaLogs UI/API/OTLP 9428; Zipkin UI/API 9411.
+# Alertmanager UI/API 9093; alert relay 9095; VictoriaLogs UI/API/OTLP 9428.
 #
 # Settings (environment):
 #   LLM_OTEL_ALERT_WEBHOOK_URL  where Alertmanager sends notifications
@@ -40,8 +39,6 @@ ALERTMANAGER_BIN=$CACHE_DIR/bin/alertmanager-$ALERTMANAGER_VERSION
 AMTOOL_BIN=$CACHE_DIR/bin/amtool-$ALERTMANAGER_VERSION
 VICTORIALOGS_VERSION=v1.52.1
 VICTORIALOGS_BIN=$CACHE_DIR/bin/victoria-logs-$VICTORIALOGS_VERSION
-ZIPKIN_VERSION=3.6.1
-ZIPKIN_JAR=$CACHE_DIR/bin/zipkin-server-$ZIPKIN_VERSION-exec.jar
 CONFIG_DIR=$RUN_DIR/config
 PYTHON_BIN=${LLM_OTEL_PYTHON:-$ROOT/.venv/bin/python}
 mkdir -p "$RUN_DIR"
@@ -109,25 +106,6 @@ build_victorialogs() {
   (cd "$work" && GOSUMDB=off go get "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VICTORIALOGS_VERSION" &&
      GOSUMDB=off go build -trimpath -o "$VICTORIALOGS_BIN" github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs) \
      > "$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }
-}
-
-install_zipkin() {
-  if ! command -v java >/dev/null; then
-    log "installing a Java runtime from Debian (for Zipkin)"
-    local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      openjdk-17-jre-headless >/dev/null
-  fi
-  [ -f "$ZIPKIN_JAR" ] && return
-  local url=https://repo1.maven.org/maven2/io/zipkin/zipkin-server/$ZIPKIN_VERSION
-  local jar=zipkin-server-$ZIPKIN_VERSION-exec.jar
-  log "downloading Zipkin $ZIPKIN_VERSION from Maven Central (135 MB)"
-  curl -fsSL -o "$ZIPKIN_JAR.part" "$url/$jar"
-  local want; want=$(curl -fsSL "$url/$jar.sha1" | cut -c1-40)
-  [ "$(sha1sum "$ZIPKIN_JAR.part" | cut -c1-40)" = "$want" ] ||
-    { log "Zipkin's checksum does not match Maven Central's"; rm -f "$ZIPKIN_JAR.part"; exit 1; }
-  mv "$ZIPKIN_JAR.part" "$ZIPKIN_JAR"
 }
 
 # The Prometheus and Alertmanager configs as the stack runs them (the originals stay valid
@@ -199,7 +177,6 @@ reload_if_running() {  # name url
 
 start() {
   build_collector; build_jaeger; build_alertmanager; build_victorialogs; install_prometheus
-  install_zipkin
   render
   reload_if_running prometheus http://127.0.0.1:9090/-/reload
   reload_if_running alertmanager http://127.0.0.1:9093/-/reload
@@ -212,11 +189,6 @@ start() {
   start_one victorialogs http://127.0.0.1:9428/health "$VICTORIALOGS_BIN" \
     -httpListenAddr=127.0.0.1:9428 -storageDataPath="$RUN_DIR/victorialogs-data" \
     -retentionPeriod="${LLM_OTEL_LOG_RETENTION:-7d}"
-  # Spans in memory (the newest 500,000), its web UI on /zipkin/.
-  STORAGE_TYPE=mem MEM_MAX_SPANS=500000 \
-    start_one zipkin http://127.0.0.1:9411/health java -Xmx512m -jar "$ZIPKIN_JAR" \
-      --armeria.ports[0].ip=127.0.0.1 --armeria.ports[0].port=9411 \
-      --armeria.ports[0].protocols[0]=http
   start_collector
   start_one alertmanager http://127.0.0.1:9093/-/ready "$ALERTMANAGER_BIN" \
     --config.file="$CONFIG_DIR/alertmanager.yml" --storage.path="$RUN_DIR/alertmanager-data" \
@@ -240,16 +212,16 @@ stop_one() {
 
 case "${1:-}" in
   build) build_collector; build_jaeger; build_alertmanager; build_victorialogs; install_prometheus
-         install_zipkin; log "collector: $COLLECTOR_BIN"; log "jaeger: $JAEGER_BIN"; log "alertmanager: $ALERTMANAGER_BIN"
+         log "collector: $COLLECTOR_BIN"; log "jaeger: $JAEGER_BIN"; log "alertmanager: $ALERTMANAGER_BIN"
          log "victorialogs: $VICTORIALOGS_BIN" ;;
   start) start ;;
   stop) stop_one prometheus; stop_one alertmanager; stop_one relay; stop_one collector
-        stop_one victorialogs; stop_one zipkin; stop_one jaeger ;;
+        stop_one victorialogs; stop_one jaeger ;;
   restart-collector) stop_one collector; start_collector ;;
   stop-collector) stop_one collector ;;
   render) render "${2:-}"; echo "${2:-$CONFIG_DIR}" ;;
-  status) for n in jaeger zipkin victorialogs collector alertmanager relay prometheus; do running "$n" && echo "$n running (pid $(cat "$RUN_DIR/$n.pid"))" || echo "$n stopped"; done ;;
+  status) for n in jaeger victorialogs collector alertmanager relay prometheus; do running "$n" && echo "$n running (pid $(cat "$RUN_DIR/$n.pid"))" || echo "$n stopped"; done ;;
   paths) echo "COLLECTOR_BIN=$COLLECTOR_BIN"; echo "JAEGER_BIN=$JAEGER_BIN"; echo "ALERTMANAGER_BIN=$ALERTMANAGER_BIN"
-         echo "AMTOOL_BIN=$AMTOOL_BIN"; echo "VICTORIALOGS_BIN=$VICTORIALOGS_BIN"; echo "ZIPKIN_JAR=$ZIPKIN_JAR"; echo "RUN_DIR=$RUN_DIR"; echo "CONFIG_DIR=$CONFIG_DIR" ;;
+         echo "AMTOOL_BIN=$AMTOOL_BIN"; echo "VICTORIALOGS_BIN=$VICTORIALOGS_BIN"; echo "RUN_DIR=$RUN_DIR"; echo "CONFIG_DIR=$CONFIG_DIR" ;;
   *) echo "usage: $0 build|start|stop|status|render|restart-collector|stop-collector|paths" >&2; exit 2 ;;
 esac

@@ -5,6 +5,7 @@ The same command against the real Jaeger: tests/e2e/test_traces_cli.py."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -30,7 +31,8 @@ def _span(span_id: str, parent: str | None, name: str, start: int, duration: int
     return {
         "traceID": TRACE, "spanID": span_id, "operationName": name, "startTime": start,
         "duration": duration, "processID": process,
-        "references": [{"refType": "CHILD_OF", "traceID": TRACE, "spanID": parent}] if parent else [],
+        "references": ([{"refType": "CHILD_OF", "traceID": TRACE, "spanID": parent}]
+                       if parent else []),
         "tags": [{"key": k, "type": "string", "value": v} for k, v in tags.items()],
     }  # fmt: skip
 
@@ -41,8 +43,8 @@ MESSAGES_IN = json.dumps([
                                      "arguments": {"city": "Paris"}}]},
     {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "sunny"}]},
 ])  # fmt: skip
-MESSAGES_OUT = json.dumps([{"role": "assistant", "finish_reason": "stop",
-                            "parts": [{"type": "text", "content": "It is [bold]sunny[/]."}]}])  # fmt: skip
+ANSWER = {"type": "text", "content": "It is [bold]sunny[/]."}
+MESSAGES_OUT = json.dumps([{"role": "assistant", "finish_reason": "stop", "parts": [ANSWER]}])
 
 DATA: dict[str, Any] = {
     "traceID": TRACE,
@@ -107,11 +109,13 @@ def test_a_trace_as_a_person_reads_it() -> None:
     trace_id, roots = parse_trace(DATA)
     out = _render(lambda c: print_trace(c, trace_id, roots, content=True))
     assert f"trace {TRACE}" in out and "services: bot, search" in out
-    assert "chat gpt-4o  1.20 s  model=gpt-4o  tokens=120/30  cost=$0.000600  finish=tool_calls" in out
+    assert (
+        "chat gpt-4o  1.20 s  model=gpt-4o  tokens=120/30  cost=$0.000600  finish=tool_calls" in out
+    )
     assert "ttfc=350.0 ms" in out
     assert "[search] execute_tool get_weather" in out  # another service's span says so
     assert "chat claude  50.0 ms  model=claude  error=529" in out
-    assert "→ call get_weather({\"city\": \"Paris\"})" in out and "← result sunny" in out
+    assert '→ call get_weather({"city": "Paris"})' in out and "← result sunny" in out
     assert "It is [bold]sunny[/]." in out  # content is text, never rich markup
     assert "assistant (finish: stop)" in out
     quiet = _render(lambda c: print_trace(c, trace_id, roots, content=False))
@@ -129,8 +133,11 @@ def test_the_list_wide_and_narrow() -> None:
     assert max(len(line) for line in lines) <= 80
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("500ms", 0.5), ("2s", 2.0), ("1.5m", 90.0),
-                                               ("1h", 3600.0), ("2d", 172800.0), ("250us", 0.00025)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("2s", 2.0), ("1.5m", 90.0), ("1h", 3600.0), ("2d", 172800.0),
+     ("250us", 0.00025)],
+)  # fmt: skip
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -142,7 +149,7 @@ def test_bad_durations(text: str) -> None:
 
 
 class _NotJaeger(Handler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path.startswith("/api/traces/"):
             self.send_json(404, {"errors": [{"code": 404, "msg": "trace not found"}]})
             return
@@ -162,9 +169,9 @@ def test_client_errors_say_what_to_do() -> None:
     try:
         jaeger = Jaeger(server.url)
         assert jaeger.trace("ffff") is None  # unknown trace: not an error, nothing found
-        with pytest.raises(JaegerError, match="did not answer JSON: is .* query endpoint"):
+        with pytest.raises(JaegerError, match=r"did not answer JSON: is .* query endpoint"):
             jaeger.services()
     finally:
         server.stop()
-    with pytest.raises(JaegerError, match="cannot reach Jaeger at http://127.0.0.1:9"):
+    with pytest.raises(JaegerError, match=re.escape("cannot reach Jaeger at http://127.0.0.1:9")):
         Jaeger("http://127.0.0.1:9", timeout=2).services()

@@ -80,7 +80,7 @@ class Jaeger:
         request = urllib.request.Request(url, headers={"accept": "application/json",
                                                        **self.headers})  # fmt: skip
         try:
-            with urllib.request.urlopen(  # noqa: S310 (the user's Jaeger URL)
+            with urllib.request.urlopen(
                 request, timeout=self.timeout, context=self.ssl_context
             ) as answer:
                 body = answer.read()
@@ -238,7 +238,7 @@ def parse_trace(data: Mapping[str, Any]) -> tuple[str, list[Span]]:
             duration_ms=raw.get("duration", 0) / 1e3,
             tags={t["key"]: t.get("value") for t in raw.get("tags") or []},
         )
-    roots = []
+    roots: list[Span] = []
     for span in spans.values():
         parent = spans.get(span.parent_id) if span.parent_id else None
         (parent.children if parent else roots).append(span)

@@ -1,4 +1,4 @@
-"""``llm-otel traces``: the command (arguments to Jaeger queries, answers to output and exit codes)."""
+"""``llm-otel traces``: arguments to Jaeger queries, answers to output and exit codes."""
 
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ def _tags(args: argparse.Namespace) -> dict[str, str]:
         "gen_ai.provider.name": args.provider,
         "gen_ai.conversation.id": args.conversation,
         "user.id": args.user,
-        "error": "true" if args.errors else None,
     }
     return {k: v for k, v in tags.items() if v}
 
@@ -70,10 +69,15 @@ def run_traces(args: argparse.Namespace) -> int:
                 print_trace(console, trace_id, roots, content=not args.no_content)
             return 0
         start, end = lookback(args.since)
+        # Jaeger cannot search on a span's status (its "error" tag is made from it): --errors
+        # searches deeper and keeps the traces with an error.
+        depth = max(args.limit * 10, 200) if args.errors else args.limit
         found = jaeger.find(args.service, _tags(args), min_duration=args.min_duration,
-                            start=start, end=end, limit=args.limit)  # fmt: skip
+                            start=start, end=end, limit=depth)  # fmt: skip
         summaries = sorted((summarize(*parse_trace(t)) for t in found),
                            key=lambda s: s.start, reverse=True)  # fmt: skip
+        if args.errors:
+            summaries = [s for s in summaries if s.errors][: args.limit]
         if args.json:
             print(json.dumps({"service": args.service,
                               "traces": [s.as_dict() for s in summaries]}, indent=2))  # fmt: skip

@@ -46,7 +46,7 @@ def print_list(console: Console, service: str, summaries: Sequence[TraceSummary]
     table.add_column("trace id", no_wrap=True, style="cyan")
     table.add_column("start (UTC)", no_wrap=True)
     table.add_column("duration", justify="right", no_wrap=True)
-    table.add_column("root", overflow="ellipsis", max_width=30)
+    table.add_column("root", overflow="ellipsis", max_width=40)
     table.add_column("LLM calls", justify="right")
     table.add_column("tokens in/out", justify="right", no_wrap=True)
     table.add_column("cost", justify="right", no_wrap=True)
@@ -182,7 +182,9 @@ def print_trace(console: Console, trace_id: str, roots: Sequence[Span], content:
     totals.add_row("tokens in / out", f"{summary.input_tokens:,} / {summary.output_tokens:,}")
     totals.add_row("estimated cost", _usd(summary.cost_usd))
     slowest = summary.slowest_call
-    totals.add_row("slowest call", f"{slowest} ({_ms(summary.slowest_call_ms)})" if slowest else "-")
+    totals.add_row(
+        "slowest call", f"{slowest} ({_ms(summary.slowest_call_ms)})" if slowest else "-"
+    )
     totals.add_row("errors", Text(str(summary.errors), style="bold red" if summary.errors else ""))
     console.print(Panel(totals, title="totals", title_align="left", expand=False))
     if not content:

@@ -42,7 +42,8 @@ with llm_otel.context(conversation_id="conv-42", user_id="user-7"):
         messages += [first.choices[0].message.model_dump(exclude_none=True),
                      {{"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"}}]
         stream = client.chat.completions.create(model="gpt-4o-mini", messages=messages,
-                                                stream=True)
+                                                stream=True,
+                                                stream_options={{"include_usage": True}})
         print("".join(c.choices[0].delta.content or "" for c in stream if c.choices))
 with llm_otel.workflow("failing-request"):
     try:
@@ -84,13 +85,15 @@ def _list(service: str, *args: str) -> list[dict[str, Any]]:
 
 def test_list_summarizes_each_trace(app_service: str) -> None:
     traces = {t["root"]: t for t in _list(app_service)}
-    assert set(traces) == {f"{app_service}: support-request", f"{app_service}: failing-request"}
-    ok = traces[f"{app_service}: support-request"]
+    ok_root, failed_root = (f"{app_service}: invoke_workflow {name}"
+                            for name in ("support-request", "failing-request"))  # fmt: skip
+    assert set(traces) == {ok_root, failed_root}
+    ok = traces[ok_root]
     assert ok["llm_calls"] == 2 and ok["errors"] == 0
     assert len(ok["models"]) == 2  # the models that answered (gen_ai.response.model)
     assert ok["input_tokens"] == 24 and ok["output_tokens"] == 10  # 12/5 per call (server usage)
     assert ok["cost_usd"] and ok["cost_usd"] > 0  # gpt-4o-mini is priced
-    failed = traces[f"{app_service}: failing-request"]
+    failed = traces[failed_root]
     assert failed["llm_calls"] == 1 and failed["errors"] >= 1
     assert failed["slowest_call"] == "chat error-500"
     # The ids are Jaeger's: each one opens in Jaeger's API.
@@ -112,7 +115,7 @@ def test_list_summarizes_each_trace(app_service: str) -> None:
     ],
 )
 def test_filters(app_service: str, args: list[str], roots: set[str]) -> None:
-    found = {t["root"].split(": ", 1)[1] for t in _list(app_service, *args)}
+    found = {t["root"].rsplit(" ", 1)[1] for t in _list(app_service, *args)}
     assert found == roots
 
 
@@ -159,8 +162,8 @@ def test_exit_codes_and_errors_a_person_can_act_on(app_service: str) -> None:
 class _AuthProxy(LoopbackServer):
     """Jaeger behind a proxy that wants ``Authorization: Bearer s3cret``."""
 
-    class handler(BaseHTTPRequestHandler):  # noqa: N801
-        def do_GET(self) -> None:  # noqa: N802
+    class handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
             if self.headers.get("authorization") != "Bearer s3cret":
                 self.send_response(401)
                 self.end_headers()
@@ -174,7 +177,7 @@ class _AuthProxy(LoopbackServer):
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
 
@@ -217,6 +220,7 @@ def test_as_a_person_sees_it_in_a_terminal(app_service: str, tmp_path: Any) -> N
     (tmp_path / "screen.txt").write_text(text)
     lines = text.splitlines()
     assert any("┃ trace id" in line for line in lines)  # the list's table, in a 150-column tty
-    assert any(trace["trace_id"] in line and "failing-request" in line for line in lines)
+    (row,) = [i for i, line in enumerate(lines) if line.startswith(f"│ {trace['trace_id']} ")]
+    assert "failing-request" in lines[row] + lines[row + 1]  # a long root wraps in its cell
     assert any("chat error-500" in line and "error=500" in line for line in lines)
     assert max(len(line) for line in lines) <= 150
