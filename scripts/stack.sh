@@ -190,6 +190,10 @@ start() {
     -httpListenAddr=127.0.0.1:9428 -storageDataPath="$RUN_DIR/victorialogs-data" \
     -retentionPeriod="${LLM_OTEL_LOG_RETENTION:-7d}"
   start_collector
+  # A fresh start forgets which notifications were sent (its nflog; silences are kept):
+  # otherwise an alert that fired before the restart, with the same labels, is not notified
+  # again until its repeat_interval (1 h for pages) has passed since then.
+  running alertmanager || rm -f "$RUN_DIR/alertmanager-data/nflog"
   start_one alertmanager http://127.0.0.1:9093/-/ready "$ALERTMANAGER_BIN" \
     --config.file="$CONFIG_DIR/alertmanager.yml" --storage.path="$RUN_DIR/alertmanager-data" \
     --web.listen-address=127.0.0.1:9093 --cluster.listen-address=
