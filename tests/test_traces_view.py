@@ -15,8 +15,10 @@ from llm_otel._traces import (
     Jaeger,
     JaegerError,
     parse_duration,
+    parse_time,
     parse_trace,
     summarize,
+    time_range,
     transcript,
     walk,
 )
@@ -175,3 +177,36 @@ def test_client_errors_say_what_to_do() -> None:
         server.stop()
     with pytest.raises(JaegerError, match=re.escape("cannot reach Jaeger at http://127.0.0.1:9")):
         Jaeger("http://127.0.0.1:9", timeout=2).services()
+
+
+NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("2027-01-15T07:00:00", NOW - 3600),  # no zone: UTC
+        ("2027-01-15T08:00+01:00", NOW - 3600),
+        ("2027-01-15 07:30:00Z", NOW - 1800),
+        ("90m", NOW - 5400),  # a duration ago
+    ],
+)
+def test_times(text: str, seconds: float) -> None:
+    assert parse_time(text, now=NOW) == pytest.approx(seconds)
+
+
+def test_bad_time() -> None:
+    with pytest.raises(ValueError, match="expected a time such as 2026-12-02T14:00"):
+        parse_time("yesterday noon")
+
+
+def test_time_ranges() -> None:
+    assert time_range(None, None, None, now=NOW) == (None, None)
+    assert time_range(3600.0, None, None, now=NOW) == (NOW - 3600, NOW)
+    assert time_range(None, NOW - 7200, None, now=NOW) == (NOW - 7200, NOW)
+    assert time_range(None, NOW - 7200, NOW - 3600, now=NOW) == (NOW - 7200, NOW - 3600)
+    assert time_range(None, None, NOW - 3600, now=NOW) == (None, NOW - 3600)
+    with pytest.raises(ValueError, match="both say where the range starts"):
+        time_range(3600.0, NOW - 60, None, now=NOW)
+    with pytest.raises(ValueError, match="ends before it starts"):
+        time_range(None, NOW - 60, NOW - 120, now=NOW)

@@ -63,6 +63,15 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _time(text: str) -> float:
+    from llm_otel._traces import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not name.strip():
@@ -136,6 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     traces.add_argument("--errors", action="store_true", help="only traces with an error")
     traces.add_argument("--min-duration", type=_duration, help="e.g. 2s: traces at least this long")
     traces.add_argument("--since", type=_duration, default=None, help="e.g. 1h: this recent")
+    traces.add_argument(
+        "--start",
+        type=_time,
+        help="traces from this time (2026-12-02T14:00, UTC if no zone; or 2h)",
+    )
+    traces.add_argument("--end", type=_time, help="traces until this time (same forms)")
     traces.add_argument("--conversation", help="only this gen_ai.conversation.id")
     traces.add_argument("--user", help="only this user.id")
     traces.add_argument("--limit", type=_count, default=20, help="at most this many (default 20)")
@@ -160,6 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "traces":
         if not args.trace_id and not args.service:
             traces.error("give a TRACE_ID to show, or --service NAME to list")
+        from llm_otel._traces import time_range
+
+        try:
+            args.start, args.end = time_range(args.since, args.start, args.end)
+        except ValueError as exc:
+            traces.error(str(exc))
         from llm_otel._traces_cli import run_traces
 
         return run_traces(args)

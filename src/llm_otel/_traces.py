@@ -326,9 +326,39 @@ def transcript(span: Span) -> list[dict[str, Any]]:
     return out
 
 
-def lookback(since: float | None, now: float | None = None) -> tuple[float | None, float | None]:
-    """(start, end) in epoch seconds for "the last ``since`` seconds"."""
-    if since is None:
-        return None, None
-    end = time.time() if now is None else now
-    return end - since, end
+def parse_time(text: str, now: float | None = None) -> float:
+    """An ISO 8601 time (``2026-12-02T14:00``, ``2026-12-02 14:00:00+01:00``; UTC without a
+    zone) or a duration ago (``90m``) -> epoch seconds; ValueError otherwise."""
+    try:
+        return (time.time() if now is None else now) - parse_duration(text)
+    except ValueError:
+        pass
+    text = text.strip()
+    if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat does not take the Z
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"expected a time such as 2026-12-02T14:00 (UTC), 2026-12-02T14:00+01:00 or a "
+            f"duration ago such as 90m, not {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def time_range(
+    since: float | None, start: float | None, end: float | None, now: float | None = None
+) -> tuple[float | None, float | None]:
+    """(start, end) in epoch seconds: ``--since`` is the last so many seconds; ``--start`` and
+    ``--end`` are times (either may be left open). ValueError for an empty range."""
+    if since is not None:
+        if start is not None:
+            raise ValueError("--since and --start both say where the range starts: give one")
+        start = (time.time() if now is None else now) - since
+    if start is not None and end is not None and end <= start:
+        raise ValueError("the range ends before it starts")
+    if start is not None and end is None:
+        end = time.time() if now is None else now
+    return start, end

@@ -13,7 +13,6 @@ from llm_otel._traces import (
     EXIT_UNREACHABLE,
     Jaeger,
     JaegerError,
-    lookback,
     parse_trace,
     summarize,
     walk,
@@ -68,7 +67,7 @@ def run_traces(args: argparse.Namespace) -> int:
             else:
                 print_trace(console, trace_id, roots, content=not args.no_content)
             return 0
-        start, end = lookback(args.since)
+        start, end = args.start, args.end  # the time range, already resolved by the parser
         # Jaeger cannot search on a span's status (its "error" tag is made from it): --errors
         # searches deeper and keeps the traces with an error.
         depth = max(args.limit * 10, 200) if args.errors else args.limit

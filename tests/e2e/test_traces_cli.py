@@ -111,6 +111,8 @@ def test_list_summarizes_each_trace(app_service: str) -> None:
         (["--conversation", "conv-42"], {"support-request"}),
         (["--user", "user-7"], {"support-request"}),
         (["--since", "1h"], {"support-request", "failing-request"}),
+        (["--start", "1h", "--end", "0s"], {"support-request", "failing-request"}),
+        (["--end", "2h"], set()),  # until two hours ago: before the app ran
         (["--min-duration", "1h"], set()),
     ],
 )
@@ -157,6 +159,8 @@ def test_exit_codes_and_errors_a_person_can_act_on(app_service: str) -> None:
     assert usage.returncode == 2 and "give a TRACE_ID to show, or --service NAME" in usage.stderr
     bad = traces_cli("--service", app_service, "--since", "yesterday")
     assert bad.returncode == 2 and "expected a duration" in bad.stderr
+    both = traces_cli("--service", app_service, "--since", "1h", "--start", "2h")
+    assert both.returncode == 2 and "--since and --start both say" in both.stderr
 
 
 class _AuthProxy(LoopbackServer):
