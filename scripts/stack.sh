@@ -155,6 +155,15 @@ start_one() {  # name health-url command...
   log "$name up ($url)"
 }
 
+start_jaeger() {
+  # Jaeger traces its own query API to localhost:4317 (our Collector) by default: a loop of
+  # noise in the very backend it feeds. Its OTel SDK is turned off through the standard variables.
+  # Its Badger store lives in the run directory: traces survive a restart.
+  LLM_OTEL_JAEGER_DATA=${LLM_OTEL_JAEGER_DATA:-$RUN_DIR/jaeger-data} \
+  OTEL_TRACES_EXPORTER=none OTEL_TRACES_SAMPLER=always_off \
+    start_one jaeger http://127.0.0.1:14133/status "$JAEGER_BIN" --config "$ROOT/collector-config/jaeger.yaml"
+}
+
 start_collector() {
   start_one collector http://127.0.0.1:13133/ "$COLLECTOR_BIN" --config "$ROOT/collector-config/otelcol.yaml"
 }
@@ -181,10 +190,7 @@ start() {
   reload_if_running prometheus http://127.0.0.1:9090/-/reload
   reload_if_running alertmanager http://127.0.0.1:9093/-/reload
   start_relay
-  # Jaeger traces its own query API to localhost:4317 (our Collector) by default: a loop of
-  # noise in the very backend it feeds. Its OTel SDK is turned off through the standard variables.
-  OTEL_TRACES_EXPORTER=none OTEL_TRACES_SAMPLER=always_off \
-    start_one jaeger http://127.0.0.1:14133/status "$JAEGER_BIN" --config "$ROOT/collector-config/jaeger.yaml"
+  start_jaeger
   # The event logs (gen_ai.client.inference.operation.details, evaluation results), kept 7 days.
   start_one victorialogs http://127.0.0.1:9428/health "$VICTORIALOGS_BIN" \
     -httpListenAddr=127.0.0.1:9428 -storageDataPath="$RUN_DIR/victorialogs-data" \
@@ -222,10 +228,11 @@ case "${1:-}" in
   stop) stop_one prometheus; stop_one alertmanager; stop_one relay; stop_one collector
         stop_one victorialogs; stop_one jaeger ;;
   restart-collector) stop_one collector; start_collector ;;
+  restart-jaeger) stop_one jaeger; start_jaeger ;;
   stop-collector) stop_one collector ;;
   render) render "${2:-}"; echo "${2:-$CONFIG_DIR}" ;;
   status) for n in jaeger victorialogs collector alertmanager relay prometheus; do running "$n" && echo "$n running (pid $(cat "$RUN_DIR/$n.pid"))" || echo "$n stopped"; done ;;
   paths) echo "COLLECTOR_BIN=$COLLECTOR_BIN"; echo "JAEGER_BIN=$JAEGER_BIN"; echo "ALERTMANAGER_BIN=$ALERTMANAGER_BIN"
          echo "AMTOOL_BIN=$AMTOOL_BIN"; echo "VICTORIALOGS_BIN=$VICTORIALOGS_BIN"; echo "RUN_DIR=$RUN_DIR"; echo "CONFIG_DIR=$CONFIG_DIR" ;;
-  *) echo "usage: $0 build|start|stop|status|render|restart-collector|stop-collector|paths" >&2; exit 2 ;;
+  *) echo "usage: $0 build|start|stop|status|render|restart-collector|stop-collector|restart-jaeger|paths" >&2; exit 2 ;;
 esac

@@ -112,6 +112,7 @@ class Service:
         command = [installed_command("opentelemetry-instrument"),
                    installed_command("uvicorn"), "examples.fastapi_service:app",
                    "--host", "127.0.0.1", "--port", str(self.port)]  # fmt: skip
+        (ROOT / ".pytest_cache").mkdir(exist_ok=True)  # a fresh checkout has none yet
         self.log = open(ROOT / ".pytest_cache" / f"{self.name}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT

@@ -124,3 +124,29 @@ def test_compose_grafana_gets_our_dashboards_and_data_sources(tmp_path: Path) ->
         "providers"
     ]
     assert provider["options"]["path"] == "/tmp/llm-otel-dashboards"
+
+
+def _jaeger_validate(path: Path) -> subprocess.CompletedProcess[str]:
+    paths = subprocess.run([STACK, "paths"], check=True, capture_output=True, text=True).stdout
+    binary = paths.split("JAEGER_BIN=")[1].splitlines()[0]
+    return subprocess.run([binary, "validate", "--config", str(path)], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+
+
+def test_jaeger_takes_the_documented_production_stores(collector_bin: str, tmp_path: Path) -> None:
+    """Every storage block docs/jaeger.md offers in place of Badger passes `jaeger validate`."""
+    doc = (ROOT / "docs" / "jaeger.md").read_text().split("## Production storage", 1)[1]
+    blocks = re.findall(r"```yaml\n(.*?)```", doc, re.S)
+    assert len(blocks) == 3
+    config = (CONFIGS / "jaeger.yaml").read_text()
+    badger = re.search(r"\n        badger:\n(?:          .*\n)+", config)
+    assert badger, "the Badger block of jaeger.yaml"
+    path = tmp_path / "jaeger.yaml"
+    for block in [*blocks, blocks[0].replace("elasticsearch:", "opensearch:", 1)]:
+        path.write_text(config.replace(badger.group(0), "\n" + block))
+        result = _jaeger_validate(path)
+        assert result.returncode == 0, block + result.stderr[-1000:]
+    wrong = "\n        elasticsearch:\n          nope: 1\n"
+    path.write_text(config.replace(badger.group(0), wrong))
+    bad = _jaeger_validate(path)
+    assert bad.returncode != 0 and "invalid keys: nope" in bad.stderr  # validate does check

@@ -1,5 +1,6 @@
-"""The GenAI event logs in a store a person can query later: app -> Collector -> VictoriaLogs,
-each record carrying the trace and span ids of the call's span in Jaeger."""
+"""What the stack keeps for later: the GenAI event logs in VictoriaLogs (app -> Collector ->
+VictoriaLogs), each record carrying the trace and span ids of the call's span in Jaeger; and the
+traces in Jaeger's on-disk store, across a Jaeger restart."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import eventually, jaeger_traces
+from tests.e2e.conftest import STACK, eventually, jaeger_traces
 from tests.servers.openai_server import OpenAITestServer
 
 pytestmark = pytest.mark.e2e
@@ -65,3 +66,30 @@ def test_event_records_join_the_jaeger_span_of_their_call(stack: None) -> None:
     assert by_event["gen_ai.evaluation.result"]["gen_ai.evaluation.score.value"] == "0.75"
     # The trace id finds the call's records, as a person would look them up from Jaeger.
     assert len(logsql(f"trace_id:{span['traceID']}")) == 2
+
+
+def test_traces_survive_a_jaeger_restart(stack: None) -> None:
+    """Jaeger keeps its traces in its embedded Badger store on disk."""
+    llm = OpenAITestServer().start()
+    service = f"e2e-durable-{uuid.uuid4().hex[:8]}"
+    script = textwrap.dedent(f"""
+        import openai, llm_otel
+        config = llm_otel.configure(service_name={service!r}, endpoint="http://127.0.0.1:4318",
+                                    gpu=False)
+        client = openai.OpenAI(base_url={llm.base_url!r}, api_key="k", max_retries=0)
+        client.chat.completions.create(model="gpt-test",
+            messages=[{{"role": "user", "content": "hi"}}])
+        config.shutdown()
+    """)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                                text=True, timeout=60, check=False)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    finally:
+        llm.stop()
+    (before,) = eventually(lambda: jaeger_traces(service), 60, "the trace in Jaeger")
+    subprocess.run([STACK, "restart-jaeger"], check=True, timeout=120)
+    (after,) = eventually(lambda: jaeger_traces(service), 60, "the trace after the restart")
+    assert after["traceID"] == before["traceID"]
+    assert {s["spanID"] for s in after["spans"]} == {s["spanID"] for s in before["spans"]}
