@@ -10,6 +10,11 @@ ruff format --check src tests examples scripts semconv bench
 echo "== mypy"; mypy
 echo "== stack (Collector, Jaeger, Alertmanager, VictoriaLogs, Prometheus: built once, cached in ~/.cache/llm-otel)"
 scripts/stack.sh build
+if ! command -v tmux >/dev/null; then  # `llm-otel traces` is tested as a person sees it, in tmux
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends tmux >/dev/null
+fi
 echo "== pytest (newest versions; includes the end-to-end stack tests)"
 python -m pytest -q "$@"
 

@@ -202,8 +202,8 @@ def test_a_jaeger_behind_auth(app_service: str, auth_proxy: str) -> None:
     assert len(json.loads(allowed.stdout)["traces"]) == 2
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_as_a_person_sees_it_in_a_terminal(app_service: str, tmp_path: Any) -> None:
+    assert shutil.which("tmux"), "no tmux on PATH: scripts/test.sh installs it from Debian"
     (trace,) = _list(app_service, "--errors")
     session = f"llm-otel-{uuid.uuid4().hex[:6]}"
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
