@@ -66,46 +66,43 @@ build_collector() {
   cp "$work/out/otelcol-llm" "$COLLECTOR_BIN"
 }
 
+# go_build NAME MODULE@VERSION LDFLAGS OUT=PACKAGE...: builds the packages of a Go module at a
+# release in a scratch module of its own (the build log in $CACHE_DIR/NAME-build/build.log).
+# Some pinned dependencies of these modules are not in the checksum database this proxy mirrors:
+# modules come from the Go module proxy, unverified against sum.golang.org.
+go_build() {
+  local name=$1 module=$2 ldflags=$3 target; shift 3
+  need_go
+  local work=$CACHE_DIR/$name-build
+  rm -rf "$work" && mkdir -p "$work"
+  printf 'module llm-otel/%s-build\n\ngo 1.24\n' "$name" > "$work/go.mod"
+  (cd "$work" && GOSUMDB=off go get "$module" &&
+     for target in "$@"; do
+       GOSUMDB=off go build -trimpath -ldflags "$ldflags" -o "${target%%=*}" "${target#*=}" || exit 1
+     done) > "$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }
+}
+
 build_jaeger() {
   [ -x "$JAEGER_BIN" ] && return
-  need_go
-  local work=$CACHE_DIR/jaeger-build
-  rm -rf "$work" && mkdir -p "$work"
-  printf 'module llm-otel/jaeger-build\n\ngo 1.24\n' > "$work/go.mod"
   log "building Jaeger v2 (cmd/jaeger at $JAEGER_VERSION; several minutes the first time)"
-  # Some of Jaeger's pinned dependencies are not in the checksum database this proxy mirrors:
-  # modules come from the Go module proxy, unverified against sum.golang.org.
-  (cd "$work" && GOSUMDB=off go get "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" &&
-     GOSUMDB=off go build -trimpath -o "$JAEGER_BIN" github.com/jaegertracing/jaeger/cmd/jaeger) \
-     > "$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }
+  go_build jaeger "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" "" \
+    "$JAEGER_BIN=github.com/jaegertracing/jaeger/cmd/jaeger"
 }
 
 build_alertmanager() {
   [ -x "$ALERTMANAGER_BIN" ] && [ -x "$AMTOOL_BIN" ] && return
-  need_go
-  local work=$CACHE_DIR/alertmanager-build
-  rm -rf "$work" && mkdir -p "$work"
-  printf 'module llm-otel/alertmanager-build\n\ngo 1.24\n' > "$work/go.mod"
   log "building Alertmanager $ALERTMANAGER_VERSION and amtool (a few minutes the first time)"
-  local version=github.com/prometheus/common/version
-  (cd "$work" && GOSUMDB=off go get "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION" &&
-     GOSUMDB=off go build -trimpath -ldflags "-X $version.Version=${ALERTMANAGER_VERSION#v}" \
-       -o "$ALERTMANAGER_BIN" github.com/prometheus/alertmanager/cmd/alertmanager &&
-     GOSUMDB=off go build -trimpath -ldflags "-X $version.Version=${ALERTMANAGER_VERSION#v}" \
-       -o "$AMTOOL_BIN" github.com/prometheus/alertmanager/cmd/amtool) \
-     > "$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }
+  go_build alertmanager "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION" \
+    "-X github.com/prometheus/common/version.Version=${ALERTMANAGER_VERSION#v}" \
+    "$ALERTMANAGER_BIN=github.com/prometheus/alertmanager/cmd/alertmanager" \
+    "$AMTOOL_BIN=github.com/prometheus/alertmanager/cmd/amtool"
 }
 
 build_victorialogs() {
   [ -x "$VICTORIALOGS_BIN" ] && return
-  need_go
-  local work=$CACHE_DIR/victorialogs-build
-  rm -rf "$work" && mkdir -p "$work"
-  printf 'module llm-otel/victorialogs-build\n\ngo 1.24\n' > "$work/go.mod"
   log "building VictoriaLogs $VICTORIALOGS_VERSION (about a minute the first time)"
-  (cd "$work" && GOSUMDB=off go get "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VICTORIALOGS_VERSION" &&
-     GOSUMDB=off go build -trimpath -o "$VICTORIALOGS_BIN" github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs) \
-     > "$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }
+  go_build victorialogs "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VICTORIALOGS_VERSION" "" \
+    "$VICTORIALOGS_BIN=github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs"
 }
 
 # The Prometheus and Alertmanager configs as the stack runs them (the originals stay valid

@@ -5,11 +5,12 @@ webhooks; ``llm-otel traces`` lists and shows LLM traces from Jaeger."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -45,31 +46,22 @@ def _count(text: str) -> int:
     return value
 
 
-def _target(text: str) -> Any:
-    from llm_otel._alert_relay import parse_target
+def _parsed_by(module: str, name: str) -> Callable[[str], Any]:
+    """An argparse type from one of our parsers (imported when first used), whose ValueError
+    carries the message for the person who typed the argument."""
 
-    try:
-        return parse_target(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    def parse(text: str) -> Any:
+        try:
+            return getattr(importlib.import_module(module), name)(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-
-def _duration(text: str) -> float:
-    from llm_otel._traces import parse_duration
-
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
 
 
-def _time(text: str) -> float:
-    from llm_otel._traces import parse_time
-
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+_target = _parsed_by("llm_otel._alert_relay", "parse_target")
+_duration = _parsed_by("llm_otel._traces", "parse_duration")
+_time = _parsed_by("llm_otel._traces", "parse_time")
 
 
 def _header(text: str) -> tuple[str, str]:

@@ -176,6 +176,11 @@ class Span:
         except (TypeError, ValueError):
             return None
 
+    def integer(self, key: str) -> int | None:
+        """A count attribute (tokens), or None when the span has none."""
+        value = self.number(key)
+        return None if value is None else int(value)
+
     def listing(self, key: str) -> list[Any]:
         """An array attribute (Jaeger stores them as JSON text)."""
         value = self.tags.get(key)
@@ -202,8 +207,8 @@ class Span:
                 "model": self.model,
                 "provider": self.tags.get("gen_ai.provider.name"),
                 "time_to_first_chunk_ms": None if ttfc is None else round(ttfc * 1000, 3),
-                "input_tokens": _int(self.number("gen_ai.usage.input_tokens")),
-                "output_tokens": _int(self.number("gen_ai.usage.output_tokens")),
+                "input_tokens": self.integer("gen_ai.usage.input_tokens"),
+                "output_tokens": self.integer("gen_ai.usage.output_tokens"),
                 "cost_usd": self.number("llm_otel.usage.cost"),
                 "finish_reasons": self.listing("gen_ai.response.finish_reasons"),
             })  # fmt: skip
@@ -211,10 +216,6 @@ class Span:
                 out["messages"] = transcript(self)
         out["error"] = self.error
         return out
-
-
-def _int(value: float | None) -> int | None:
-    return None if value is None else int(value)
 
 
 def _iso(seconds: float) -> str:
@@ -290,8 +291,8 @@ def summarize(trace_id: str, roots: Sequence[Span]) -> TraceSummary:
         services=sorted({s.service for s in every}),
         llm_calls=len(calls),
         models=sorted({m for m in (s.model for s in calls) if m}),
-        input_tokens=sum(int(s.number("gen_ai.usage.input_tokens") or 0) for s in calls),
-        output_tokens=sum(int(s.number("gen_ai.usage.output_tokens") or 0) for s in calls),
+        input_tokens=sum(s.integer("gen_ai.usage.input_tokens") or 0 for s in calls),
+        output_tokens=sum(s.integer("gen_ai.usage.output_tokens") or 0 for s in calls),
         cost_usd=round(sum(costs), 9) if costs else None,
         slowest_call=f"{slowest.operation}" if slowest else None,
         slowest_call_ms=round(slowest.duration_ms, 3) if slowest else None,

@@ -35,6 +35,11 @@ def _tokens(n: int | None) -> str:
     return "-" if n is None else f"{n:,}"
 
 
+def _root(summary: TraceSummary, service: str) -> str:
+    """The root span, without the service's name when it is the listed service's."""
+    return summary.root.removeprefix(f"{service}: ")
+
+
 WIDE = 130  # columns from which the list is a table; narrower, two lines per trace
 
 
@@ -54,7 +59,7 @@ def print_list(console: Console, service: str, summaries: Sequence[TraceSummary]
     table.add_column("errors", justify="right")
     for s in summaries:
         slowest = f"{s.slowest_call} {_ms(s.slowest_call_ms)}" if s.slowest_call else "-"
-        root = s.root.split(": ", 1)[1] if s.root.startswith(f"{service}: ") else s.root
+        root = _root(s, service)
         table.add_row(
             s.trace_id,
             s.start[5:19].replace("T", " "),
@@ -72,7 +77,7 @@ def print_list(console: Console, service: str, summaries: Sequence[TraceSummary]
 def _print_narrow(console: Console, service: str, summaries: Sequence[TraceSummary]) -> None:
     console.print(Text(f"traces of {service}", style="italic"))
     for s in summaries:
-        root = s.root.split(": ", 1)[1] if s.root.startswith(f"{service}: ") else s.root
+        root = _root(s, service)
         console.print(Text.assemble((s.trace_id, "cyan"), f"  {s.start[5:19].replace('T', ' ')}",
                                     f"  {_ms(s.duration_ms)}  ", (root, "bold")),
                       overflow="ellipsis", no_wrap=True)  # fmt: skip
@@ -97,10 +102,10 @@ def _label(span: Span) -> Text:
         ttfc = span.number("gen_ai.response.time_to_first_chunk")
         if ttfc is not None:
             facts.append(f"ttfc={_ms(ttfc * 1000)}")
-        tokens_in = span.number("gen_ai.usage.input_tokens")
-        tokens_out = span.number("gen_ai.usage.output_tokens")
+        tokens_in = span.integer("gen_ai.usage.input_tokens")
+        tokens_out = span.integer("gen_ai.usage.output_tokens")
         if tokens_in is not None or tokens_out is not None:
-            facts.append(f"tokens={_tokens(_i(tokens_in))}/{_tokens(_i(tokens_out))}")
+            facts.append(f"tokens={_tokens(tokens_in)}/{_tokens(tokens_out)}")
         cost = span.number("llm_otel.usage.cost")
         if cost is not None:
             facts.append(f"cost={_usd(cost)}")
@@ -112,10 +117,6 @@ def _label(span: Span) -> Text:
     if span.error:
         text.append(f"  error={span.error}", style="bold red")
     return text
-
-
-def _i(value: float | None) -> int | None:
-    return None if value is None else int(value)
 
 
 def _add(tree: Tree, span: Span, service: str | None) -> None:

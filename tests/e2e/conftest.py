@@ -9,10 +9,13 @@ so the GPU series exist on a machine without a GPU.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
 import subprocess
+import sys
+import textwrap
 import time
 import urllib.parse
 import urllib.request
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import installed_command
 from tests.servers.openai_server import OpenAITestServer
@@ -58,6 +62,29 @@ def eventually(check: Callable[[], Any], timeout: float = 60.0, what: str = "") 
     raise AssertionError(f"timed out waiting for {what or check}: last={last!r}")
 
 
+RULE_FILES = ("alerts.yml", "baselines.yml")  # in collector-config/prometheus/
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    """Every recording and alerting rule of our rule files, in file and group order."""
+    prometheus = ROOT / "collector-config" / "prometheus"
+    return [
+        rule
+        for name in RULE_FILES
+        for group in yaml.safe_load((prometheus / name).read_text())["groups"]
+        for rule in group["rules"]
+    ]
+
+
+def run_app(code: str) -> None:
+    """Run an instrumented app (a Python snippet, dedented) in a fresh process, without this
+    process' OTEL_* settings; it must exit 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
 def prom_query(expr: str) -> list[dict[str, Any]]:
     url = f"{PROMETHEUS}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     answer = http_json(url)
@@ -83,7 +110,14 @@ def stack() -> Iterator[None]:
         subprocess.run([STACK, "stop"], check=False, timeout=120)
 
 
-def _free_port() -> int:
+@functools.cache
+def stack_paths() -> dict[str, str]:
+    """What ``scripts/stack.sh paths`` prints: the binaries' and run directory's paths."""
+    out = subprocess.run([STACK, "paths"], check=True, capture_output=True, text=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -94,7 +128,7 @@ class Service:
 
     def __init__(self, llm: OpenAITestServer) -> None:
         self.name = f"e2e-support-bot-{uuid.uuid4().hex[:8]}"
-        self.port = _free_port()
+        self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         env.update(
             OPENAI_BASE_URL=llm.base_url,

@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ALERTMANAGER, STACK, Service, eventually, http_json, prom_query
+from tests.e2e.conftest import (
+    ALERTMANAGER,
+    STACK,
+    Service,
+    eventually,
+    http_json,
+    prom_query,
+    stack_paths,
+)
 from tests.servers.openai_server import OpenAITestServer
 
 pytestmark = pytest.mark.e2e
@@ -42,9 +50,7 @@ def _fail(service: Service, n: int) -> None:
 
 
 def _relay_log() -> Path:
-    out = subprocess.run([STACK, "paths"], check=True, capture_output=True, text=True).stdout
-    run_dir = dict(line.split("=", 1) for line in out.splitlines())["RUN_DIR"]
-    return Path(run_dir) / "alerts.jsonl"
+    return Path(stack_paths()["RUN_DIR"]) / "alerts.jsonl"
 
 
 def _notifications(service: str, alertname: str) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ import json
 import math
 import os
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -22,13 +21,20 @@ import pytest
 import yaml
 
 from llm_otel._alert_relay import Relay, parse_target, serve
-from tests.e2e.conftest import STACK, eventually, http_json
+from tests.e2e.conftest import (
+    RULE_FILES,
+    STACK,
+    alert_rules,
+    eventually,
+    free_port,
+    http_json,
+    stack_paths,
+)
 from tests.servers.chat_webhook_server import ChatWebhookServer
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "collector-config" / "prometheus"
 AM = ROOT / "collector-config" / "alertmanager"
-RULE_FILES = ("alerts.yml", "baselines.yml")
 pytestmark = pytest.mark.e2e
 
 STEP = 300  # seconds between synthetic samples: 5 minutes
@@ -38,17 +44,7 @@ DAY = 86400
 @pytest.fixture(scope="module")
 def paths() -> dict[str, str]:
     subprocess.run([STACK, "build"], check=True, timeout=3600)
-    out = subprocess.run([STACK, "paths"], check=True, capture_output=True, text=True).stdout
-    return dict(line.split("=", 1) for line in out.splitlines())
-
-
-def _rules() -> list[dict[str, Any]]:
-    return [
-        rule
-        for name in RULE_FILES
-        for group in yaml.safe_load((PROM / name).read_text())["groups"]
-        for rule in group["rules"]
-    ]
+    return stack_paths()
 
 
 # ---------------------------------------------------------------- annotations and runbooks
@@ -66,7 +62,7 @@ def _anchors(markdown: str) -> set[str]:
 def test_every_alert_has_summary_description_and_a_runbook_that_exists() -> None:
     runbooks = (ROOT / "docs" / "runbooks.md").read_text()
     anchors = _anchors(runbooks)
-    alerts = [rule for rule in _rules() if "alert" in rule]
+    alerts = [rule for rule in alert_rules() if "alert" in rule]
     assert len(alerts) >= 30
     for rule in alerts:
         name, notes, labels = rule["alert"], rule.get("annotations", {}), rule.get("labels", {})
@@ -270,7 +266,7 @@ class _Alertmanager:
     """A real Alertmanager on free loopback ports with the stack's rendered config."""
 
     def __init__(self, binary: str, config: Path, data: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (data / "alertmanager.log").open("w")
         self.process = subprocess.Popen(
@@ -303,12 +299,6 @@ class _Alertmanager:
         self.process.terminate()
         self.process.wait(timeout=30)
         self.log.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _alert(name: str, severity: str, component: str, **labels: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import STACK
+from tests.e2e.conftest import STACK, stack_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "collector-config"
@@ -24,8 +24,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def collector_bin() -> str:
     subprocess.run([STACK, "build"], check=True, timeout=3600)
-    paths = subprocess.run([STACK, "paths"], check=True, capture_output=True, text=True).stdout
-    return paths.split("COLLECTOR_BIN=")[1].splitlines()[0]
+    return stack_paths()["COLLECTOR_BIN"]
 
 
 @pytest.mark.parametrize(
@@ -127,10 +126,8 @@ def test_compose_grafana_gets_our_dashboards_and_data_sources(tmp_path: Path) ->
 
 
 def _jaeger_validate(path: Path) -> subprocess.CompletedProcess[str]:
-    paths = subprocess.run([STACK, "paths"], check=True, capture_output=True, text=True).stdout
-    binary = paths.split("JAEGER_BIN=")[1].splitlines()[0]
-    return subprocess.run([binary, "validate", "--config", str(path)], capture_output=True,
-                          text=True, timeout=60, check=False)  # fmt: skip
+    command = [stack_paths()["JAEGER_BIN"], "validate", "--config", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_jaeger_takes_the_documented_production_stores(collector_bin: str, tmp_path: Path) -> None:

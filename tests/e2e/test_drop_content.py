@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
-import textwrap
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import STACK, eventually, jaeger_traces
+from tests.e2e.conftest import eventually, jaeger_traces, run_app, stack_paths
 from tests.servers.openai_server import OpenAITestServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,8 +33,7 @@ def _ports(n: int) -> list[int]:
 @pytest.fixture
 def dropping_collector(stack: None) -> Iterator[str]:
     """A Collector with content dropping on; yields its OTLP/HTTP endpoint."""
-    paths = subprocess.run([STACK, "paths"], check=True, capture_output=True, text=True).stdout
-    binary = paths.split("COLLECTOR_BIN=")[1].splitlines()[0]
+    binary = stack_paths()["COLLECTOR_BIN"]
     grpc, http, health, prom, telemetry = _ports(5)
     env = {
         **os.environ,
@@ -61,10 +58,9 @@ def dropping_collector(stack: None) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def test_content_is_dropped_centrally(dropping_collector: str) -> None:
-    llm = OpenAITestServer().start()
+def test_content_is_dropped_centrally(dropping_collector: str, llm: OpenAITestServer) -> None:
     service = f"e2e-drop-{uuid.uuid4().hex[:8]}"
-    script = textwrap.dedent(f"""
+    run_app(f"""
         import openai, llm_otel
         config = llm_otel.configure(service_name={service!r}, endpoint={dropping_collector!r},
                                     capture_content="SPAN_ONLY", gpu=False)
@@ -73,13 +69,6 @@ def test_content_is_dropped_centrally(dropping_collector: str) -> None:
             messages=[{{"role": "user", "content": "my secret prompt"}}])
         config.shutdown()
     """)
-    try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                                text=True, timeout=60, check=False)  # fmt: skip
-        assert result.returncode == 0, result.stderr
-    finally:
-        llm.stop()
     traces = eventually(lambda: jaeger_traces(service), 60, "the span in Jaeger")
     (span,) = [s for t in traces for s in t["spans"]]
     tags = {t["key"]: t["value"] for t in span["tags"]}

@@ -5,10 +5,7 @@ traces in Jaeger's on-disk store, across a Jaeger restart."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import textwrap
 import urllib.parse
 import urllib.request
 import uuid
@@ -16,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import STACK, eventually, jaeger_traces
+from tests.e2e.conftest import STACK, eventually, jaeger_traces, run_app
 from tests.servers.openai_server import OpenAITestServer
 
 pytestmark = pytest.mark.e2e
@@ -30,10 +27,11 @@ def logsql(query: str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in r.read().decode().splitlines() if line]
 
 
-def test_event_records_join_the_jaeger_span_of_their_call(stack: None) -> None:
-    llm = OpenAITestServer().start()
+def test_event_records_join_the_jaeger_span_of_their_call(
+    stack: None, llm: OpenAITestServer
+) -> None:
     service = f"e2e-events-{uuid.uuid4().hex[:8]}"
-    script = textwrap.dedent(f"""
+    run_app(f"""
         import openai, llm_otel
         config = llm_otel.configure(service_name={service!r}, endpoint="http://127.0.0.1:4318",
                                     capture_content="SPAN_AND_EVENT", gpu=False)
@@ -43,13 +41,6 @@ def test_event_records_join_the_jaeger_span_of_their_call(stack: None) -> None:
         llm_otel.record_evaluation(answer.id, name="relevance", score=0.75)
         config.shutdown()
     """)
-    try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                                text=True, timeout=60, check=False)  # fmt: skip
-        assert result.returncode == 0, result.stderr
-    finally:
-        llm.stop()
     traces = eventually(lambda: jaeger_traces(service), 60, "the span in Jaeger")
     (span,) = [s for t in traces for s in t["spans"]]
     records = eventually(lambda: logsql(f'service.name:"{service}"'), 60, "the event records")
@@ -68,11 +59,10 @@ def test_event_records_join_the_jaeger_span_of_their_call(stack: None) -> None:
     assert len(logsql(f"trace_id:{span['traceID']}")) == 2
 
 
-def test_traces_survive_a_jaeger_restart(stack: None) -> None:
+def test_traces_survive_a_jaeger_restart(stack: None, llm: OpenAITestServer) -> None:
     """Jaeger keeps its traces in its embedded Badger store on disk."""
-    llm = OpenAITestServer().start()
     service = f"e2e-durable-{uuid.uuid4().hex[:8]}"
-    script = textwrap.dedent(f"""
+    run_app(f"""
         import openai, llm_otel
         config = llm_otel.configure(service_name={service!r}, endpoint="http://127.0.0.1:4318",
                                     gpu=False)
@@ -81,13 +71,6 @@ def test_traces_survive_a_jaeger_restart(stack: None) -> None:
             messages=[{{"role": "user", "content": "hi"}}])
         config.shutdown()
     """)
-    try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                                text=True, timeout=60, check=False)  # fmt: skip
-        assert result.returncode == 0, result.stderr
-    finally:
-        llm.stop()
     (before,) = eventually(lambda: jaeger_traces(service), 60, "the trace in Jaeger")
     subprocess.run([STACK, "restart-jaeger"], check=True, timeout=120)
     (after,) = eventually(lambda: jaeger_traces(service), 60, "the trace after the restart")

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.e2e.conftest import (
     STACK,
     Service,
+    alert_rules,
     eventually,
     jaeger_traces,
     prom_query,
@@ -151,18 +151,9 @@ def _left_operands(expr: str) -> list[str]:
     return operands
 
 
-def _rules() -> list[dict[str, Any]]:
-    rules = []
-    for name in ("alerts.yml", "baselines.yml"):
-        text = (ROOT / "collector-config" / "prometheus" / name).read_text()
-        for group in yaml.safe_load(text)["groups"]:
-            rules.extend(group["rules"])
-    return rules
-
-
 def _rule_expressions() -> list[str]:
     out: list[str] = []
-    for rule in _rules():
+    for rule in alert_rules():
         if "alert" in rule:
             out.extend(_left_operands(rule["expr"]))
         elif not rule["record"].endswith("_last_week"):  # needs a week of history

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import JAEGER, ROOT, eventually, jaeger_traces
+from tests.e2e.conftest import JAEGER, ROOT, eventually, jaeger_traces, run_app
 from tests.servers.loopback import LoopbackServer
 from tests.servers.openai_server import OpenAITestServer
 
@@ -62,17 +61,9 @@ def traces_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 
 
 @pytest.fixture(scope="module")
-def app_service(stack: None) -> str:
-    llm = OpenAITestServer().start()
+def app_service(stack: None, llm: OpenAITestServer) -> str:
     service = f"e2e-traces-{uuid.uuid4().hex[:8]}"
-    try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-        code = textwrap.dedent(APP.format(service=service, base_url=llm.base_url))
-        result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                text=True, timeout=60, check=False)  # fmt: skip
-        assert result.returncode == 0, result.stderr
-    finally:
-        llm.stop()
+    run_app(APP.format(service=service, base_url=llm.base_url))
     eventually(lambda: len(jaeger_traces(service)) == 2, 60, "both traces in Jaeger")
     return service
 
