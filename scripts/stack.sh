@@ -162,7 +162,9 @@ start_jaeger() {
 }
 
 start_collector() {
-  start_one collector http://127.0.0.1:13133/ "$COLLECTOR_BIN" --config "$ROOT/collector-config/otelcol.yaml"
+  # Its exporters' sending queues live on disk here: a restart keeps what was not sent yet.
+  LLM_OTEL_COLLECTOR_QUEUE_DIR=${LLM_OTEL_COLLECTOR_QUEUE_DIR:-$RUN_DIR/collector-queue} \
+    start_one collector http://127.0.0.1:13133/ "$COLLECTOR_BIN" --config "$ROOT/collector-config/otelcol.yaml"
 }
 
 start_relay() {
@@ -226,10 +228,11 @@ case "${1:-}" in
         stop_one victorialogs; stop_one jaeger ;;
   restart-collector) stop_one collector; start_collector ;;
   restart-jaeger) stop_one jaeger; start_jaeger ;;
+  stop-jaeger) stop_one jaeger ;;
   stop-collector) stop_one collector ;;
   render) render "${2:-}"; echo "${2:-$CONFIG_DIR}" ;;
   status) for n in jaeger victorialogs collector alertmanager relay prometheus; do running "$n" && echo "$n running (pid $(cat "$RUN_DIR/$n.pid"))" || echo "$n stopped"; done ;;
   paths) echo "COLLECTOR_BIN=$COLLECTOR_BIN"; echo "JAEGER_BIN=$JAEGER_BIN"; echo "ALERTMANAGER_BIN=$ALERTMANAGER_BIN"
          echo "AMTOOL_BIN=$AMTOOL_BIN"; echo "VICTORIALOGS_BIN=$VICTORIALOGS_BIN"; echo "RUN_DIR=$RUN_DIR"; echo "CONFIG_DIR=$CONFIG_DIR" ;;
-  *) echo "usage: $0 build|start|stop|status|render|restart-collector|stop-collector|restart-jaeger|paths" >&2; exit 2 ;;
+  *) echo "usage: $0 build|start|stop|status|render|restart-collector|stop-collector|restart-jaeger|stop-jaeger|paths" >&2; exit 2 ;;
 esac
