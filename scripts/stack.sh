@@ -11,6 +11,9 @@
 #   scripts/stack.sh stop     stop them
 #   scripts/stack.sh status   show what runs
 #   scripts/stack.sh render [DIR]  write the rendered Prometheus/Alertmanager configs, print the dir
+#   scripts/stack.sh restart-collector | stop-collector | restart-jaeger | stop-jaeger |
+#                    start-jaeger | stop-prometheus | start-prometheus
+#                             one component at a time (the failure drills in tests/e2e)
 #
 # Ports: Collector OTLP 4317/4318, health 13133, prometheus exporter 8889, own metrics 8888;
 # Jaeger UI/API 16686, OTLP 14317/14318, health 14133, metrics 18888; Prometheus 9090;
@@ -202,6 +205,10 @@ start() {
   start_one alertmanager http://127.0.0.1:9093/-/ready "$ALERTMANAGER_BIN" \
     --config.file="$CONFIG_DIR/alertmanager.yml" --storage.path="$RUN_DIR/alertmanager-data" \
     --web.listen-address=127.0.0.1:9093 --cluster.listen-address=
+  start_prometheus
+}
+
+start_prometheus() {
   start_one prometheus http://127.0.0.1:9090/-/ready prometheus \
     --config.file="$CONFIG_DIR/prometheus.yml" \
     --storage.tsdb.path="$RUN_DIR/prometheus-data" \
@@ -229,10 +236,13 @@ case "${1:-}" in
   restart-collector) stop_one collector; start_collector ;;
   restart-jaeger) stop_one jaeger; start_jaeger ;;
   stop-jaeger) stop_one jaeger ;;
+  start-jaeger) start_jaeger ;;
+  stop-prometheus) stop_one prometheus ;;
+  start-prometheus) start_prometheus ;;
   stop-collector) stop_one collector ;;
   render) render "${2:-}"; echo "${2:-$CONFIG_DIR}" ;;
   status) for n in jaeger victorialogs collector alertmanager relay prometheus; do running "$n" && echo "$n running (pid $(cat "$RUN_DIR/$n.pid"))" || echo "$n stopped"; done ;;
   paths) echo "COLLECTOR_BIN=$COLLECTOR_BIN"; echo "JAEGER_BIN=$JAEGER_BIN"; echo "ALERTMANAGER_BIN=$ALERTMANAGER_BIN"
          echo "AMTOOL_BIN=$AMTOOL_BIN"; echo "VICTORIALOGS_BIN=$VICTORIALOGS_BIN"; echo "RUN_DIR=$RUN_DIR"; echo "CONFIG_DIR=$CONFIG_DIR" ;;
-  *) echo "usage: $0 build|start|stop|status|render|restart-collector|stop-collector|restart-jaeger|stop-jaeger|paths" >&2; exit 2 ;;
+  *) echo "usage: $0 build|start|stop|status|render|paths|restart-collector|stop-collector|{restart,stop,start}-jaeger|{stop,start}-prometheus" >&2; exit 2 ;;
 esac

@@ -93,8 +93,9 @@ def prom_query(expr: str) -> list[dict[str, Any]]:
 
 
 def jaeger_traces(service: str) -> list[dict[str, Any]]:
-    url = f"{JAEGER}/api/traces?" + urllib.parse.urlencode({"service": service, "limit": 200})
-    return list(http_json(url).get("data") or [])
+    """The traces of ``service`` in Jaeger (up to 5000)."""
+    url = f"{JAEGER}/api/traces?" + urllib.parse.urlencode({"service": service, "limit": 5000})
+    return list(http_json(url, timeout=30).get("data") or [])
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +122,64 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+SPANS_PER_TRACE = 4  # of a start_app trace: invoke_workflow, chat, execute_tool, chat
+SLOW_SLEEP = 1.3  # s: a start_app trace of kind "slow" sleeps this long in its workflow
+
+APP = """
+    import json, sys, time, openai, llm_otel
+    from opentelemetry import trace
+    config = llm_otel.configure(service_name={service!r}, endpoint="http://{agent}", gpu=False)
+    client = openai.OpenAI(base_url={base_url!r}, api_key="k", max_retries=0)
+    sent = []
+    deadline = time.monotonic() + {seconds}
+    i = 0
+    while i < {traces} or time.monotonic() < deadline:
+        kind = {kinds}[i % len({kinds})]
+        with llm_otel.workflow("ticket", **{{"test.kind": kind, "test.index": i}}):
+            ask = lambda model: client.chat.completions.create(
+                model=model, messages=[{{"role": "user", "content": f"ticket {{i}}"}}])
+            ask("gpt-test")
+            with llm_otel.tool("lookup"):
+                pass
+            try:
+                ask("error-500" if kind == "error" else "gpt-test")
+            except openai.InternalServerError:
+                pass
+            if kind == "slow":
+                time.sleep({slow})
+            trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
+        sent.append((trace_id, kind, time.time()))
+        i += 1
+        time.sleep({pause})
+    config.shutdown()
+    json.dump(sent, sys.stdout)
+"""
+
+
+def start_app(endpoint: str, llm: OpenAITestServer, service: str, *, traces: int = 0,
+              seconds: float = 0, kinds: tuple[str, ...] = ("normal",), pause: float = 0,
+              ) -> subprocess.Popen[str]:  # fmt: skip
+    """An instrumented app sending OTLP/HTTP to ``endpoint`` (host:port): ``traces`` traces,
+    or more until ``seconds`` have passed, ``pause`` s apart. Each is a workflow span with a
+    chat call, a tool span and another chat call; ``kinds`` cycles per trace: "error" makes
+    the second call fail (HTTP 500), "slow" sleeps SLOW_SLEEP s in the workflow. ``finished``
+    returns what it sent."""
+    code = APP.format(service=service, agent=endpoint, base_url=llm.base_url,
+                      traces=traces, seconds=seconds, kinds=list(kinds), slow=SLOW_SLEEP,
+                      pause=pause)  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["OTEL_BSP_SCHEDULE_DELAY"] = "200"
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def finished(app: subprocess.Popen[str]) -> list[tuple[str, str, float]]:
+    """What a ``start_app`` app sent: (trace id, kind, time.time() at its end) per trace."""
+    out, err = app.communicate(timeout=180)
+    assert app.returncode == 0, err
+    return [tuple(row) for row in json.loads(out)]  # type: ignore[misc]
 
 
 class Service:
