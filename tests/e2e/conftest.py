@@ -92,6 +92,14 @@ def prom_query(expr: str) -> list[dict[str, Any]]:
     return list(answer["data"]["result"])
 
 
+def prom_samples(selector: str, seconds: int) -> list[tuple[float, float]]:
+    """The raw (time, value) samples Prometheus stored for the one series ``selector`` picks,
+    over the last ``seconds``."""
+    result = prom_query(f"{selector}[{seconds}s]")
+    assert len(result) == 1, result
+    return [(float(t), float(v)) for t, v in result[0]["values"]]
+
+
 def jaeger_traces(service: str) -> list[dict[str, Any]]:
     """The traces of ``service`` in Jaeger (up to 5000)."""
     url = f"{JAEGER}/api/traces?" + urllib.parse.urlencode({"service": service, "limit": 5000})
@@ -170,7 +178,7 @@ def start_app(endpoint: str, llm: OpenAITestServer, service: str, *, traces: int
                       traces=traces, seconds=seconds, kinds=list(kinds), slow=SLOW_SLEEP,
                       pause=pause)  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env["OTEL_BSP_SCHEDULE_DELAY"] = "200"
+    env.update(OTEL_BSP_SCHEDULE_DELAY="200", OTEL_METRIC_EXPORT_INTERVAL="1000")
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 

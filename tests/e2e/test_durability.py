@@ -13,6 +13,8 @@ from tests.e2e.conftest import (
     eventually,
     finished,
     jaeger_traces,
+    prom_query,
+    prom_samples,
     run_app,
     start_app,
 )
@@ -85,3 +87,51 @@ def test_every_span_sent_while_jaeger_is_down_arrives_when_it_is_back(
         f"\n{len(sent)} traces ({len(sent) * SPANS_PER_TRACE} spans) sent, Jaeger down "
         f"{back_at - down_at:.0f} s: all in Jaeger {recovered:.1f} s after it was back"
     )
+
+
+PROMETHEUS_DOWN = 15.0  # s: three scrape intervals
+
+
+def test_counters_add_up_after_prometheus_misses_scrapes(
+    stack: None, llm: OpenAITestServer
+) -> None:
+    """The metrics are cumulative: what happened while Prometheus was not scraping is in the
+    first value it scrapes afterwards, so rates and totals are right across the gap."""
+    service = f"e2e-scrape-gap-{uuid.uuid4().hex[:8]}"
+    svc = f'service_name="{service}"'
+    chat = f'{svc}, gen_ai_operation_name="chat"'
+    calls = f"sum(gen_ai_client_operation_duration_seconds_count{{{chat}}})"
+    app = start_app("127.0.0.1:4318", llm, service, seconds=PROMETHEUS_DOWN + 20, pause=0.1)
+    eventually(lambda: prom_query(calls), 60, "the first calls in Prometheus")
+    try:
+        subprocess.run([STACK, "stop-prometheus"], check=True, timeout=60)
+        down = time.time()
+        time.sleep(PROMETHEUS_DOWN)
+    finally:
+        subprocess.run([STACK, "start-prometheus"], check=True, timeout=120)
+    up = time.time()
+    sent = finished(app)
+    chats, tokens = 2 * len(sent), 2 * len(sent) * (12 + 5)  # two calls per trace
+
+    def total(expr: str) -> float:
+        return sum(float(r["value"][1]) for r in prom_query(expr))
+
+    eventually(lambda: total(calls) == chats, 60, f"{chats} calls in Prometheus")
+    assert total(f"sum(gen_ai_client_token_usage_sum{{{svc}}})") == tokens
+    # Prometheus has a hole where it was down ...
+    values = prom_samples(f"gen_ai_client_operation_duration_seconds_count{{{chat}}}", 90)
+    before = [(t, v) for t, v in values if t <= down]
+    after = [(t, v) for t, v in values if t >= up]
+    assert len(before) + len(after) == len(values), "a sample while Prometheus was down"
+    # ... and the first value after it counts every call made in between: the jump equals the
+    # calls that ended between those two scrapes (give or take the 1 s export interval and the
+    # Collector's 2 s batch).
+    (t0, v0), (t1, v1) = before[-1], after[0]
+
+    def ended(start: float, end: float) -> int:
+        return 2 * sum(1 for _, _, at in sent if start <= at <= end)
+
+    assert ended(t0, t1 - 4) <= v1 - v0 <= ended(t0 - 4, t1), (v1 - v0, ended(t0, t1))
+    print(f"\n{chats} chat calls, Prometheus down {up - down:.0f} s: no sample for "
+          f"{t1 - t0:.0f} s, the counter jumped by {v1 - v0:.0f} across the gap ({ended(t0, t1)} "
+          f"calls made in it) and ends at {total(calls):.0f}")  # fmt: skip
