@@ -27,6 +27,9 @@
 #                               unset, the rules hold as written
 #   LLM_OTEL_RELAY_ARGS         extra arguments for the relay, e.g. "--to feishu=https://..."
 #   LLM_OTEL_LOG_RETENTION      how long VictoriaLogs keeps the event logs (default 7d)
+#   LLM_OTEL_REMOTE_WRITE_URL   Prometheus also writes its samples there (a long-term store;
+#                               collector-config/prometheus/remote-write.yml), with the external
+#                               label cluster=LLM_OTEL_PROMETHEUS_CLUSTER (default: host name)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -116,6 +119,12 @@ render() {  # [dir]
   local src=$ROOT/collector-config runbooks=${LLM_OTEL_RUNBOOK_BASE:-file://$ROOT/docs/runbooks.md}
   local webhook=${LLM_OTEL_ALERT_WEBHOOK_URL:-http://127.0.0.1:9095/alerts} rules
   cp "$src/prometheus/prometheus.yml" "$out/prometheus.yml"
+  if [ -n "${LLM_OTEL_REMOTE_WRITE_URL:-}" ]; then
+    local cluster=${LLM_OTEL_PROMETHEUS_CLUSTER:-$(hostname)}
+    sed -i "s|^global:|global:\n  external_labels:\n    cluster: \"$cluster\"|" "$out/prometheus.yml"
+    sed "s|\${LLM_OTEL_REMOTE_WRITE_URL}|$LLM_OTEL_REMOTE_WRITE_URL|" "$src/prometheus/remote-write.yml" \
+      >> "$out/prometheus.yml"
+  fi
   for rules in alerts baselines; do
     sed -e "s|runbook_url: docs/runbooks.md#|runbook_url: $runbooks#|" \
         ${LLM_OTEL_ALERT_FOR:+-e "s|^\( *\)for: .*|\1for: $LLM_OTEL_ALERT_FOR|"} \
