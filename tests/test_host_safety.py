@@ -21,6 +21,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from llm_otel.genai import ContentMode, ContentPolicy
+from llm_otel.quality import configure_evaluation, evaluator
 from tests.conftest import OpenSpans, Telemetry, boom
 from tests.libraries import Env, Library, library_params
 
@@ -135,6 +136,33 @@ def test_content_off_records_no_text_the_server_echoed(
     recorded = _everything_recorded(env.telemetry)
     assert MARK not in recorded
     assert MARK not in caplog.text
+
+
+@pytest.mark.parametrize("env", ALL, indirect=True)
+def test_online_evaluation_sees_the_content_and_records_none_of_it(env: Env) -> None:
+    """With content off and every call sampled for online evaluation, the adapters build the
+    content for the evaluators, in memory only: the evaluators get it (plain and streamed
+    calls, and a failed one), nothing recorded holds it; the built-ins' records say what they
+    found, never the text."""
+    seen: list[str] = []
+    runner = configure_evaluation(
+        ["default", evaluator("probe", lambda c: seen.append(c.input_text + c.output_text))], 1.0
+    )
+    assert runner is not None
+    try:
+        env.chat(prompt=SECRET)
+        env.read_stream(prompt=SECRET)
+        with pytest.raises(Exception):
+            env.chat("error-429", SECRET)
+        assert runner.flush(10)
+    finally:
+        configure_evaluation([])
+    assert len(seen) == 3 and all(MARK in text for text in seen), seen
+    events = [r for r in env.telemetry.logs() if r.event_name == "gen_ai.evaluation.result"]
+    assert any(e.attributes.get("gen_ai.evaluation.explanation") == "found credit_card in input"
+               for e in events)  # fmt: skip
+    assert "gen_ai.input.messages" not in repr([dict(s.attributes) for s in env.telemetry.spans()])
+    assert MARK not in _everything_recorded(env.telemetry)
 
 
 @pytest.mark.parametrize("content_policy", [ContentPolicy(ContentMode.SPAN_AND_EVENT)])

@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.semconv.attributes.deployment_attributes import DEPLOYMENT_ENVIRONMENT_NAME
 
 from llm_otel import _exit
+from llm_otel._guard import guarded
 from llm_otel.genai import (
     ContentMode,
     ContentPolicy,
@@ -132,6 +133,8 @@ def configure(
     log_exporter: LogRecordExporter | None = None,
     shutdown_timeout: float | None = None,
     chunk_timing: int | str | bool | None = None,
+    evaluators: Any = None,
+    evaluation_sample_rate: float | str | None = None,
 ) -> Configuration:
     """Set up tracing, metrics and logs with OTLP export and instrument installed LLM clients.
 
@@ -162,6 +165,13 @@ def configure(
     cost), 0 none; left out, ``LLM_OTEL_CHUNK_TIMING`` decides. It holds for every stream that
     ends after the call.
 
+    ``evaluators`` turns on online evaluation (docs/quality.md): a list of evaluators
+    (``llm_otel.quality`` objects, functions, built-in names, or ``"default"`` for every
+    built-in) run on ``evaluation_sample_rate`` of the finished calls (0.1 by default), off the
+    request path; ``[]`` turns it off. Left out, ``LLM_OTEL_EVALUATORS`` and
+    ``LLM_OTEL_EVALUATION_SAMPLE_RATE`` decide on the first call, and a later call keeps what
+    is set.
+
     The content settings (``capture_content``, ``content_max_length``, ``content_redactor``)
     hold for every call recorded after this one, however the instrumentation was applied
     (``opentelemetry-instrument`` included) and on every later ``configure()`` too. The provider
@@ -187,6 +197,7 @@ def configure(
     with _lock:
         _exit.set_timeout(shutdown_timeout)
         set_chunk_timing(chunk_timing)
+        _configure_evaluation(evaluators, evaluation_sample_rate)
         set_default_policy(
             _content_policy(default_policy(), capture_content, content_max_length, content_redactor)
         )
@@ -222,6 +233,13 @@ def configure(
         _exit.shutdown_at_exit(owned, gpu_stop)
         _current = configuration
         return configuration
+
+
+def _configure_evaluation(evaluators: Any, sample_rate: Any) -> None:
+    from llm_otel.quality import configure_evaluation  # only when configure() runs
+
+    with guarded("configure evaluation"):
+        configure_evaluation(evaluators, sample_rate)
 
 
 def _install_providers(

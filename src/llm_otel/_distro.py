@@ -70,3 +70,6 @@ class LLMOtelConfigurator(_OTelSDKConfigurator):
         from llm_otel._exit import shutdown_at_exit
 
         shutdown_at_exit(_providers())
+        from llm_otel._configure import _configure_evaluation
+
+        _configure_evaluation(None, None)  # LLM_OTEL_EVALUATORS, if set

@@ -21,10 +21,11 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
+from llm_otel.genai import GenAITelemetry
 from llm_otel.genai._recent import lookup
 from llm_otel.manual._defaults import default_telemetry
 
-__all__ = ["EVALUATION_RESULT_EVENT", "record_evaluation"]
+__all__ = ["EVALUATION_RESULT_EVENT", "emit_evaluation", "evaluation_event", "record_evaluation"]
 
 _logger = logging.getLogger("llm_otel")
 EVALUATION_RESULT_EVENT = "gen_ai.evaluation.result"
@@ -62,42 +63,57 @@ def record_evaluation(
                 _logger.warning("record_evaluation(): no recent LLM call with response id %r",
                                 target)  # fmt: skip
             return False
-        event = _event(target, name, score, label, explanation, attributes)
-        metric: dict[str, AttributeValue] = {ga.GEN_AI_EVALUATION_NAME: name}
-        if provider:
-            metric[ga.GEN_AI_PROVIDER_NAME] = provider
-        if model:
-            metric[ga.GEN_AI_REQUEST_MODEL] = model
-        telemetry = default_telemetry()
-        telemetry.event_logger.emit(
-            event_name=EVALUATION_RESULT_EVENT,
-            attributes=event,
-            context=trace.set_span_in_context(NonRecordingSpan(context)),
-        )
-        counted = dict(metric)
-        if label is not None:
-            counted[ga.GEN_AI_EVALUATION_SCORE_LABEL] = label
-        telemetry.evaluation_results.add(1, counted)
-        if score is not None:
-            telemetry.evaluation_score.record(float(score), metric)
+        response_id = target if isinstance(target, str) else None
+        event = evaluation_event(name, score, label, explanation, response_id, attributes)
+        emit_evaluation(default_telemetry(), context, event, provider, model)
         return True
     except Exception as exc:
         report_internal_error("record_evaluation", exc)
         return False
 
 
-def _event(
-    target: Any,
+def emit_evaluation(
+    telemetry: GenAITelemetry,
+    context: SpanContext,
+    event: dict[str, AttributeValue],
+    provider: str | None,
+    model: str | None,
+) -> None:
+    """Emit a ``gen_ai.evaluation.result`` event (made by :func:`evaluation_event`) in the
+    call's trace, parented to its span, and count it and its score."""
+    name = event[ga.GEN_AI_EVALUATION_NAME]
+    metric: dict[str, AttributeValue] = {ga.GEN_AI_EVALUATION_NAME: name}
+    if provider:
+        metric[ga.GEN_AI_PROVIDER_NAME] = provider
+    if model:
+        metric[ga.GEN_AI_REQUEST_MODEL] = model
+    telemetry.event_logger.emit(
+        event_name=EVALUATION_RESULT_EVENT,
+        attributes=event,
+        context=trace.set_span_in_context(NonRecordingSpan(context)),
+    )
+    counted = dict(metric)
+    label = event.get(ga.GEN_AI_EVALUATION_SCORE_LABEL)
+    if label is not None:
+        counted[ga.GEN_AI_EVALUATION_SCORE_LABEL] = label
+    telemetry.evaluation_results.add(1, counted)
+    score = event.get(ga.GEN_AI_EVALUATION_SCORE_VALUE)
+    if isinstance(score, float):
+        telemetry.evaluation_score.record(score, metric)
+
+
+def evaluation_event(
     name: str,
     score: float | None,
     label: str | None,
     explanation: str | None,
+    response_id: str | None,
     attributes: dict[str, AttributeValue] | None,
 ) -> dict[str, AttributeValue]:
     """The ``gen_ai.evaluation.result`` event's attributes."""
     event: dict[str, AttributeValue] = {ga.GEN_AI_EVALUATION_NAME: name}
-    if isinstance(target, str):
-        event[ga.GEN_AI_RESPONSE_ID] = target
+    if response_id is not None:
+        event[ga.GEN_AI_RESPONSE_ID] = response_id
     if score is not None:
         event[ga.GEN_AI_EVALUATION_SCORE_VALUE] = float(score)
     if label is not None:

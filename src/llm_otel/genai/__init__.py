@@ -21,6 +21,14 @@ from llm_otel.genai._content import (
 )
 from llm_otel.genai._incall import in_instrumented_call
 from llm_otel.genai._invocation import OPERATION_DETAILS_EVENT, Invocation, error_type_of
+from llm_otel.genai._observe import (
+    CallObserver,
+    CompletedCall,
+    call_observer,
+    close_call_observer,
+    current_call_observer,
+    set_call_observer,
+)
 from llm_otel.genai._parts import (
     blob_part,
     file_part,
@@ -48,6 +56,8 @@ __all__ = [
     "Adapter",
     "AsyncStreamProxy",
     "BaseAdapter",
+    "CallObserver",
+    "CompletedCall",
     "ContentMode",
     "ContentPolicy",
     "GenAITelemetry",
@@ -62,6 +72,9 @@ __all__ = [
     "SyncStreamProxy",
     "async_wrapper",
     "blob_part",
+    "call_observer",
+    "close_call_observer",
+    "current_call_observer",
     "default_policy",
     "drain_abandoned",
     "error_type_of",
@@ -71,6 +84,7 @@ __all__ = [
     "message",
     "policy_from_env",
     "reasoning_part",
+    "set_call_observer",
     "set_default_policy",
     "sync_wrapper",
     "text_part",

@@ -21,6 +21,7 @@ from llm_otel.genai._attempts import HEADROOM_PROVIDERS, Attempts
 from llm_otel.genai._chunks import sampled
 from llm_otel.genai._coexist import SUPPRESS_LLM_KEY
 from llm_otel.genai._failure import end_span, record_failure, start_span
+from llm_otel.genai._observe import CallObserver, CompletedCall
 from llm_otel.genai._recent import MAX_ID_LENGTH, RecentCall, remember
 from llm_otel.genai._scope import scope_attributes
 from llm_otel.genai._telemetry import GenAITelemetry
@@ -71,6 +72,7 @@ class Invocation:
         "_input_attrs",
         "_last_chunk",
         "_metric_attrs",
+        "_observer",
         "_start",
         "_telemetry",
         "request",
@@ -84,8 +86,10 @@ class Invocation:
         *,
         own_span: bool = True,
         classify: Callable[[BaseException], str | None] | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self._telemetry = telemetry
+        self._observer = observer  # wants the finished call (online evaluation)
         self._classify = classify  # the adapter's error_type: SDK-specific error.type values
         self._attempts: Attempts | None = None  # HTTP attempts seen (retries, rate limits)
         self.request = request
@@ -130,6 +134,12 @@ class Invocation:
                 self.span.set_attributes(self._input_content())
             except Exception as exc:
                 report_internal_error("input content", exc)
+
+    @property
+    def observed(self) -> bool:
+        """Whether the finished call goes to an observer (so its content is needed in memory,
+        whatever the content policy records)."""
+        return self._observer is not None
 
     @property
     def done(self) -> bool:
@@ -261,6 +271,10 @@ class Invocation:
             )
         if telemetry.content.in_event:
             self._emit_details_event(span, response, error_type)
+        if self._observer is not None:
+            self._observer.completed(
+                CompletedCall(self.request, response, error_type, span.get_span_context())
+            )
 
     def _record_span(
         self,

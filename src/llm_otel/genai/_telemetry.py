@@ -18,7 +18,13 @@ from opentelemetry.util.types import AttributeValue
 from llm_otel._version import __version__
 from llm_otel.genai._content import ContentPolicy, default_policy
 from llm_otel.semconv.cost import LLM_OTEL_CLIENT_COST
-from llm_otel.semconv.evaluation import LLM_OTEL_EVALUATION_RESULTS, LLM_OTEL_EVALUATION_SCORE
+from llm_otel.semconv.evaluation import (
+    LLM_OTEL_DETECTION_COUNT,
+    LLM_OTEL_EVALUATION_DROPPED,
+    LLM_OTEL_EVALUATION_ERRORS,
+    LLM_OTEL_EVALUATION_RESULTS,
+    LLM_OTEL_EVALUATION_SCORE,
+)
 from llm_otel.semconv.retry import (
     LLM_OTEL_CLIENT_RATE_LIMIT_REMAINING,
     LLM_OTEL_CLIENT_RETRIES,
@@ -57,7 +63,10 @@ class GenAITelemetry:
         "_headroom_seen",
         "active",
         "cost",
+        "detections",
         "duration",
+        "evaluation_dropped",
+        "evaluation_errors",
         "evaluation_results",
         "evaluation_score",
         "event_logger",
@@ -121,6 +130,21 @@ class GenAITelemetry:
             unit="1",
             description="Scores of evaluation results and feedback recorded for LLM calls.",
             explicit_bucket_boundaries_advisory=SCORE_BUCKETS,
+        )
+        self.detections = meter.create_counter(
+            LLM_OTEL_DETECTION_COUNT,
+            unit="{call}",
+            description="Calls in which an online evaluator found something, by kind and target.",
+        )
+        self.evaluation_dropped = meter.create_counter(
+            LLM_OTEL_EVALUATION_DROPPED,
+            unit="{call}",
+            description="Calls sampled for online evaluation that were not evaluated.",
+        )
+        self.evaluation_errors = meter.create_counter(
+            LLM_OTEL_EVALUATION_ERRORS,
+            unit="{evaluation}",
+            description="Online evaluations that raised or ran past their timeout.",
         )
         self.time_per_output_chunk = meter.create_histogram(
             m.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,

@@ -35,6 +35,9 @@ class LLMRequest:
     system_instructions: list[Message] | None = None
     """A list of parts, as the conventions define ``gen_ai.system_instructions``."""
     tool_definitions: list[Any] | None = None
+    output_schema: Any = None
+    """The JSON schema the output was asked to follow (a dict), filled with the content: for
+    online evaluation, never recorded."""
 
 
 @dataclass(slots=True)

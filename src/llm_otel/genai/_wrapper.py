@@ -23,6 +23,7 @@ from llm_otel.genai._coexist import traced_elsewhere
 from llm_otel.genai._incall import IN_CALL as _IN_CALL
 from llm_otel.genai._incall import in_instrumented_call
 from llm_otel.genai._invocation import Invocation
+from llm_otel.genai._observe import call_observer
 from llm_otel.genai._streams import AsyncStreamProxy, SyncStreamProxy, make_proxy
 from llm_otel.genai._telemetry import GenAITelemetry
 
@@ -54,12 +55,15 @@ def _start(
     if PENDING:  # streams abandoned since the last call: end them here, outside any lock
         drain_abandoned(wait=False)
     try:
-        request = adapter.request(instance, args, kwargs, telemetry.content.enabled)
+        observer = call_observer()  # sampled for online evaluation: content needed in memory
+        capture = telemetry.content.enabled or observer is not None
+        request = adapter.request(instance, args, kwargs, capture)
         invocation = Invocation(
             telemetry,
             request,
             own_span=not traced_elsewhere(wrapped, instance),
             classify=adapter.error_type,
+            observer=observer,
         )
     except Exception as exc:
         report_internal_error(f"{type(adapter).__name__}.request", exc)
@@ -79,7 +83,7 @@ def _result(
     result: Any,
     proxy: type[SyncStreamProxy] | type[AsyncStreamProxy],
 ) -> Any:
-    capture = telemetry.content.enabled
+    capture = telemetry.content.enabled or invocation.observed
     try:
         accumulator = adapter.stream_accumulator(result, capture)
         if accumulator is not None:

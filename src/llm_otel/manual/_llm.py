@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel.genai import Invocation, LLMRequest, LLMResponse, Message, text_part
+from llm_otel.genai import Invocation, LLMRequest, LLMResponse, Message, call_observer, text_part
 from llm_otel.manual._defaults import default_telemetry
 from llm_otel.manual._values import (
     as_count,
@@ -140,7 +140,8 @@ def llm_call(
     content parts, ``tool_calls``, ``tool_call_id``); ``system_instructions`` a string or a
     list of parts. They are recorded in the parts schema, only when content capture is on."""
     telemetry = default_telemetry()
-    capture = telemetry.content.enabled
+    observer = call_observer()  # sampled for online evaluation: content needed in memory
+    capture = telemetry.content.enabled or observer is not None
     request = LLMRequest(
         operation=operation,
         provider=provider,
@@ -154,7 +155,7 @@ def llm_call(
         if capture
         else None,
     )
-    invocation = Invocation(telemetry, request)
+    invocation = Invocation(telemetry, request, observer=observer)
     call = LLMCall(invocation, capture)
     token = invocation.attach()
     try:

@@ -26,7 +26,7 @@ from opentelemetry.metrics import MeterProvider
 from llm_otel._version import __version__
 from llm_otel.semconv.redaction import LLM_OTEL_REDACTION_COUNT, LLM_OTEL_REDACTION_KIND
 
-__all__ = ["DEFAULT_KINDS", "KINDS", "PatternRedactor"]
+__all__ = ["DEFAULT_KINDS", "KINDS", "PatternRedactor", "find_sensitive"]
 
 _SECRETS = [
     r"\bsk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}",  # OpenAI, Anthropic
@@ -77,6 +77,49 @@ def _is_ip(candidate: str) -> bool:
 
 _VALIDATORS: dict[str, Callable[[str], bool]] = {"credit_card": _luhn, "ip_address": _is_ip}
 
+# Cheap tests that a text may hold a value of a kind (substring searches and simple scans run
+# in C); the full patterns, slow on long text, run only when one passes.
+_SECRET_MARKS = ("sk-", "AKIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "AIza", "eyJ",
+                 "PRIVATE KEY")  # fmt: skip
+_DIGIT_RUN = re.compile(r"\d[\d\s().+-]{5,}\d")  # a card or phone number has one
+_IP_HINT = re.compile(r"\d\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:")
+
+
+def _may_hold(kind: str, text: str) -> bool:
+    if kind == "secret":
+        return any(mark in text for mark in _SECRET_MARKS) or "bearer" in text.lower()
+    if kind == "email":
+        return "@" in text
+    if kind in ("credit_card", "phone"):
+        return _DIGIT_RUN.search(text) is not None
+    if kind == "ip_address":
+        return _IP_HINT.search(text) is not None
+    return True
+
+
+def find_sensitive(text: str, kinds: Iterable[str] = KINDS) -> dict[str, int]:
+    """How many values of each kind ``text`` holds (kinds with none left out), found as the
+    redactor finds them: in KINDS order, a value counted once under the first kind it is."""
+    found: dict[str, int] = {}
+    chosen = set(kinds)
+    for kind in KINDS:
+        if kind not in chosen:
+            continue
+        if not _may_hold(kind, text):
+            continue
+        validate = _VALIDATORS.get(kind)
+        pieces: list[str] = []
+        last = 0
+        for match in _PATTERNS[kind].finditer(text):
+            if validate is not None and not validate(match.group(0)):
+                continue
+            found[kind] = found.get(kind, 0) + 1
+            pieces += [text[last : match.start()], " "]
+            last = match.end()
+        if pieces:
+            text = "".join(pieces) + text[last:]
+    return found
+
 
 class PatternRedactor:
     """Replaces sensitive values with ``[KIND]`` markers (``replacement`` may use ``{kind}``)."""
@@ -115,6 +158,8 @@ class PatternRedactor:
     def _substitute(
         self, text: str, kind: str, pattern: re.Pattern[str], counts: dict[str, int]
     ) -> str:
+        if pattern is _PATTERNS.get(kind) and not _may_hold(kind, text):
+            return text  # a built-in kind this text cannot hold (the user's own always run)
         validate = _VALIDATORS.get(kind)
         marker = self._replacement.format(kind=kind.upper())
 

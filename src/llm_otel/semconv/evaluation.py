@@ -5,13 +5,39 @@
 from typing import Final
 
 __all__ = [
+    "LLM_OTEL_DETECTION_COUNT",
+    "LLM_OTEL_DETECTION_KIND",
+    "LLM_OTEL_DETECTION_TARGET",
+    "LLM_OTEL_EVALUATION_DROPPED",
+    "LLM_OTEL_EVALUATION_ERRORS",
     "LLM_OTEL_EVALUATION_RESULTS",
     "LLM_OTEL_EVALUATION_SCORE",
 ]
 
+# Attributes
+LLM_OTEL_DETECTION_KIND: Final = "llm_otel.detection.kind"
+"""What was detected: a kind of sensitive value (email, phone, credit_card, secret, ip_address),
+prompt_injection, jailbreak, refusal, invalid_json, schema_mismatch, truncated or
+empty_output. (string)
+"""
+LLM_OTEL_DETECTION_TARGET: Final = "llm_otel.detection.target"
+"""Whether it was found in what was sent to the model or in what came back. (enum)"""
 
 # Metrics
 LLM_OTEL_EVALUATION_RESULTS: Final = "llm_otel.evaluation.results"
 """Evaluation results and feedback recorded for LLM calls. (counter, {result})"""
 LLM_OTEL_EVALUATION_SCORE: Final = "llm_otel.evaluation.score"
 """Scores of evaluation results and feedback recorded for LLM calls. (histogram, 1)"""
+LLM_OTEL_DETECTION_COUNT: Final = "llm_otel.detection.count"
+"""Calls in which an online evaluator detected something (per kind and target), counted whether
+or not content capture is on. Divide by llm_otel.evaluation.results of the same evaluator for
+the share of evaluated calls. (counter, {call})
+"""
+LLM_OTEL_EVALUATION_DROPPED: Final = "llm_otel.evaluation.dropped"
+"""Completed calls sampled for online evaluation that were not evaluated because the evaluation
+queue was full (error.type=queue_full): the evaluators cannot keep up. (counter, {call})
+"""
+LLM_OTEL_EVALUATION_ERRORS: Final = "llm_otel.evaluation.errors"
+"""Online evaluations that gave no result: the evaluator raised (error.type is the exception's
+class name) or ran past its timeout (error.type=timeout). (counter, {evaluation})
+"""

@@ -33,6 +33,7 @@ from llm_otel.instrumentation.openai._common import (
     client_identity,
     field,
     given,
+    output_schema,
     parse_arguments,
     text_parts,
 )
@@ -158,6 +159,7 @@ class ChatAdapter(BaseAdapter):
         )
         if capture:
             request.input_messages = input_messages(kwargs.get("messages"))
+            request.output_schema = output_schema(kwargs.get("response_format"))
             tools = kwargs.get("tools")
             if given(tools) and tools:
                 request.tool_definitions = list(tools)

@@ -22,6 +22,7 @@ __all__ = [
     "client_identity",
     "field",
     "given",
+    "output_schema",
     "parse_arguments",
     "text_parts",
 ]
@@ -83,3 +84,13 @@ def client_identity(resource: Any) -> tuple[str, str | None, int | None]:
     if client is not None and "Azure" in type(client).__name__:
         provider = GenAiProviderNameValues.AZURE_AI_OPENAI.value
     return provider, *client_endpoint(client)
+
+
+def output_schema(response_format: Any) -> Any:
+    """The JSON schema of a ``json_schema`` response format (or a pydantic model's), else None."""
+    if field(response_format, "type") == "json_schema":
+        schema = field(field(response_format, "json_schema"), "schema")
+        return schema if isinstance(schema, dict) else None
+    if isinstance(response_format, type) and hasattr(response_format, "model_json_schema"):
+        return response_format.model_json_schema()
+    return None

@@ -27,6 +27,7 @@ from llm_otel.instrumentation.openai._common import (
     client_identity,
     field,
     given,
+    output_schema,
     parse_arguments,
     text_parts,
 )
@@ -180,6 +181,12 @@ class ResponsesAdapter(BaseAdapter):
         )
         if capture:
             request.input_messages = _input_messages(kwargs.get("input"))
+            text_format = field(kwargs.get("text"), "format")
+            if field(text_format, "type") == "json_schema":
+                schema = field(text_format, "schema")
+                request.output_schema = schema if isinstance(schema, dict) else None
+            elif given(kwargs.get("text_format")):  # responses.parse(text_format=Model)
+                request.output_schema = output_schema(kwargs.get("text_format"))
             instructions = kwargs.get("instructions")
             if isinstance(instructions, str) and instructions:
                 request.system_instructions = [text_part(instructions)]
