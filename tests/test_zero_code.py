@@ -105,3 +105,26 @@ def test_disabled_instrumentation_is_honoured(
     assert result.returncode == 0, result.stderr
     time.sleep(0.5)
     assert receiver.spans == []
+
+
+def test_online_evaluation_from_the_environment(
+    server: OpenAITestServer, receiver: OTLPReceiver
+) -> None:
+    """LLM_OTEL_EVALUATORS / LLM_OTEL_EVALUATION_SAMPLE_RATE under opentelemetry-instrument:
+    every call of the example app evaluated by the built-ins, results exported as log records
+    on the calls' spans before the process exits."""
+    instrument = installed_command("opentelemetry-instrument")
+    env = _env(server, receiver, LLM_OTEL_EVALUATORS="default",
+               LLM_OTEL_EVALUATION_SAMPLE_RATE="1")  # fmt: skip
+    result = subprocess.run(
+        [instrument, sys.executable, str(ROOT / "examples" / "chat_app.py")],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    _wait_for(lambda: len(receiver.spans) >= 6)
+    results = [r for r in receiver.logs if r.get("eventName") == "gen_ai.evaluation.result"]
+    names = {r["attributes"]["gen_ai.evaluation.name"] for r in results}
+    assert {"sensitive_data", "prompt_injection", "refusal", "output_complete"} <= names
+    # Each result sits on the span of the call it judged.
+    assert {r["spanId"] for r in results} <= {s["span_id"] for s in receiver.spans}
+    assert "llm_otel.evaluation.results" in receiver.metrics
