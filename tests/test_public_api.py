@@ -42,3 +42,15 @@ def test_importing_does_not_import_client_libraries() -> None:
     code = "import sys, llm_otel; print('openai' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_quality_exports() -> None:
+    import llm_otel.quality
+
+    assert set(llm_otel.quality.__all__) == {
+        "BUILTIN", "Detection", "EvaluatedCall", "EvaluationResult", "EvaluationRunner",
+        "Evaluator", "FunctionEvaluator", "JsonOutput", "OutputComplete", "PromptInjection",
+        "Refusal", "SensitiveData", "configure_evaluation", "evaluator",
+    }  # fmt: skip
+    for name in llm_otel.quality.__all__:
+        assert hasattr(llm_otel.quality, name)

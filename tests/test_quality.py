@@ -101,7 +101,7 @@ def test_prompt_injection_heuristics(text: str, kinds: set[str]) -> None:
     assert result is not None
     assert {d.kind for d in result.detections} == kinds
     assert all(d.target == "input" for d in result.detections)
-    assert result.score == len(kinds) / 2
+    assert result.score == 1.0 - len(kinds) / 2  # 1.0 is good, as for every built-in
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def test_prompt_injection_heuristics(text: str, kinds: set[str]) -> None:
 )
 def test_refusal(answer: str, refused: bool) -> None:
     result = Refusal().evaluate(call("q", answer))
-    assert result is not None and result.score == (1.0 if refused else 0.0)
+    assert result is not None and result.score == (0.0 if refused else 1.0)
     assert bool(result.detections) == refused
 
 

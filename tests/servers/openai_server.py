@@ -14,6 +14,7 @@ name picks the behaviour:
 - ``truncated``: a chat stream that stops after two chunks, without a finish reason or [DONE];
 - ``incomplete``: a Responses API response cut by max_output_tokens;
 - ``huge-id``: a chat completion whose id is unique and over 100 KB long;
+- ``echo``: a (non-streamed) chat completion answering with the last message's content;
 - anything else: a normal answer, ``"Hello from the test server"`` split into chunks.
 """
 
@@ -308,6 +309,10 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
             ],
         }
         finish = "tool_calls"
+    elif model == "echo":  # the last message's text, as the answer (a leak, in tests)
+        last = (body.get("messages") or [{}])[-1].get("content")
+        message = {"role": "assistant", "content": str(last), "refusal": None}
+        finish = "stop"
     else:
         message = {"role": "assistant", "content": TEXT, "refusal": None}
         finish = "stop"

@@ -91,8 +91,8 @@ _JAILBREAK_WORDS = ("do anything", "jailbr", "developer mode", "god mode", "rest
 
 class PromptInjection(_Builtin):
     """Prompt-injection and jailbreak phrasing in the input messages (user and tool text, where
-    untrusted text comes in; not the system instructions). Score: 0.0 none, 0.5 one kind,
-    1.0 both; a heuristic to count and alert on, not a filter."""
+    untrusted text comes in; not the system instructions). Score 1.0 none, 0.5 one kind, 0.0
+    both (like every built-in's: 1.0 is good); a heuristic to count and alert on, not a filter."""
 
     name = "prompt_injection"
 
@@ -109,10 +109,10 @@ class PromptInjection(_Builtin):
             and pattern.search(text)
         )  # fmt: skip
         if not found:
-            return EvaluationResult(score=0.0, label="clean")
+            return EvaluationResult(score=1.0, label="clean")
         kinds = " and ".join(d.kind.replace("_", " ") for d in found)
         explanation = f"{kinds} phrasing in the input"
-        return EvaluationResult(score=len(found) / 2, label="suspected",
+        return EvaluationResult(score=1.0 - len(found) / 2, label="suspected",
                                 explanation=explanation, detections=found)  # fmt: skip
 
 
@@ -131,7 +131,7 @@ _REFUSAL = re.compile(
 
 class Refusal(_Builtin):
     """The model declined: its answer opens with a refusal, or the provider stopped it with
-    ``content_filter``. Score 1.0 refused, 0.0 answered."""
+    ``content_filter``. Score 0.0 refused, 1.0 answered."""
 
     name = "refusal"
 
@@ -139,16 +139,16 @@ class Refusal(_Builtin):
         if call.error_type is not None:
             return None
         if "content_filter" in call.finish_reasons:
-            return EvaluationResult(score=1.0, label="refused", explanation="content filter",
+            return EvaluationResult(score=0.0, label="refused", explanation="content filter",
                                     detections=(Detection("refusal", "output"),))  # fmt: skip
         text = call.output_text
         if not text:
             return None
         # The opening of the answer (and of each paragraph: "Sure... \n\nI can't ...").
         if any(_REFUSAL.search(p[:300]) for p in text[:2000].split("\n\n")):
-            return EvaluationResult(score=1.0, label="refused",
+            return EvaluationResult(score=0.0, label="refused",
                                     detections=(Detection("refusal", "output"),))  # fmt: skip
-        return EvaluationResult(score=0.0, label="answered")
+        return EvaluationResult(score=1.0, label="answered")
 
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n\s*```\s*$", re.DOTALL)

@@ -13,7 +13,18 @@ from typing import Any, Literal, overload
 
 from llm_otel.quality._call import EvaluatedCall
 
-__all__ = ["Detection", "EvaluationResult", "Evaluator", "FunctionEvaluator", "evaluator"]
+__all__ = [
+    "Detection",
+    "EvaluationResult",
+    "EvaluationTimeout",
+    "Evaluator",
+    "FunctionEvaluator",
+    "evaluator",
+]
+
+
+class EvaluationTimeout(Exception):
+    """An evaluator ran past its timeout (counted as ``error.type=timeout``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +97,10 @@ class FunctionEvaluator(Evaluator):
 
 
 async def _within(awaitable: Any, timeout: float) -> Any:
-    return await asyncio.wait_for(awaitable, timeout)
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except asyncio.TimeoutError:
+        raise EvaluationTimeout from None
 
 
 def as_result(verdict: Any) -> EvaluationResult | None:

@@ -28,17 +28,13 @@ from llm_otel._guard import guarded, report_internal_error
 from llm_otel.genai import CompletedCall, GenAITelemetry
 from llm_otel.manual._defaults import default_telemetry
 from llm_otel.quality._call import EvaluatedCall
-from llm_otel.quality._evaluator import EvaluationResult, Evaluator
+from llm_otel.quality._evaluator import EvaluationResult, EvaluationTimeout, Evaluator
 from llm_otel.semconv.evaluation import LLM_OTEL_DETECTION_KIND, LLM_OTEL_DETECTION_TARGET
 
 __all__ = ["DEFAULT_QUEUE_SIZE", "EvaluationRunner"]
 
 DEFAULT_QUEUE_SIZE = 1000  # calls waiting for evaluation
 HELPERS = 4  # threads for evaluators with a timeout; a hung one holds one until it returns
-
-
-class _Timeout(Exception):
-    pass
 
 
 class _Job:
@@ -70,7 +66,7 @@ class _Helpers:
         self._jobs.put(job)
         if not job.done.wait(timeout):
             job.taken = True  # still queued: no helper will start it now
-            raise _Timeout
+            raise EvaluationTimeout
         if job.error is not None:
             raise job.error
         return job.result
@@ -154,7 +150,7 @@ class EvaluationRunner:
                     result = self._helpers.run(evaluator, call, evaluator.timeout)
                 if result is not None:
                     self._record(telemetry, evaluator, call, result)
-            except _Timeout:
+            except EvaluationTimeout:  # the wait, or an async evaluator's own, ran out
                 self._failed(telemetry, evaluator, "timeout")
             except Exception as exc:
                 # Its type only: the message may quote the content it was judging.
