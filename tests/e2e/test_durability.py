@@ -7,6 +7,8 @@ import subprocess
 import time
 import uuid
 
+import pytest
+
 from tests.e2e.conftest import (
     SPANS_PER_TRACE,
     STACK,
@@ -19,6 +21,8 @@ from tests.e2e.conftest import (
     start_app,
 )
 from tests.servers.openai_server import OpenAITestServer
+
+pytestmark = pytest.mark.e2e
 
 CALLS = 40
 

@@ -35,6 +35,8 @@ from tests.e2e.conftest import (
 )
 from tests.servers.openai_server import OpenAITestServer
 
+pytestmark = pytest.mark.e2e
+
 
 class Prometheus:
     def __init__(self, config: Path, data: Path, *flags: str) -> None:
