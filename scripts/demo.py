@@ -145,6 +145,13 @@ def _where_to_look(alert: str | None, relay_log: Path, paths: str) -> None:
     print(f"\n  {p95}\n  {_graph(p95)}")
     for row in _query(p95):
         print(f"    p95 time to first chunk: {float(row['value'][1]):.3f} s")
+    scores = ("sum by (gen_ai_evaluation_name) (llm_otel_evaluation_score_sum"
+              f'{{service_name="{SERVICE}"}}) / sum by (gen_ai_evaluation_name) '
+              f'(llm_otel_evaluation_score_count{{service_name="{SERVICE}"}})')  # fmt: skip
+    print(f"\n  {scores}\n  {_graph(scores)}   (online evaluation: docs/quality.md)")
+    for row in _query(scores):
+        name = row["metric"].get("gen_ai_evaluation_name", "?")
+        print(f"    mean {name} score: {float(row['value'][1]):.2f}")
     gpu = _query(f'hw_gpu_utilization_ratio{{service_name="{SERVICE}", hw_gpu_task="general"}}')
     print(f"\n  hw_gpu_utilization_ratio: {len(gpu)} simulated GPU series")
 
@@ -166,6 +173,8 @@ def main() -> int:
         OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
         OTEL_METRIC_EXPORT_INTERVAL="2000",
         OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="SPAN_ONLY",
+        LLM_OTEL_EVALUATORS="default",  # the built-in quality and safety checks, every call
+        LLM_OTEL_EVALUATION_SAMPLE_RATE="1",
         PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "fakes" / "fakenvml"), str(ROOT)]),
     )
     service = subprocess.Popen(

@@ -51,6 +51,8 @@ def test_quality_exports() -> None:
         "BUILTIN", "Detection", "EvaluatedCall", "EvaluationResult", "EvaluationRunner",
         "Evaluator", "FunctionEvaluator", "JsonOutput", "OutputComplete", "PromptInjection",
         "Refusal", "SensitiveData", "configure_evaluation", "evaluator",
+        "Drift", "DriftMonitor", "dominant_script", "js_divergence", "kl_divergence",
+        "pin_drift_baseline",
     }  # fmt: skip
     for name in llm_otel.quality.__all__:
         assert hasattr(llm_otel.quality, name)

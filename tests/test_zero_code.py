@@ -3,6 +3,7 @@ through entry points, exporting OTLP/HTTP to a local receiver, one span per Open
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -10,6 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+from opentelemetry.trace import INVALID_SPAN_CONTEXT
+
+from llm_otel.genai import CompletedCall, LLMRequest, LLMResponse, text_part
+from llm_otel.quality import Drift, DriftMonitor, EvaluatedCall
 from tests.conftest import installed_command
 from tests.servers.openai_server import OpenAITestServer
 from tests.servers.otlp_receiver import OTLPReceiver
@@ -128,3 +134,37 @@ def test_online_evaluation_from_the_environment(
     # Each result sits on the span of the call it judged.
     assert {r["spanId"] for r in results} <= {s["span_id"] for s in receiver.spans}
     assert "llm_otel.evaluation.results" in receiver.metrics
+
+
+def test_drift_from_the_environment(
+    server: OpenAITestServer, receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    """LLM_OTEL_DRIFT_BASELINE under opentelemetry-instrument: the example app's calls are
+    compared with a pinned baseline file, and the gauge is exported before the process exits."""
+    baseline = tmp_path / "drift.json"
+    monitor = DriftMonitor(Drift(min_samples=1))
+    request = LLMRequest(operation="chat", provider="openai", model="gpt-4o-mini")
+    response = LLMResponse(finish_reasons=["stop"], input_tokens=3, output_tokens=3000,
+                           output_messages=[{"role": "assistant",
+                                             "parts": [text_part("Привет")]}])  # fmt: skip
+    monitor.observe(EvaluatedCall(CompletedCall(request, response, None, INVALID_SPAN_CONTEXT)))
+    assert monitor.pin(baseline) == 5
+    pinned = baseline.read_text()
+    instrument = installed_command("opentelemetry-instrument")
+    env = _env(server, receiver, LLM_OTEL_DRIFT_BASELINE=str(baseline),
+               LLM_OTEL_DRIFT_MIN_SAMPLES="1", LLM_OTEL_EVALUATION_SAMPLE_RATE="1")  # fmt: skip
+    result = subprocess.run(
+        [instrument, sys.executable, str(ROOT / "examples" / "chat_app.py")],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    _wait_for(lambda: "llm_otel.drift.divergence" in receiver.metrics)
+    points = {
+        (p["attributes"]["llm_otel.drift.feature"], p["attributes"]["llm_otel.drift.measure"]):
+        p["asDouble"] for p in receiver.metrics["llm_otel.drift.divergence"]
+        if p["attributes"]["gen_ai.request.model"] == "gpt-4o-mini"
+    }  # fmt: skip
+    # The test server's answers are short and in Latin script: as far as can be from those.
+    assert points[("output_script", "js")] == pytest.approx(math.log(2))
+    assert points[("output_tokens", "js")] == pytest.approx(math.log(2))
+    assert baseline.read_text() == pinned  # a pinned file is read, not rewritten

@@ -135,6 +135,7 @@ def configure(
     chunk_timing: int | str | bool | None = None,
     evaluators: Any = None,
     evaluation_sample_rate: float | str | None = None,
+    drift: Any = None,
 ) -> Configuration:
     """Set up tracing, metrics and logs with OTLP export and instrument installed LLM clients.
 
@@ -170,7 +171,10 @@ def configure(
     built-in) run on ``evaluation_sample_rate`` of the finished calls (0.1 by default), off the
     request path; ``[]`` turns it off. Left out, ``LLM_OTEL_EVALUATORS`` and
     ``LLM_OTEL_EVALUATION_SAMPLE_RATE`` decide on the first call, and a later call keeps what
-    is set.
+    is set. ``drift`` (True, or ``llm_otel.quality.Drift(window=, min_samples=, baseline=,
+    embed=)``) compares the distributions of the evaluated calls' features over the last window
+    with a baseline, per model (``llm_otel.drift.divergence``); False turns it off; left out,
+    ``LLM_OTEL_DRIFT`` and ``LLM_OTEL_DRIFT_BASELINE`` decide on the first call.
 
     The content settings (``capture_content``, ``content_max_length``, ``content_redactor``)
     hold for every call recorded after this one, however the instrumentation was applied
@@ -197,7 +201,7 @@ def configure(
     with _lock:
         _exit.set_timeout(shutdown_timeout)
         set_chunk_timing(chunk_timing)
-        _configure_evaluation(evaluators, evaluation_sample_rate)
+        _configure_evaluation(evaluators, evaluation_sample_rate, drift)
         set_default_policy(
             _content_policy(default_policy(), capture_content, content_max_length, content_redactor)
         )
@@ -235,11 +239,11 @@ def configure(
         return configuration
 
 
-def _configure_evaluation(evaluators: Any, sample_rate: Any) -> None:
+def _configure_evaluation(evaluators: Any, sample_rate: Any, drift: Any = None) -> None:
     from llm_otel.quality import configure_evaluation  # only when configure() runs
 
     with guarded("configure evaluation"):
-        configure_evaluation(evaluators, sample_rate)
+        configure_evaluation(evaluators, sample_rate, drift)
 
 
 def _install_providers(

@@ -72,4 +72,4 @@ class LLMOtelConfigurator(_OTelSDKConfigurator):
         shutdown_at_exit(_providers())
         from llm_otel._configure import _configure_evaluation
 
-        _configure_evaluation(None, None)  # LLM_OTEL_EVALUATORS, if set
+        _configure_evaluation(None, None)  # LLM_OTEL_EVALUATORS / LLM_OTEL_DRIFT, if set

@@ -24,10 +24,12 @@ from llm_otel.genai._invocation import OPERATION_DETAILS_EVENT, Invocation, erro
 from llm_otel.genai._observe import (
     CallObserver,
     CompletedCall,
+    DriftSource,
     call_observer,
     close_call_observer,
     current_call_observer,
     set_call_observer,
+    set_drift_source,
 )
 from llm_otel.genai._parts import (
     blob_part,
@@ -60,6 +62,7 @@ __all__ = [
     "CompletedCall",
     "ContentMode",
     "ContentPolicy",
+    "DriftSource",
     "GenAITelemetry",
     "Invocation",
     "IterableStreamProxy",
@@ -86,6 +89,7 @@ __all__ = [
     "reasoning_part",
     "set_call_observer",
     "set_default_policy",
+    "set_drift_source",
     "sync_wrapper",
     "text_part",
     "tool_call_part",

@@ -17,9 +17,12 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel._version import __version__
 from llm_otel.genai._content import ContentPolicy, default_policy
+from llm_otel.genai._observe import observe_divergence, observe_embedding_distance
 from llm_otel.semconv.cost import LLM_OTEL_CLIENT_COST
 from llm_otel.semconv.evaluation import (
     LLM_OTEL_DETECTION_COUNT,
+    LLM_OTEL_DRIFT_DIVERGENCE,
+    LLM_OTEL_DRIFT_EMBEDDING_DISTANCE,
     LLM_OTEL_EVALUATION_DROPPED,
     LLM_OTEL_EVALUATION_ERRORS,
     LLM_OTEL_EVALUATION_RESULTS,
@@ -145,6 +148,19 @@ class GenAITelemetry:
             LLM_OTEL_EVALUATION_ERRORS,
             unit="{evaluation}",
             description="Online evaluations that raised or ran past their timeout.",
+        )
+        # Drift is computed when the metrics are collected (llm_otel.quality's drift monitor).
+        meter.create_observable_gauge(
+            LLM_OTEL_DRIFT_DIVERGENCE,
+            [observe_divergence],
+            unit="{nat}",
+            description="Divergence of a feature of the current window's calls from its baseline.",
+        )
+        meter.create_observable_gauge(
+            LLM_OTEL_DRIFT_EMBEDDING_DISTANCE,
+            [observe_embedding_distance],
+            unit="1",
+            description="Cosine distance of the answers' embedding centroid from its baseline.",
         )
         self.time_per_output_chunk = meter.create_histogram(
             m.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,

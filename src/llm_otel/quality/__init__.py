@@ -15,7 +15,12 @@ The built-ins (``sensitive_data``, ``prompt_injection``, ``refusal``, ``json_out
 ``output_complete``) are offline and cost microseconds; what they find is also counted in
 ``llm_otel.detection.count`` by kind and target, whether or not content capture is on.
 Evaluators see the call's content in memory; nothing of it is recorded unless capture is on.
-docs/quality.md has the details.
+
+``configure(drift=True)`` (or ``LLM_OTEL_DRIFT=on``) also compares the distribution of the
+evaluated calls' token counts, finish reasons, tool use, answer script and scores over the last
+hour with a baseline, per model, as ``llm_otel.drift.divergence`` (Jensen-Shannon, and KL where
+finite); ``Drift(baseline="drift.json")`` pins the baselines to a file. docs/quality.md has the
+details.
 """
 
 from llm_otel.quality._builtin import (
@@ -27,6 +32,13 @@ from llm_otel.quality._builtin import (
     SensitiveData,
 )
 from llm_otel.quality._call import EvaluatedCall
+from llm_otel.quality._drift import (
+    Drift,
+    DriftMonitor,
+    dominant_script,
+    js_divergence,
+    kl_divergence,
+)
 from llm_otel.quality._evaluator import (
     Detection,
     EvaluationResult,
@@ -35,11 +47,13 @@ from llm_otel.quality._evaluator import (
     evaluator,
 )
 from llm_otel.quality._runner import EvaluationRunner
-from llm_otel.quality._settings import configure_evaluation
+from llm_otel.quality._settings import configure_evaluation, pin_drift_baseline
 
 __all__ = [
     "BUILTIN",
     "Detection",
+    "Drift",
+    "DriftMonitor",
     "EvaluatedCall",
     "EvaluationResult",
     "EvaluationRunner",
@@ -51,5 +65,9 @@ __all__ = [
     "Refusal",
     "SensitiveData",
     "configure_evaluation",
+    "dominant_script",
     "evaluator",
+    "js_divergence",
+    "kl_divergence",
+    "pin_drift_baseline",
 ]

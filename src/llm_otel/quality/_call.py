@@ -74,6 +74,11 @@ class EvaluatedCall:
         return self._call.error_type
 
     @property
+    def input_tokens(self) -> int | None:
+        response = self._call.response
+        return response.input_tokens if response is not None else None
+
+    @property
     def output_tokens(self) -> int | None:
         response = self._call.response
         return response.output_tokens if response is not None else None

@@ -89,14 +89,14 @@ class FunctionEvaluator(Evaluator):
     def evaluate(self, call: EvaluatedCall) -> EvaluationResult | None:
         verdict = self.function(call)
         if inspect.isawaitable(verdict):
-            verdict = asyncio.run(_within(verdict, self.timeout))
+            verdict = asyncio.run(within(verdict, self.timeout))
         return as_result(verdict)
 
     def __repr__(self) -> str:
         return f"FunctionEvaluator({self.name!r}, timeout={self.timeout})"
 
 
-async def _within(awaitable: Any, timeout: float) -> Any:
+async def within(awaitable: Any, timeout: float) -> Any:
     try:
         return await asyncio.wait_for(awaitable, timeout)
     except asyncio.TimeoutError:

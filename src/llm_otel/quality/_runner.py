@@ -10,13 +10,16 @@ evaluation (counted in ``llm_otel.evaluation.errors``), never the app's call.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import math
 import queue
 import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
@@ -28,23 +31,25 @@ from llm_otel._guard import guarded, report_internal_error
 from llm_otel.genai import CompletedCall, GenAITelemetry
 from llm_otel.manual._defaults import default_telemetry
 from llm_otel.quality._call import EvaluatedCall
-from llm_otel.quality._evaluator import EvaluationResult, EvaluationTimeout, Evaluator
+from llm_otel.quality._drift import DriftMonitor
+from llm_otel.quality._evaluator import EvaluationResult, EvaluationTimeout, Evaluator, within
 from llm_otel.semconv.evaluation import LLM_OTEL_DETECTION_KIND, LLM_OTEL_DETECTION_TARGET
 
 __all__ = ["DEFAULT_QUEUE_SIZE", "EvaluationRunner"]
 
 DEFAULT_QUEUE_SIZE = 1000  # calls waiting for evaluation
+EMBEDDING = "drift_embedding"  # gen_ai.evaluation.name of the drift embedding's errors
 HELPERS = 4  # threads for evaluators with a timeout; a hung one holds one until it returns
 
 
 class _Job:
-    __slots__ = ("call", "done", "error", "evaluator", "result", "taken")
+    __slots__ = ("done", "error", "result", "taken", "work")
 
-    def __init__(self, evaluator: Evaluator, call: EvaluatedCall) -> None:
-        self.evaluator, self.call = evaluator, call
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.work = work
         self.done = threading.Event()
         self.taken = False  # by a helper (a job given up before that is skipped)
-        self.result: EvaluationResult | None = None
+        self.result: Any = None
         self.error: BaseException | None = None
 
 
@@ -57,12 +62,12 @@ class _Helpers:
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
 
-    def run(self, evaluator: Evaluator, call: EvaluatedCall, timeout: float) -> Any:
+    def run(self, work: Callable[[], Any], timeout: float) -> Any:
         if len(self._threads) < self._size:
             thread = threading.Thread(target=self._work, name="llm-otel-evaluator", daemon=True)
             thread.start()
             self._threads.append(thread)
-        job = _Job(evaluator, call)
+        job = _Job(work)
         self._jobs.put(job)
         if not job.done.wait(timeout):
             job.taken = True  # still queued: no helper will start it now
@@ -78,7 +83,7 @@ class _Helpers:
                 continue
             job.taken = True
             try:
-                job.result = job.evaluator.evaluate(job.call)
+                job.result = job.work()
             except BaseException as exc:  # handed to the waiting side, which counts it
                 job.error = exc
             finally:
@@ -97,8 +102,10 @@ class EvaluationRunner:
         *,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         telemetry: Callable[[], GenAITelemetry] = default_telemetry,
+        drift: DriftMonitor | None = None,
     ) -> None:
         self.evaluators = tuple(evaluators)
+        self.drift = drift
         self.sample_rate = sample_rate
         self._telemetry = telemetry
         self._queue: queue.Queue[CompletedCall | None] = queue.Queue(queue_size)
@@ -139,28 +146,56 @@ class EvaluationRunner:
                 self._queue.task_done()
 
     def evaluate(self, completed: CompletedCall) -> None:
-        """Run every evaluator on one call and record the results (on the calling thread)."""
+        """Run every evaluator on one call and record the results, then count the call in the
+        drift windows (on the calling thread)."""
         call = EvaluatedCall(completed)
         telemetry = self._telemetry()
+        scores: list[tuple[str, float]] = []
         for evaluator in self.evaluators:
             try:
                 if evaluator.timeout is None:
                     result = evaluator.evaluate(call)
                 else:
-                    result = self._helpers.run(evaluator, call, evaluator.timeout)
+                    result = self._helpers.run(partial(evaluator.evaluate, call), evaluator.timeout)
                 if result is not None:
                     self._record(telemetry, evaluator, call, result)
+                    if result.score is not None:
+                        scores.append((evaluator.name, float(result.score)))
             except EvaluationTimeout:  # the wait, or an async evaluator's own, ran out
-                self._failed(telemetry, evaluator, "timeout")
+                self._failed(telemetry, evaluator.name, "timeout")
             except Exception as exc:
                 # Its type only: the message may quote the content it was judging.
                 report_internal_error(f"evaluator {evaluator.name!r}", exc)
-                self._failed(telemetry, evaluator, type(exc).__qualname__)
+                self._failed(telemetry, evaluator.name, type(exc).__qualname__)
+        drift = self.drift
+        if drift is not None:
+            embedding = None
+            if drift.embed is not None and call.error_type is None and call.output_text:
+                embedding = self._embed(telemetry, drift, call.output_text)
+            with guarded("drift"):
+                drift.observe(call, scores, embedding)
+
+    def _embed(self, telemetry: GenAITelemetry, drift: DriftMonitor,
+               text: str) -> list[float] | None:  # fmt: skip
+        """The answer's embedding from the user's function, on a helper thread (None: it
+        failed or ran past its timeout, counted as an evaluation error)."""
+        timeout = drift.settings.embed_timeout
+        try:
+            vector: list[float] = self._helpers.run(
+                partial(_embedding, drift.embed, text, timeout), timeout
+            )
+            return vector
+        except EvaluationTimeout:
+            self._failed(telemetry, EMBEDDING, "timeout")
+        except Exception as exc:
+            report_internal_error("drift embedding", exc)
+            self._failed(telemetry, EMBEDDING, type(exc).__qualname__)
+        return None
 
     @staticmethod
-    def _failed(telemetry: GenAITelemetry, evaluator: Evaluator, error_type: str) -> None:
+    def _failed(telemetry: GenAITelemetry, name: str, error_type: str) -> None:
         telemetry.evaluation_errors.add(
-            1, {ga.GEN_AI_EVALUATION_NAME: evaluator.name, error_attributes.ERROR_TYPE: error_type}
+            1, {ga.GEN_AI_EVALUATION_NAME: name, error_attributes.ERROR_TYPE: error_type}
         )
 
     @staticmethod
@@ -207,3 +242,16 @@ class EvaluationRunner:
         self.flush(timeout)
         with contextlib.suppress(queue.Full):  # still busy: the daemon thread ends with the process
             self._queue.put_nowait(None)
+
+
+def _embedding(embed: Any, text: str, timeout: float) -> list[float]:
+    """``embed(text)`` (awaited if it is async) as a list of finite floats."""
+    vector = embed(text)
+    if inspect.isawaitable(vector):
+        vector = asyncio.run(within(vector, timeout))
+    if isinstance(vector, (str, bytes)) or not hasattr(vector, "__len__"):
+        raise TypeError(f"an embedding is a sequence of numbers, not {type(vector).__name__}")
+    values = [float(x) for x in vector]
+    if not all(math.isfinite(x) for x in values):
+        raise ValueError("an embedding holds a number that is not finite")
+    return values

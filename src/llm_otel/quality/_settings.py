@@ -1,4 +1,5 @@
-"""``configure(evaluators=..., evaluation_sample_rate=...)`` and their environment variables."""
+"""``configure(evaluators=..., evaluation_sample_rate=..., drift=...)`` and their environment
+variables."""
 
 from __future__ import annotations
 
@@ -9,23 +10,36 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from llm_otel.genai import current_call_observer, set_call_observer
+from llm_otel.genai import current_call_observer, set_call_observer, set_drift_source
 from llm_otel.quality._builtin import BUILTIN
+from llm_otel.quality._drift import DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW, Drift, DriftMonitor
 from llm_otel.quality._evaluator import Evaluator, FunctionEvaluator
 from llm_otel.quality._runner import EvaluationRunner
 
 __all__ = [
     "DEFAULT_SAMPLE_RATE",
+    "DRIFT_BASELINE_ENV",
+    "DRIFT_ENV",
+    "DRIFT_MIN_SAMPLES_ENV",
+    "DRIFT_WINDOW_ENV",
     "EVALUATORS_ENV",
     "SAMPLE_RATE_ENV",
     "configure_evaluation",
+    "drift_from_env",
+    "parse_drift",
     "parse_evaluators",
     "parse_sample_rate",
+    "pin_drift_baseline",
 ]
 
 _logger = logging.getLogger("llm_otel")
 EVALUATORS_ENV = "LLM_OTEL_EVALUATORS"
 SAMPLE_RATE_ENV = "LLM_OTEL_EVALUATION_SAMPLE_RATE"
+DRIFT_ENV = "LLM_OTEL_DRIFT"
+DRIFT_BASELINE_ENV = "LLM_OTEL_DRIFT_BASELINE"
+DRIFT_WINDOW_ENV = "LLM_OTEL_DRIFT_WINDOW"
+DRIFT_MIN_SAMPLES_ENV = "LLM_OTEL_DRIFT_MIN_SAMPLES"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_SAMPLE_RATE = 0.1
 _OFF = ("", "none", "off", "false", "0", "no")
 _ALL = ("default", "all", "builtin", "true", "on", "1", "yes")
@@ -102,16 +116,85 @@ def parse_sample_rate(value: Any, source: str) -> float:
     return rate
 
 
+def parse_drift(value: Any, source: str) -> Drift | None:
+    """Drift settings from what a user writes: a :class:`Drift`, True/False (or "on"/"off"), a
+    baseline file path (a ``pathlib.Path``), or a dict of :class:`Drift` arguments. What is not
+    understood gets one warning and leaves drift off."""
+    if isinstance(value, Drift):
+        return value
+    if value is True or (isinstance(value, str) and value.strip().lower() in _ALL):
+        return Drift()
+    if (
+        value is None
+        or value is False
+        or (isinstance(value, str) and value.strip().lower() in _OFF)
+    ):
+        return None
+    try:
+        if isinstance(value, os.PathLike):
+            return Drift(baseline=value)
+        if isinstance(value, dict):
+            return Drift(**value)
+    except (TypeError, ValueError) as exc:
+        _logger.warning("%s: %s; drift is off", source, exc)
+        return None
+    _logger.warning("%s=%r not understood; give True, a Drift(...), a baseline path "
+                    "(pathlib.Path) or a dict of Drift arguments; drift is off",
+                    source, value)  # fmt: skip
+    return None
+
+
+def _seconds(raw: str) -> float:
+    text = raw.strip().lower()
+    unit = _UNITS.get(text[-1:], 0) if text else 0
+    seconds = float(text[:-1]) * unit if unit else float(text)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(raw)
+    return seconds
+
+
+def drift_from_env() -> Drift | None:
+    """``LLM_OTEL_DRIFT`` (on/off), ``LLM_OTEL_DRIFT_BASELINE`` (a file; turns drift on),
+    ``LLM_OTEL_DRIFT_WINDOW`` (seconds, or 30m, 1h, 1d), ``LLM_OTEL_DRIFT_MIN_SAMPLES``."""
+    flag = os.environ.get(DRIFT_ENV, "").strip().lower()
+    baseline = os.environ.get(DRIFT_BASELINE_ENV, "").strip() or None
+    if (flag == "" and baseline is None) or (flag != "" and flag in _OFF):
+        return None
+    if flag != "" and flag not in _ALL:
+        _logger.warning("%s=%r is not on or off; drift is off", DRIFT_ENV, flag)
+        return None
+    window, min_samples = DEFAULT_WINDOW, DEFAULT_MIN_SAMPLES
+    raw = os.environ.get(DRIFT_WINDOW_ENV, "").strip()
+    if raw:
+        try:
+            window = _seconds(raw)
+        except ValueError:
+            _logger.warning("%s=%r is not a duration (3600, 30m, 1h, 1d); using %gs",
+                            DRIFT_WINDOW_ENV, raw, DEFAULT_WINDOW)  # fmt: skip
+    raw = os.environ.get(DRIFT_MIN_SAMPLES_ENV, "").strip()
+    if raw:
+        try:
+            min_samples = int(raw)
+            if min_samples < 1:
+                raise ValueError(raw)
+        except ValueError:
+            min_samples = DEFAULT_MIN_SAMPLES
+            _logger.warning("%s=%r is not a positive integer; using %d",
+                            DRIFT_MIN_SAMPLES_ENV, raw, DEFAULT_MIN_SAMPLES)  # fmt: skip
+    return Drift(window=window, min_samples=min_samples, baseline=baseline)
+
+
 def configure_evaluation(
-    evaluators: Any = None, sample_rate: Any = None
+    evaluators: Any = None, sample_rate: Any = None, drift: Any = None
 ) -> EvaluationRunner | None:
-    """Install (or replace, or remove) the online evaluation runner. Left out, ``evaluators``
-    and ``sample_rate`` come from ``LLM_OTEL_EVALUATORS`` and ``LLM_OTEL_EVALUATION_SAMPLE_RATE``
-    on first setup, and stay as they are on a later call."""
+    """Install (or replace, or remove) the online evaluation runner. Left out, ``evaluators``,
+    ``sample_rate`` and ``drift`` come from ``LLM_OTEL_EVALUATORS``,
+    ``LLM_OTEL_EVALUATION_SAMPLE_RATE`` and ``LLM_OTEL_DRIFT*`` on first setup, and stay as
+    they are on a later call."""
     with _lock:
         current = current_call_observer()
         runner = current if isinstance(current, EvaluationRunner) else None
-        if evaluators is None and sample_rate is None and runner is not None:
+        if evaluators is None and sample_rate is None and drift is None and runner is not None:
             return runner
         if evaluators is None and runner is not None:
             chosen = list(runner.evaluators)
@@ -126,8 +209,38 @@ def configure_evaluation(
         else:
             raw = os.environ.get(SAMPLE_RATE_ENV, "").strip()
             rate = parse_sample_rate(raw, SAMPLE_RATE_ENV) if raw else DEFAULT_SAMPLE_RATE
-        new = EvaluationRunner(chosen, rate) if chosen else None
+        monitor = _monitor(drift, runner)
+        new = EvaluationRunner(chosen, rate, drift=monitor) if chosen or monitor else None
         previous = set_call_observer(new)
+        set_drift_source(monitor)
         if previous is not None:
             previous.close(0.0)  # it finishes what it holds on its own thread
         return new
+
+
+def _monitor(drift: Any, runner: EvaluationRunner | None) -> DriftMonitor | None:
+    """The drift monitor to use: the running one kept when the settings are the same (its
+    windows and learned baselines with it)."""
+    if drift is None:
+        if runner is not None:
+            return runner.drift
+        settings = drift_from_env()
+    else:
+        settings = parse_drift(drift, "configure(drift=...)")
+    if settings is None:
+        return None
+    if runner is not None and runner.drift is not None and runner.drift.settings == settings:
+        return runner.drift
+    return DriftMonitor(settings)
+
+
+def pin_drift_baseline(path: str | os.PathLike[str] | None = None) -> int:
+    """Make the current window of every model and feature (those with enough calls) its drift
+    baseline, e.g. once a release is known to be good, and write the baselines to ``path``
+    (default: the configured baseline file). Returns how many baselines were pinned; raises
+    RuntimeError when drift is off and OSError when the file cannot be written."""
+    current = current_call_observer()
+    monitor = current.drift if isinstance(current, EvaluationRunner) else None
+    if monitor is None:
+        raise RuntimeError("drift is off: turn it on with configure(drift=True) or LLM_OTEL_DRIFT")
+    return monitor.pin(path)

@@ -8,6 +8,10 @@ __all__ = [
     "LLM_OTEL_DETECTION_COUNT",
     "LLM_OTEL_DETECTION_KIND",
     "LLM_OTEL_DETECTION_TARGET",
+    "LLM_OTEL_DRIFT_DIVERGENCE",
+    "LLM_OTEL_DRIFT_EMBEDDING_DISTANCE",
+    "LLM_OTEL_DRIFT_FEATURE",
+    "LLM_OTEL_DRIFT_MEASURE",
     "LLM_OTEL_EVALUATION_DROPPED",
     "LLM_OTEL_EVALUATION_ERRORS",
     "LLM_OTEL_EVALUATION_RESULTS",
@@ -22,6 +26,17 @@ empty_output. (string)
 """
 LLM_OTEL_DETECTION_TARGET: Final = "llm_otel.detection.target"
 """Whether it was found in what was sent to the model or in what came back. (enum)"""
+LLM_OTEL_DRIFT_FEATURE: Final = "llm_otel.drift.feature"
+"""The per-call feature whose distribution is compared: input_tokens and output_tokens (binned at
+the token-usage histogram's boundaries), finish_reason (error for a failed call), tool_calls
+(whether the answer called a tool), output_script (the answer's dominant Unicode script),
+evaluation_score (per gen_ai.evaluation.name, in tenths). (enum)
+"""
+LLM_OTEL_DRIFT_MEASURE: Final = "llm_otel.drift.measure"
+"""The divergence reported: js (Jensen-Shannon, natural log, 0 for identical distributions and ln
+2 for disjoint ones) or kl (Kullback-Leibler of the current window from the baseline, reported
+only when it is finite: every value seen now was seen in the baseline). (enum)
+"""
 
 # Metrics
 LLM_OTEL_EVALUATION_RESULTS: Final = "llm_otel.evaluation.results"
@@ -40,4 +55,14 @@ queue was full (error.type=queue_full): the evaluators cannot keep up. (counter,
 LLM_OTEL_EVALUATION_ERRORS: Final = "llm_otel.evaluation.errors"
 """Online evaluations that gave no result: the evaluator raised (error.type is the exception's
 class name) or ran past its timeout (error.type=timeout). (counter, {evaluation})
+"""
+LLM_OTEL_DRIFT_DIVERGENCE: Final = "llm_otel.drift.divergence"
+"""How far the distribution of a feature of a service's evaluated calls over the current window
+is from its baseline, per provider and model. Reported once both hold enough calls. (gauge,
+{nat})
+"""
+LLM_OTEL_DRIFT_EMBEDDING_DISTANCE: Final = "llm_otel.drift.embedding.distance"
+"""Cosine distance between the centroid of the answers' embeddings (from the user's embedding
+function) over the current window and the baseline's centroid, per provider and model. (gauge,
+1)
 """
