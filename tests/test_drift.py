@@ -23,7 +23,6 @@ from llm_otel.genai import (
     LLMRequest,
     LLMResponse,
     current_call_observer,
-    set_drift_source,
     text_part,
     tool_call_part,
 )
@@ -436,5 +435,4 @@ def test_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
         assert configure_evaluation(None, 0.5).drift is runner.drift  # type: ignore[union-attr]
     finally:
         configure_evaluation([], None, False)
-        set_drift_source(None)
     assert current_call_observer() is None

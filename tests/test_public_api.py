@@ -13,6 +13,7 @@ def test_top_level_exports() -> None:
         "Configuration", "ContentMode", "ContentPolicy", "LLMCall", "OperationSpan", "Redactor",
         "ScopeSpanProcessor", "__version__", "agent", "configure", "context", "flush",
         "llm_call", "record_evaluation", "retrieval", "shutdown", "task", "tool", "workflow",
+        "BatchJob", "batch_job", "current_job",
     }  # fmt: skip
     assert set(llm_otel.__all__) == expected
     for name in llm_otel.__all__:

@@ -12,6 +12,7 @@ from llm_otel._configure import Configuration, configure, flush, shutdown
 from llm_otel._evaluation import record_evaluation
 from llm_otel._version import __version__
 from llm_otel.genai import ContentMode, ContentPolicy, Redactor
+from llm_otel.jobs import BatchJob, batch_job, current_job
 from llm_otel.manual import (
     LLMCall,
     OperationSpan,
@@ -26,6 +27,7 @@ from llm_otel.manual import (
 )
 
 __all__ = [
+    "BatchJob",
     "Configuration",
     "ContentMode",
     "ContentPolicy",
@@ -35,8 +37,10 @@ __all__ = [
     "ScopeSpanProcessor",
     "__version__",
     "agent",
+    "batch_job",
     "configure",
     "context",
+    "current_job",
     "flush",
     "llm_call",
     "record_evaluation",

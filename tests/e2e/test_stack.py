@@ -211,6 +211,29 @@ def _quality_traffic(llm: OpenAITestServer) -> None:
     """)
 
 
+def _job_traffic(llm: OpenAITestServer) -> None:
+    """A batch job whose items call the model, one failing, exporting its gauges while it runs:
+    every series the job rules and the Jobs dashboard read."""
+    run_app(f"""
+        import openai, llm_otel
+        config = llm_otel.configure(service_name="e2e-jobs", endpoint="http://127.0.0.1:4318",
+                                    gpu=False)
+        client = openai.OpenAI(base_url={llm.base_url!r}, api_key="k", max_retries=0)
+        with llm_otel.batch_job("e2e-summaries", total=10, job_id="e2e-run") as job:
+            for i in range(6):
+                try:
+                    with job.item(f"ticket-{{i}}"):
+                        if i == 3:
+                            raise TimeoutError("the ticket system did not answer")
+                        client.chat.completions.create(
+                            model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
+                except TimeoutError:
+                    pass
+            llm_otel.flush()  # the gauges are exported while the job runs
+        config.shutdown()
+    """)
+
+
 def test_every_alert_and_dashboard_expression_returns_data(
     traffic: Service, llm: OpenAITestServer
 ) -> None:
@@ -220,6 +243,7 @@ def test_every_alert_and_dashboard_expression_returns_data(
         traffic.ask(f"again {i}")
         traffic.ask(f"again, streamed {i}", stream=True)
     _quality_traffic(llm)
+    _job_traffic(llm)
     _llm_spans(traffic.name, 10)  # the data has arrived
     eventually(lambda: prom_query("llm:output_tokens:rate10m"), 60, "recording rules")
     # The baselines are evaluated once a minute.
@@ -235,6 +259,37 @@ def test_every_alert_and_dashboard_expression_returns_data(
         except AssertionError:
             empty.append(f"{where}\n    {expr}")
     assert not empty, "no data for:\n" + "\n".join(empty)
+
+
+def test_a_batch_job_is_one_trace_in_jaeger(llm: OpenAITestServer) -> None:
+    """The job's span, its items under it and each item's LLM call under the item, through the
+    Collector into Jaeger."""
+    _job_traffic(llm)
+
+    def whole() -> list[dict[str, Any]]:
+        def count(trace: dict[str, Any], prefix: str) -> int:
+            return sum(s["operationName"].startswith(prefix) for s in trace["spans"])
+
+        traces = jaeger_traces("e2e-jobs")
+        return [t for t in traces if count(t, "batch_item ") == 6 and count(t, "chat ") == 5]
+
+    trace = eventually(whole, 60, "a whole batch-job trace in Jaeger")[0]
+    spans = {s["spanID"]: s for s in trace["spans"]}
+
+    def parent(span: dict[str, Any]) -> dict[str, Any]:
+        return spans[next(r["spanID"] for r in span["references"] if r["refType"] == "CHILD_OF")]
+
+    (job,) = [s for s in spans.values() if s["operationName"] == "batch_job e2e-summaries"]
+    assert _tags(job)["llm_otel.job.id"] == "e2e-run"
+    assert (_tags(job)["llm_otel.job.items.ok"], _tags(job)["llm_otel.job.items.failed"]) == (5, 1)
+    items = [s for s in spans.values() if s["operationName"] == "batch_item e2e-summaries"]
+    assert all(parent(s) is job for s in items)
+    failed = [s for s in items if _tags(s).get("error.type") == "TimeoutError"]
+    assert [_tags(s)["llm_otel.job.item.id"] for s in failed] == ["ticket-3"]
+    calls = [s for s in spans.values() if s["operationName"].startswith("chat ")]
+    assert {parent(c)["spanID"] for c in calls} == {s["spanID"] for s in items} - {
+        failed[0]["spanID"]
+    }
 
 
 def test_every_dashboard_variable_has_values(traffic: Service) -> None:

@@ -19,17 +19,16 @@ from llm_otel.genai._content import (
     policy_from_env,
     set_default_policy,
 )
+from llm_otel.genai._gauges import gauge_callback, set_gauge_source
 from llm_otel.genai._incall import in_instrumented_call
 from llm_otel.genai._invocation import OPERATION_DETAILS_EVENT, Invocation, error_type_of
 from llm_otel.genai._observe import (
     CallObserver,
     CompletedCall,
-    DriftSource,
     call_observer,
     close_call_observer,
     current_call_observer,
     set_call_observer,
-    set_drift_source,
 )
 from llm_otel.genai._parts import (
     blob_part,
@@ -62,7 +61,6 @@ __all__ = [
     "CompletedCall",
     "ContentMode",
     "ContentPolicy",
-    "DriftSource",
     "GenAITelemetry",
     "Invocation",
     "IterableStreamProxy",
@@ -82,6 +80,7 @@ __all__ = [
     "drain_abandoned",
     "error_type_of",
     "file_part",
+    "gauge_callback",
     "guarded",
     "in_instrumented_call",
     "message",
@@ -89,7 +88,7 @@ __all__ = [
     "reasoning_part",
     "set_call_observer",
     "set_default_policy",
-    "set_drift_source",
+    "set_gauge_source",
     "sync_wrapper",
     "text_part",
     "tool_call_part",

@@ -13,6 +13,7 @@ import traceback
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.semconv.attributes import exception_attributes as ex
 from opentelemetry.trace import Status, StatusCode
 
@@ -60,15 +61,17 @@ def start_span(
     name: str,
     kind: trace.SpanKind,
     attributes: dict[str, Any],
+    context: Context | None = None,
 ) -> trace.Span:
-    """``tracer.start_span``, safe from a span processor whose ``on_start`` raises.
+    """``tracer.start_span`` (in ``context``, default the current one), safe from a span
+    processor whose ``on_start`` raises.
 
     The SDK has then already started the span and shown it to the processors registered before
     the failing one, but hands it back to nobody, so nobody would end it: it is found in the
     exception's frames and ended, and the call goes on with a non-recording span (its metrics
     are still recorded)."""
     try:
-        return tracer.start_span(name, kind=kind, attributes=attributes)
+        return tracer.start_span(name, context, kind=kind, attributes=attributes)
     except Exception as exc:
         report_internal_error("span start (a span processor's on_start)", exc)
         _end_orphan(exc)

@@ -6,28 +6,20 @@ are O(1) and never block: the observer queues and works elsewhere."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanContext
-from opentelemetry.util.types import AttributeValue
 
-from llm_otel._guard import guarded
 from llm_otel.genai._types import LLMRequest, LLMResponse
 
 __all__ = [
     "CallObserver",
     "CompletedCall",
-    "DriftSource",
     "call_observer",
     "close_call_observer",
     "current_call_observer",
-    "observe_divergence",
-    "observe_embedding_distance",
     "set_call_observer",
-    "set_drift_source",
 ]
 
 
@@ -79,47 +71,3 @@ def call_observer() -> CallObserver | None:
     if observer is not None and observer.wants():
         return observer
     return None
-
-
-Reading = tuple[float, Mapping[str, AttributeValue]]
-
-
-class DriftSource(Protocol):
-    """What the drift gauges report at each collection (``llm_otel.quality``'s drift monitor)."""
-
-    def divergences(self) -> Iterable[Reading]:
-        """``llm_otel.drift.divergence`` values with their attributes."""
-
-    def embedding_distances(self) -> Iterable[Reading]:
-        """``llm_otel.drift.embedding.distance`` values with their attributes."""
-
-
-# One per process, like the call observer: the gauges' callbacks are these module functions, so
-# every GenAITelemetry on a meter shares one instrument and one callback (OTel keeps the first
-# callback of an instrument registered twice).
-_drift: DriftSource | None = None
-
-
-def set_drift_source(source: DriftSource | None) -> DriftSource | None:
-    """Report ``source``'s drift from now on (None: nothing); returns the one it replaces."""
-    global _drift
-    previous, _drift = _drift, source
-    return previous
-
-
-def observe_divergence(options: CallbackOptions) -> Iterable[Observation]:
-    source = _drift
-    if source is None:
-        return ()
-    with guarded("drift gauge"):
-        return [Observation(value, dict(attrs)) for value, attrs in source.divergences()]
-    return ()
-
-
-def observe_embedding_distance(options: CallbackOptions) -> Iterable[Observation]:
-    source = _drift
-    if source is None:
-        return ()
-    with guarded("drift gauge"):
-        return [Observation(v, dict(attrs)) for v, attrs in source.embedding_distances()]
-    return ()

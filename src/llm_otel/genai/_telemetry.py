@@ -17,7 +17,8 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel._version import __version__
 from llm_otel.genai._content import ContentPolicy, default_policy
-from llm_otel.genai._observe import observe_divergence, observe_embedding_distance
+from llm_otel.genai._gauges import gauge_callback
+from llm_otel.semconv import jobs
 from llm_otel.semconv.cost import LLM_OTEL_CLIENT_COST
 from llm_otel.semconv.evaluation import (
     LLM_OTEL_DETECTION_COUNT,
@@ -73,6 +74,8 @@ class GenAITelemetry:
         "evaluation_results",
         "evaluation_score",
         "event_logger",
+        "job_items",
+        "job_runs",
         "rate_limit_remaining",
         "retries",
         "retry_wait",
@@ -149,16 +152,36 @@ class GenAITelemetry:
             unit="{evaluation}",
             description="Online evaluations that raised or ran past their timeout.",
         )
+        self.job_items = meter.create_counter(
+            jobs.LLM_OTEL_JOB_ITEMS, unit="{item}",
+            description="Items a batch job finished, by outcome.",
+        )  # fmt: skip
+        self.job_runs = meter.create_counter(
+            jobs.LLM_OTEL_JOB_RUNS, unit="{run}",
+            description="Runs of a batch job that ended, by outcome.",
+        )  # fmt: skip
+        # Computed when the metrics are collected, over the batch jobs running now (llm_otel.jobs).
+        for name, unit, description in (
+            (jobs.LLM_OTEL_JOB_REMAINING, "{item}", "Items a running batch job has left."),
+            (jobs.LLM_OTEL_JOB_PROGRESS, "1", "The share of a running batch job's items finished."),
+            (jobs.LLM_OTEL_JOB_THROUGHPUT, "{item}/s",
+             "Items a running batch job finished per second over the last minute."),
+            (jobs.LLM_OTEL_JOB_ETA, "s", "Seconds until a running batch job finishes."),
+            (jobs.LLM_OTEL_JOB_LAST_PROGRESS, "s",
+             "When a running batch job last finished an item, in seconds since the epoch."),
+        ):  # fmt: skip
+            meter.create_observable_gauge(name, [gauge_callback(name)], unit=unit,
+                                          description=description)  # fmt: skip
         # Drift is computed when the metrics are collected (llm_otel.quality's drift monitor).
         meter.create_observable_gauge(
             LLM_OTEL_DRIFT_DIVERGENCE,
-            [observe_divergence],
+            [gauge_callback(LLM_OTEL_DRIFT_DIVERGENCE)],
             unit="{nat}",
             description="Divergence of a feature of the current window's calls from its baseline.",
         )
         meter.create_observable_gauge(
             LLM_OTEL_DRIFT_EMBEDDING_DISTANCE,
-            [observe_embedding_distance],
+            [gauge_callback(LLM_OTEL_DRIFT_EMBEDDING_DISTANCE)],
             unit="1",
             description="Cosine distance of the answers' embedding centroid from its baseline.",
         )

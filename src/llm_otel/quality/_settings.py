@@ -10,11 +10,12 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from llm_otel.genai import current_call_observer, set_call_observer, set_drift_source
+from llm_otel.genai import current_call_observer, set_call_observer, set_gauge_source
 from llm_otel.quality._builtin import BUILTIN
 from llm_otel.quality._drift import DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW, Drift, DriftMonitor
 from llm_otel.quality._evaluator import Evaluator, FunctionEvaluator
 from llm_otel.quality._runner import EvaluationRunner
+from llm_otel.semconv.evaluation import LLM_OTEL_DRIFT_DIVERGENCE, LLM_OTEL_DRIFT_EMBEDDING_DISTANCE
 
 __all__ = [
     "DEFAULT_SAMPLE_RATE",
@@ -212,10 +213,17 @@ def configure_evaluation(
         monitor = _monitor(drift, runner)
         new = EvaluationRunner(chosen, rate, drift=monitor) if chosen or monitor else None
         previous = set_call_observer(new)
-        set_drift_source(monitor)
+        _report(monitor)
         if previous is not None:
             previous.close(0.0)  # it finishes what it holds on its own thread
         return new
+
+
+def _report(monitor: DriftMonitor | None) -> None:
+    """The drift gauges report ``monitor`` from now on (None: nothing)."""
+    set_gauge_source(LLM_OTEL_DRIFT_DIVERGENCE, monitor.divergences if monitor else None)
+    set_gauge_source(LLM_OTEL_DRIFT_EMBEDDING_DISTANCE,
+                     monitor.embedding_distances if monitor else None)  # fmt: skip
 
 
 def _monitor(drift: Any, runner: EvaluationRunner | None) -> DriftMonitor | None:
