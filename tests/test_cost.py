@@ -173,3 +173,17 @@ def test_an_unreadable_switch_warns_and_keeps_the_default(
         assert env_flag(variable, True) is True  # warned once
     (record,) = caplog.records
     assert variable in record.getMessage() and "banana" in record.getMessage()
+
+
+def test_batch_rates() -> None:
+    shipped = cost.prices()
+    assert shipped is not None
+    assert (shipped.batch_rate("openai"), shipped.batch_rate("anthropic")) == (0.5, 0.5)
+    assert shipped.batch_rate("groq") == 1.0  # no batch API listed: the list price
+    merged = shipped.merged(cost.parse({"prices": {}, "batch": {"openai": 0.4, "groq": 0.75}}))
+    assert (merged.batch_rate("openai"), merged.batch_rate("groq")) == (0.4, 0.75)
+    assert merged.batch_rate("anthropic") == 0.5
+    for bad, message in (({"openai": 1.5}, "0 to 1"), ({"openai": -1}, "finite price"),
+                         ([0.5], "must map providers")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            cost.parse({"prices": {}, "batch": bad})

@@ -212,10 +212,10 @@ def _quality_traffic(llm: OpenAITestServer) -> None:
 
 
 def _job_traffic(llm: OpenAITestServer) -> None:
-    """A batch job whose items call the model, one failing, exporting its gauges while it runs:
-    every series the job rules and the Jobs dashboard read."""
+    """A batch job whose items call the model, one failing, exporting its gauges while it runs,
+    and a provider batch: every series the job rules and the Jobs dashboard read."""
     run_app(f"""
-        import openai, llm_otel
+        import json, openai, llm_otel
         config = llm_otel.configure(service_name="e2e-jobs", endpoint="http://127.0.0.1:4318",
                                     gpu=False)
         client = openai.OpenAI(base_url={llm.base_url!r}, api_key="k", max_retries=0)
@@ -230,6 +230,18 @@ def _job_traffic(llm: OpenAITestServer) -> None:
                 except TimeoutError:
                     pass
             llm_otel.flush()  # the gauges are exported while the job runs
+        # A provider batch (the OpenAI Batch API) of three requests, one failing.
+        lines = "".join(json.dumps({{
+            "custom_id": ("error-429-" if i == 2 else "t-") + str(i), "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {{"model": "gpt-4o-mini", "messages": [{{"role": "user", "content": "hi"}}]}},
+        }}) + "\n" for i in range(3))
+        upload = client.files.create(file=("requests.jsonl", lines.encode()), purpose="batch")
+        batch = client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
+                                      completion_window="24h")
+        done = client.batches.retrieve(batch.id)
+        client.files.content(done.output_file_id)
+        client.files.content(done.error_file_id)
         config.shutdown()
     """)
 

@@ -26,6 +26,7 @@ import uuid
 from typing import Any
 
 from tests.servers.loopback import RETRY_HEADERS, Handler, LoopbackServer, echo, failing_attempt
+from tests.servers.openai_batches import BatchStore
 
 __all__ = ["SLOW_FIRST_DELAY", "TEXT", "OpenAITestServer"]
 
@@ -45,8 +46,20 @@ TOOL_ARGS = '{"city": "Paris"}'
 class _Handler(Handler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
+        batches: BatchStore = self.server.batches  # type: ignore[attr-defined]
+        if self.path.endswith("/files"):  # a multipart upload (the Batch API's input)
+            self.server.requests.append((self.path, None))
+            self._json(200, batches.upload(self.headers.get("content-type", ""), raw))
+            return
+        body = json.loads(raw or b"{}")
         self.server.requests.append((self.path, body))
+        if self.path.endswith("/batches"):
+            self._json(*batches.create(body))
+            return
+        if self.path.endswith("/cancel") and "/batches/" in self.path:
+            self._json(*batches.cancel(self.path.split("/")[-2]))
+            return
         model = str(body.get("model", ""))
         failing = failing_attempt(model)
         if failing is not None:
@@ -93,6 +106,25 @@ class _Handler(Handler):
                     "usage": {"prompt_tokens": 7, "completion_tokens": 0, "total_tokens": 7},
                 },
             )
+        else:
+            self._json(404, {"error": {"message": "not found"}})
+
+    def do_GET(self) -> None:
+        self.server.requests.append((self.path, None))
+        batches: BatchStore = self.server.batches  # type: ignore[attr-defined]
+        parts = self.path.split("?")[0].rstrip("/").split("/")
+        if len(parts) >= 2 and parts[-2] == "batches":
+            self._json(*batches.retrieve(parts[-1]))
+        elif len(parts) >= 3 and parts[-1] == "content" and parts[-3] == "files":
+            data = batches.content(parts[-2])
+            if data is None:
+                self._json(404, {"error": {"message": "no such file"}})
+                return
+            self.send_response(200)
+            self.send_header("content-type", "application/octet-stream")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
         else:
             self._json(404, {"error": {"message": "not found"}})
 
@@ -388,6 +420,10 @@ class OpenAITestServer(LoopbackServer):
     """The OpenAI-compatible API; clients use :attr:`base_url` (``/v1``)."""
 
     handler = _Handler
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
+        self._server.batches = BatchStore()  # type: ignore[attr-defined]
 
     @property
     def base_url(self) -> str:

@@ -60,9 +60,12 @@ class Price:
 class PriceTable:
     """Provider -> model -> :class:`Price`, with prefix matching cached per model name."""
 
-    def __init__(self, table: dict[str, dict[str, Price]], as_of: str | None = None) -> None:
+    def __init__(self, table: dict[str, dict[str, Price]], as_of: str | None = None,
+                 batch: dict[str, float] | None = None) -> None:  # fmt: skip
         self.table = table
         self.as_of = as_of
+        self.batch = dict(batch or {})
+        """Provider -> the share of the list price its batch API bills (OpenAI, Anthropic: 0.5)."""
         self._matches: dict[tuple[str, str], Price | None] = {}
 
     def lookup(self, provider: str, model: str | None) -> Price | None:
@@ -90,11 +93,15 @@ class PriceTable:
                 best = name
         return models[best] if best else None
 
+    def batch_rate(self, provider: str) -> float:
+        """The share of the list price a batch request of ``provider`` costs (1.0: unlisted)."""
+        return self.batch.get(provider, 1.0)
+
     def merged(self, other: PriceTable) -> PriceTable:
         table = {p: dict(m) for p, m in self.table.items()}
         for provider, models in other.table.items():
             table.setdefault(provider, {}).update(models)
-        return PriceTable(table, other.as_of or self.as_of)
+        return PriceTable(table, other.as_of or self.as_of, {**self.batch, **other.batch})
 
 
 def parse(data: Any) -> PriceTable:
@@ -117,7 +124,15 @@ def parse(data: Any) -> PriceTable:
         for model, spec in models.items():
             table.setdefault(provider, {})[model] = _price(provider, model, spec)
     as_of = data.get("as_of")
-    return PriceTable(table, as_of if isinstance(as_of, str) else None)
+    batch = data.get("batch", {})
+    if not isinstance(batch, dict):
+        raise ValueError(f'"batch" must map providers to a share of the list price, not {batch!r}')
+    rates: dict[str, float] = {}
+    for provider, rate in batch.items():
+        if _amount(rate) > 1:
+            raise ValueError(f"batch[{provider!r}] = {rate!r}: a share of the list price, 0 to 1")
+        rates[provider] = float(rate)
+    return PriceTable(table, as_of if isinstance(as_of, str) else None, rates)
 
 
 def _price(provider: str, model: str, spec: Any) -> Price:

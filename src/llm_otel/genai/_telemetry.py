@@ -18,7 +18,7 @@ from opentelemetry.util.types import AttributeValue
 from llm_otel._version import __version__
 from llm_otel.genai._content import ContentPolicy, default_policy
 from llm_otel.genai._gauges import gauge_callback
-from llm_otel.semconv import jobs
+from llm_otel.semconv import batch, jobs
 from llm_otel.semconv.cost import LLM_OTEL_CLIENT_COST
 from llm_otel.semconv.evaluation import (
     LLM_OTEL_DETECTION_COUNT,
@@ -66,6 +66,9 @@ class GenAITelemetry:
         "_content",
         "_headroom_seen",
         "active",
+        "batch_cost",
+        "batch_requests",
+        "batch_tokens",
         "cost",
         "detections",
         "duration",
@@ -152,6 +155,18 @@ class GenAITelemetry:
             unit="{evaluation}",
             description="Online evaluations that raised or ran past their timeout.",
         )
+        self.batch_requests = meter.create_counter(
+            batch.LLM_OTEL_BATCH_REQUESTS, unit="{request}",
+            description="Requests of provider batches, by outcome, counted from their results.",
+        )  # fmt: skip
+        self.batch_tokens = meter.create_counter(
+            batch.LLM_OTEL_BATCH_TOKENS, unit="{token}",
+            description="Tokens the requests of provider batches used.",
+        )  # fmt: skip
+        self.batch_cost = meter.create_counter(
+            batch.LLM_OTEL_BATCH_COST, unit="{USD}",
+            description="Estimated cost of provider batch requests in USD, at the batch rate.",
+        )  # fmt: skip
         self.job_items = meter.create_counter(
             jobs.LLM_OTEL_JOB_ITEMS, unit="{item}",
             description="Items a batch job finished, by outcome.",

@@ -1,7 +1,8 @@
 """OpenTelemetry instrumentation for the ``openai`` client library.
 
 Chat Completions (``create``, ``parse`` and the ``stream()`` helper), the Responses API and
-embeddings, sync and async, streamed or not; OpenAI, Azure OpenAI and OpenAI-compatible servers.
+embeddings, sync and async, streamed or not; OpenAI, Azure OpenAI and OpenAI-compatible servers;
+the Batch API (``batches.create/retrieve/cancel`` and the results' ``files.content``).
 
     from llm_otel.instrumentation.openai import OpenAIInstrumentor
     OpenAIInstrumentor().instrument()
@@ -9,7 +10,9 @@ embeddings, sync and async, streamed or not; OpenAI, Azure OpenAI and OpenAI-com
 
 from __future__ import annotations
 
+from llm_otel.genai import GenAITelemetry
 from llm_otel.instrumentation._base import LLMInstrumentor, Target
+from llm_otel.instrumentation._support import Patches
 from llm_otel.instrumentation.openai.package import _instruments
 
 __all__ = ["OpenAIInstrumentor"]
@@ -32,3 +35,11 @@ class OpenAIInstrumentor(LLMInstrumentor):
         *Target.pair("openai.resources.embeddings", "Embeddings", "AsyncEmbeddings",
                      ("create",), "._embeddings:EmbeddingsAdapter"),
     )  # fmt: skip
+
+    def patch(self, telemetry: GenAITelemetry, patches: Patches) -> None:
+        # The Batch API's lifecycle calls and its result files (not GenAI operations: their own
+        # spans and metrics, docs/batch.md).
+        from llm_otel.instrumentation.openai._batches import present_targets
+
+        for cls, method, wrapper in present_targets(telemetry):
+            patches.wrap(cls, method, wrapper)

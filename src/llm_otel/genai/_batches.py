@@ -1,0 +1,203 @@
+"""Provider batch APIs (work submitted now and answered later at a discount), provider-neutral:
+a span per lifecycle call (``batch create``, ``batch retrieve``, ``batch cancel``, ``batch
+results``) with the batch's id, status and request counts, and, when a batch's results are
+fetched, its requests counted by outcome with their tokens and cost at the batch rate.
+
+Adapters (``instrumentation/openai/_batches.py``) turn the SDK's objects into :class:`BatchInfo`
+and :class:`BatchRequest`; this module records them. A result file is known as a batch's when a
+lifecycle call reported it (its id remembered, bounded), and is counted once per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
+from opentelemetry.semconv.attributes import error_attributes, server_attributes
+from opentelemetry.trace import Span, SpanKind
+from opentelemetry.util.types import AttributeValue
+
+from llm_otel._guard import guarded
+from llm_otel.cost import prices
+from llm_otel.genai._failure import end_span, record_failure, start_span
+from llm_otel.genai._telemetry import GenAITelemetry
+from llm_otel.semconv import batch as names
+
+__all__ = ["BatchFile", "BatchInfo", "BatchRequest", "batch_span", "known_file", "record_results"]
+
+MAX_FILES = 4096  # result files remembered (and files counted)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchInfo:
+    """A batch as one lifecycle call reported it."""
+
+    batch_id: str | None
+    status: str | None = None
+    endpoint: str | None = None
+    model: str | None = None
+    total: int | None = None
+    completed: int | None = None
+    failed: int | None = None
+    result_files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFile:
+    """A result file of a batch: which batch, which provider, the batch's model if known."""
+
+    batch_id: str | None
+    provider: str
+    model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """One request of a batch, from its results."""
+
+    model: str | None
+    succeeded: bool
+    error_type: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+
+
+class _Files:
+    """Result files reported by lifecycle calls, and those already counted (both bounded)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: OrderedDict[str, BatchFile] = OrderedDict()
+        self._counted: OrderedDict[str, None] = OrderedDict()
+
+    def remember(self, provider: str, info: BatchInfo) -> None:
+        with self._lock:
+            for file_id in info.result_files:
+                self._known[file_id] = BatchFile(info.batch_id, provider, info.model)
+                self._known.move_to_end(file_id)
+            while len(self._known) > MAX_FILES:
+                self._known.popitem(last=False)
+
+    def get(self, file_id: str) -> BatchFile | None:
+        with self._lock:
+            return self._known.get(file_id)
+
+    def first_count(self, file_id: str) -> bool:
+        """True the first time a file is counted in this process."""
+        with self._lock:
+            if file_id in self._counted:
+                return False
+            self._counted[file_id] = None
+            while len(self._counted) > MAX_FILES:
+                self._counted.popitem(last=False)
+            return True
+
+
+_files = _Files()
+
+
+def known_file(file_id: object) -> BatchFile | None:
+    """The batch a file holds the results of, if a lifecycle call in this process said so."""
+    return _files.get(file_id) if isinstance(file_id, str) else None
+
+
+class BatchSpan:
+    """The handle of a lifecycle call's span."""
+
+    def __init__(self, span: Span, provider: str) -> None:
+        self.span = span
+        self.provider = provider
+
+    def describe(self, info: BatchInfo) -> None:
+        """What the call reported of the batch (on the span; its result files remembered)."""
+        with guarded("batch span"):
+            _files.remember(self.provider, info)
+            span = self.span
+            for key, value in (
+                (names.LLM_OTEL_BATCH_ID, info.batch_id),
+                (names.LLM_OTEL_BATCH_STATUS, info.status),
+                (names.LLM_OTEL_BATCH_ENDPOINT, info.endpoint),
+                (ga.GEN_AI_REQUEST_MODEL, info.model),
+                (names.LLM_OTEL_BATCH_REQUESTS_TOTAL, info.total),
+                (names.LLM_OTEL_BATCH_REQUESTS_COMPLETED, info.completed),
+                (names.LLM_OTEL_BATCH_REQUESTS_FAILED, info.failed),
+            ):
+                if value is not None:
+                    span.set_attribute(key, value)
+
+
+@contextmanager
+def batch_span(telemetry: GenAITelemetry, provider: str, operation: str,
+               server: tuple[str | None, int | None] = (None, None),
+               batch_id: str | None = None) -> Iterator[BatchSpan]:  # fmt: skip
+    """The span of one lifecycle call; an exception marks it failed and is re-raised."""
+    attributes: dict[str, AttributeValue] = {
+        ga.GEN_AI_PROVIDER_NAME: provider,
+        names.LLM_OTEL_BATCH_OPERATION: operation,
+    }
+    if batch_id is not None:
+        attributes[names.LLM_OTEL_BATCH_ID] = batch_id
+    address, port = server
+    if address:
+        attributes[server_attributes.SERVER_ADDRESS] = address
+    if port:
+        attributes[server_attributes.SERVER_PORT] = port
+    span = start_span(telemetry.tracer, f"batch {operation}", SpanKind.CLIENT, attributes)
+    try:
+        yield BatchSpan(span, provider)
+    except BaseException as exc:
+        with guarded("batch span failure"):
+            error_type = type(exc).__qualname__
+            status = getattr(exc, "status_code", None)
+            if isinstance(status, int):
+                error_type = str(status)
+            span.set_attribute(error_attributes.ERROR_TYPE, error_type)
+            record_failure(span, exc, error_type, telemetry.content)
+        raise
+    finally:
+        end_span(span)
+
+
+def record_results(telemetry: GenAITelemetry, handle: BatchSpan, file_id: str,
+                   batch: BatchFile, requests: Iterable[BatchRequest]) -> None:  # fmt: skip
+    """Count a result file's requests (once per file and process): outcomes, tokens, cost."""
+    span = handle.span
+    if batch.batch_id is not None:
+        span.set_attribute(names.LLM_OTEL_BATCH_ID, batch.batch_id)
+    counted = _files.first_count(file_id)
+    span.set_attribute(names.LLM_OTEL_BATCH_RESULTS_COUNTED, counted)
+    if not counted:
+        return
+    table = prices()
+    rate = table.batch_rate(batch.provider) if table is not None else 1.0
+    succeeded = failed = 0
+    for request in requests:
+        model = batch.model or request.model
+        base: dict[str, AttributeValue] = {ga.GEN_AI_PROVIDER_NAME: batch.provider}
+        if model:
+            base[ga.GEN_AI_REQUEST_MODEL] = model
+        outcome: dict[str, AttributeValue] = {
+            **base, names.LLM_OTEL_BATCH_REQUEST_OUTCOME: "succeeded" if request.succeeded
+            else "errored",
+        }  # fmt: skip
+        if not request.succeeded:
+            outcome[error_attributes.ERROR_TYPE] = request.error_type or "_OTHER"
+            failed += 1
+        else:
+            succeeded += 1
+        telemetry.batch_requests.add(1, outcome)
+        for kind, tokens in (("input", request.input_tokens), ("output", request.output_tokens)):
+            if tokens:
+                telemetry.batch_tokens.add(tokens, {**base, ga.GEN_AI_TOKEN_TYPE: kind})
+        price = table.lookup(batch.provider, model) if table is not None else None
+        if price is not None and (request.input_tokens or request.output_tokens):
+            cost = price.cost(request.input_tokens, request.output_tokens,
+                              request.cached_input_tokens) * rate  # fmt: skip
+            telemetry.batch_cost.add(cost, base)
+    span.set_attribute(names.LLM_OTEL_BATCH_REQUESTS_COMPLETED, succeeded)
+    span.set_attribute(names.LLM_OTEL_BATCH_REQUESTS_FAILED, failed)
