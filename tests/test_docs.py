@@ -1,7 +1,7 @@
 """Every documented snippet meant to run does run: the ```` ```python run ```` blocks of README.md
-and docs/*.md, each as a fresh process against the local OpenAI test server and an OTLP
-receiver, must exit 0 with nothing on stderr (no traceback, no llm-otel warning) and export
-what they record. A Python block that is not to be run says so with ```` ```python norun ````;
+and docs/*.md, each as a fresh process against the local OpenAI and Anthropic test servers
+and an OTLP receiver, must exit 0 with nothing on stderr (no traceback, no llm-otel warning) and
+export what they record. A Python block that is not to be run says so with ```` ```python norun ````;
 an unmarked one fails this suite, so a new snippet cannot be forgotten.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.anthropic_server import AnthropicTestServer
 from tests.servers.openai_server import OpenAITestServer
 from tests.servers.otlp_receiver import OTLPReceiver
 
@@ -63,14 +64,25 @@ def test_every_python_block_says_whether_it_runs() -> None:
     assert len(RUN) >= 10  # the suite is not silently emptied
 
 
+@pytest.fixture(scope="module")
+def anthropic_server() -> Iterator[AnthropicTestServer]:
+    server = AnthropicTestServer().start()
+    yield server
+    server.stop()
+
+
 @pytest.mark.parametrize("block", RUN, ids=[b.id for b in RUN])
-def test_documented_snippet_runs(block: Block, server: OpenAITestServer, tmp_path: Path) -> None:
+def test_documented_snippet_runs(
+    block: Block, server: OpenAITestServer, anthropic_server: AnthropicTestServer, tmp_path: Path
+) -> None:
     receiver = OTLPReceiver().start()
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLM_OTEL_"))}
         env.update(
             OPENAI_BASE_URL=server.base_url,
             OPENAI_API_KEY="test-key",
+            ANTHROPIC_BASE_URL=anthropic_server.base_url,
+            ANTHROPIC_API_KEY="test-key",
             OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
             LLM_OTEL_GPU_METRICS="false",  # no GPU here: its one notice is not the snippet's
         )

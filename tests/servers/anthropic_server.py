@@ -20,6 +20,7 @@ import json
 import time
 from typing import Any
 
+from tests.servers.anthropic_batches import MessageBatchStore
 from tests.servers.loopback import RETRY_HEADERS, Handler, LoopbackServer, echo, failing_attempt
 
 __all__ = ["SLOW_FIRST_DELAY", "TEXT", "AnthropicTestServer"]
@@ -70,6 +71,14 @@ class _Handler(Handler):
         length = int(self.headers.get("content-length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.requests.append((self.path, dict(self.headers), body))
+        batches: MessageBatchStore = self.server.batches  # type: ignore[attr-defined]
+        path = self.path.split("?")[0]
+        if path == "/v1/messages/batches":
+            self._json(*batches.create(body))
+            return
+        if path.startswith("/v1/messages/batches/") and path.endswith("/cancel"):
+            self._json(*batches.cancel(path.split("/")[-2]))
+            return
         model = str(body.get("model", ""))
         failing = failing_attempt(model)
         if failing is not None:
@@ -92,6 +101,26 @@ class _Handler(Handler):
             self._stream(body)
         else:
             self._json(200, message(body))
+
+    def do_GET(self) -> None:
+        self.server.requests.append((self.path, dict(self.headers), None))
+        batches: MessageBatchStore = self.server.batches  # type: ignore[attr-defined]
+        parts = self.path.split("?")[0].rstrip("/").split("/")
+        if parts[-1] == "results" and parts[-3] == "batches":
+            data = batches.results(parts[-2])
+            if data is None:
+                self._json(404, {"type": "error", "error": {"type": "not_found_error"}})
+                return
+            self.send_response(200)
+            self.send_header("content-type", "application/binary")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif len(parts) >= 2 and parts[-2] == "batches":
+            host = self.headers.get("host", "127.0.0.1")
+            self._json(*batches.retrieve(parts[-1], f"http://{host}"))
+        else:
+            self._json(404, {"type": "error", "error": {"type": "not_found_error"}})
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         sent = {"request-id": "req_test"}
@@ -184,6 +213,10 @@ class AnthropicTestServer(LoopbackServer):
     """The Anthropic Messages API; clients use :attr:`base_url`."""
 
     handler = _Handler
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
+        self._server.batches = MessageBatchStore()  # type: ignore[attr-defined]
 
     @property
     def base_url(self) -> str:

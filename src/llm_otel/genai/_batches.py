@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv.attributes import error_attributes, server_attributes
 from opentelemetry.trace import Span, SpanKind
@@ -24,10 +27,21 @@ from opentelemetry.util.types import AttributeValue
 from llm_otel._guard import guarded
 from llm_otel.cost import prices
 from llm_otel.genai._failure import end_span, record_failure, start_span
+from llm_otel.genai._incall import IN_OTHER_CALL
+from llm_otel.genai._streams import _Proxy
 from llm_otel.genai._telemetry import GenAITelemetry
 from llm_otel.semconv import batch as names
 
-__all__ = ["BatchFile", "BatchInfo", "BatchRequest", "batch_span", "known_file", "record_results"]
+__all__ = [
+    "BatchFile",
+    "BatchInfo",
+    "BatchRequest",
+    "batch_span",
+    "counting_results",
+    "known_file",
+    "lifecycle_wrapper",
+    "record_results",
+]
 
 MAX_FILES = 4096  # result files remembered (and files counted)
 
@@ -63,8 +77,10 @@ class BatchRequest:
     succeeded: bool
     error_type: str | None = None
     input_tokens: int | None = None
+    """All input tokens, cached ones included (as the conventions count them)."""
     output_tokens: int | None = None
     cached_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
 
 
 class _Files:
@@ -148,6 +164,8 @@ def batch_span(telemetry: GenAITelemetry, provider: str, operation: str,
     if port:
         attributes[server_attributes.SERVER_PORT] = port
     span = start_span(telemetry.tracer, f"batch {operation}", SpanKind.CLIENT, attributes)
+    token = otel_context.attach(trace.set_span_in_context(span))  # what the call does nests
+    muted = IN_OTHER_CALL.set(True)  # an SDK's own span for this call: not made (anthropic)
     try:
         yield BatchSpan(span, provider)
     except BaseException as exc:
@@ -160,7 +178,47 @@ def batch_span(telemetry: GenAITelemetry, provider: str, operation: str,
             record_failure(span, exc, error_type, telemetry.content)
         raise
     finally:
+        IN_OTHER_CALL.reset(muted)
+        otel_context.detach(token)
         end_span(span)
+
+
+class _Counter:
+    """Counts a batch's requests: outcome, tokens and cost at the provider's batch rate."""
+
+    def __init__(self, telemetry: GenAITelemetry, provider: str, model: str | None) -> None:
+        self._telemetry, self._provider, self._model = telemetry, provider, model
+        self._table = prices()
+        self._rate = self._table.batch_rate(provider) if self._table is not None else 1.0
+        self.succeeded = self.failed = 0
+
+    def count(self, request: BatchRequest) -> None:
+        telemetry = self._telemetry
+        model = self._model or request.model
+        base: dict[str, AttributeValue] = {ga.GEN_AI_PROVIDER_NAME: self._provider}
+        if model:
+            base[ga.GEN_AI_REQUEST_MODEL] = model
+        outcome: dict[str, AttributeValue] = {
+            **base, names.LLM_OTEL_BATCH_REQUEST_OUTCOME: "succeeded" if request.succeeded
+            else "errored",
+        }  # fmt: skip
+        if request.succeeded:
+            self.succeeded += 1
+        else:
+            outcome[error_attributes.ERROR_TYPE] = request.error_type or "_OTHER"
+            self.failed += 1
+        telemetry.batch_requests.add(1, outcome)
+        for kind, tokens in (("input", request.input_tokens), ("output", request.output_tokens)):
+            if tokens:
+                telemetry.batch_tokens.add(tokens, {**base, ga.GEN_AI_TOKEN_TYPE: kind})
+        table = self._table
+        price = table.lookup(self._provider, model) if table is not None else None
+        if price is not None and (request.input_tokens or request.output_tokens):
+            cost = price.cost(
+                request.input_tokens, request.output_tokens,
+                request.cached_input_tokens, request.cache_creation_input_tokens,
+            )  # fmt: skip
+            telemetry.batch_cost.add(cost * self._rate, base)
 
 
 def record_results(telemetry: GenAITelemetry, handle: BatchSpan, file_id: str,
@@ -173,31 +231,131 @@ def record_results(telemetry: GenAITelemetry, handle: BatchSpan, file_id: str,
     span.set_attribute(names.LLM_OTEL_BATCH_RESULTS_COUNTED, counted)
     if not counted:
         return
-    table = prices()
-    rate = table.batch_rate(batch.provider) if table is not None else 1.0
-    succeeded = failed = 0
+    counter = _Counter(telemetry, batch.provider, batch.model)
     for request in requests:
-        model = batch.model or request.model
-        base: dict[str, AttributeValue] = {ga.GEN_AI_PROVIDER_NAME: batch.provider}
-        if model:
-            base[ga.GEN_AI_REQUEST_MODEL] = model
-        outcome: dict[str, AttributeValue] = {
-            **base, names.LLM_OTEL_BATCH_REQUEST_OUTCOME: "succeeded" if request.succeeded
-            else "errored",
-        }  # fmt: skip
-        if not request.succeeded:
-            outcome[error_attributes.ERROR_TYPE] = request.error_type or "_OTHER"
-            failed += 1
-        else:
-            succeeded += 1
-        telemetry.batch_requests.add(1, outcome)
-        for kind, tokens in (("input", request.input_tokens), ("output", request.output_tokens)):
-            if tokens:
-                telemetry.batch_tokens.add(tokens, {**base, ga.GEN_AI_TOKEN_TYPE: kind})
-        price = table.lookup(batch.provider, model) if table is not None else None
-        if price is not None and (request.input_tokens or request.output_tokens):
-            cost = price.cost(request.input_tokens, request.output_tokens,
-                              request.cached_input_tokens) * rate  # fmt: skip
-            telemetry.batch_cost.add(cost, base)
-    span.set_attribute(names.LLM_OTEL_BATCH_REQUESTS_COMPLETED, succeeded)
-    span.set_attribute(names.LLM_OTEL_BATCH_REQUESTS_FAILED, failed)
+        counter.count(request)
+    span.set_attribute(names.LLM_OTEL_BATCH_REQUESTS_COMPLETED, counter.succeeded)
+    span.set_attribute(names.LLM_OTEL_BATCH_REQUESTS_FAILED, counter.failed)
+
+
+def counting_results(
+    telemetry: GenAITelemetry,
+    handle: BatchSpan,
+    batch_id: str,
+    results: Any,
+    convert: Callable[[Any], BatchRequest | None],
+) -> Any:
+    """``results`` (a stream of a batch's results the app will iterate, sync or async) proxied
+    so that each result is counted as the app takes it, once per batch and process; the app
+    gets the same items. Anything that is not such a stream is returned as it is."""
+    counted = _files.first_count(f"{handle.provider}:{batch_id}")
+    handle.span.set_attribute(names.LLM_OTEL_BATCH_RESULTS_COUNTED, counted)
+    if not counted:
+        return results
+    counter = _Counter(telemetry, handle.provider, None)
+
+    def count(item: Any) -> None:
+        with guarded("batch result"):
+            request = convert(item)
+            if request is not None:
+                counter.count(request)
+
+    if hasattr(results, "__anext__"):
+        return _AsyncCounting(results, count)
+    if hasattr(results, "__next__"):
+        return _Counting(results, count)
+    return results
+
+
+class _Counting(_Proxy):
+    """A sync stream of results, each counted as it is taken."""
+
+    def __init__(self, wrapped: Any, count: Callable[[Any], None]) -> None:
+        super().__init__(wrapped)
+        self._self_count = count
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.__wrapped__:
+            self._self_count(item)
+            yield item
+
+    def __next__(self) -> Any:
+        item = next(self.__wrapped__)
+        self._self_count(item)
+        return item
+
+
+class _AsyncCounting(_Proxy):
+    """An async stream of results, each counted as it is taken."""
+
+    def __init__(self, wrapped: Any, count: Callable[[Any], None]) -> None:
+        super().__init__(wrapped)
+        self._self_count = count
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        async for item in self.__wrapped__:
+            self._self_count(item)
+            yield item
+
+    async def __anext__(self) -> Any:
+        item = await self.__wrapped__.__anext__()
+        self._self_count(item)
+        return item
+
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+Identity = Callable[[Any], tuple[str, str | None, int | None]]
+
+
+def _identity(
+    identity: Identity, instance: Any, provider: str
+) -> tuple[str, str | None, int | None]:
+    with guarded("batch client"):
+        return identity(instance)
+    return provider, None, None
+
+
+def lifecycle_wrapper(telemetry: GenAITelemetry, operation: str, is_async: bool, *,
+                      provider: str, identity: Identity, id_argument: str,
+                      describe: Callable[[Any], BatchInfo]) -> Wrapper:  # fmt: skip
+    """A wrapt wrapper for one lifecycle method of a batch resource (``create``, ``retrieve``,
+    ``cancel``), sync or async: its span, and what the returned batch says on it.
+    ``identity`` gives the provider name and server of the resource's client; ``id_argument``
+    is the method's batch-id parameter (the first positional argument); ``describe`` turns the
+    returned batch into a :class:`BatchInfo`."""
+
+    def start(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        name, address, port = _identity(identity, instance, provider)
+        batch_id = None
+        if operation != "create":
+            value = args[0] if args else kwargs.get(id_argument)
+            batch_id = value if isinstance(value, str) else None
+        return batch_span(telemetry, name, operation, (address, port), batch_id)
+
+    def finish(handle: BatchSpan, result: Any) -> None:
+        with guarded("batch lifecycle"):
+            handle.describe(describe(result))
+
+    if is_async:
+
+        async def async_wrapper(wrapped: Callable[..., Any], instance: Any,
+                                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # fmt: skip
+            if not telemetry.active:
+                return await wrapped(*args, **kwargs)
+            with start(instance, args, kwargs) as handle:
+                result = await wrapped(*args, **kwargs)
+                finish(handle, result)
+                return result
+
+        return async_wrapper
+
+    def sync_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Any:  # fmt: skip
+        if not telemetry.active:
+            return wrapped(*args, **kwargs)
+        with start(instance, args, kwargs) as handle:
+            result = wrapped(*args, **kwargs)
+            finish(handle, result)
+            return result
+
+    return sync_wrapper

@@ -34,6 +34,11 @@ class AnthropicInstrumentor(LLMInstrumentor):
 
         for cls, method, wrapper in present_targets(telemetry):
             patches.wrap(cls, method, wrapper)
+        # Message Batches: their own spans and metrics, not GenAI operations (docs/batch.md).
+        from llm_otel.instrumentation.anthropic._batches import present_targets as batch_targets
+
+        for cls, method, wrapper in batch_targets(telemetry):
+            patches.wrap(cls, method, wrapper)
         replacement = sdk_tracer_property()
         if replacement is not None:
             base, prop = replacement

@@ -14,15 +14,15 @@ from llm_otel.genai import GenAITelemetry
 from llm_otel.genai._batches import (
     BatchInfo,
     BatchRequest,
+    Wrapper,
     batch_span,
     known_file,
+    lifecycle_wrapper,
     record_results,
 )
 from llm_otel.instrumentation.openai._common import client_identity
 
 __all__ = ["batch_info", "parse_results", "present_targets"]
-
-Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
 def _int(value: Any) -> int | None:
@@ -106,41 +106,6 @@ def _identity(instance: Any) -> tuple[str, str | None, int | None]:
     return "openai", None, None
 
 
-def _lifecycle(telemetry: GenAITelemetry, operation: str, is_async: bool) -> Wrapper:
-    def start(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        provider, address, port = _identity(instance)
-        batch_id = None if operation == "create" else _str(_argument(args, kwargs, "batch_id"))
-        return batch_span(telemetry, provider, operation, (address, port), batch_id)
-
-    def describe(handle: Any, result: Any) -> None:
-        with guarded("openai batch"):
-            handle.describe(batch_info(result))
-
-    if is_async:
-
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any,
-                                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # fmt: skip
-            if not telemetry.active:
-                return await wrapped(*args, **kwargs)
-            with start(instance, args, kwargs) as handle:
-                result = await wrapped(*args, **kwargs)
-                describe(handle, result)
-                return result
-
-        return async_wrapper
-
-    def sync_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                     kwargs: dict[str, Any]) -> Any:  # fmt: skip
-        if not telemetry.active:
-            return wrapped(*args, **kwargs)
-        with start(instance, args, kwargs) as handle:
-            result = wrapped(*args, **kwargs)
-            describe(handle, result)
-            return result
-
-    return sync_wrapper
-
-
 def _results(telemetry: GenAITelemetry, is_async: bool) -> Wrapper:
     def count(handle: Any, file_id: str, batch: Any, result: Any) -> None:
         with guarded("openai batch results"):
@@ -192,7 +157,10 @@ def present_targets(telemetry: GenAITelemetry) -> list[tuple[Any, str, Wrapper]]
                           (getattr(batches, "AsyncBatches", None), True)):  # fmt: skip
         for operation in ("create", "retrieve", "cancel"):
             if cls is not None and callable(getattr(cls, operation, None)):
-                targets.append((cls, operation, _lifecycle(telemetry, operation, is_async)))
+                wrapper = lifecycle_wrapper(telemetry, operation, is_async, provider="openai",
+                                            identity=client_identity, id_argument="batch_id",
+                                            describe=batch_info)  # fmt: skip
+                targets.append((cls, operation, wrapper))
     for cls, is_async in ((getattr(files, "Files", None), False),
                           (getattr(files, "AsyncFiles", None), True)):  # fmt: skip
         if cls is not None and callable(getattr(cls, "content", None)):
