@@ -1,8 +1,9 @@
 """Every documented snippet meant to run does run: the ```` ```python run ```` blocks of README.md
 and docs/*.md, each as a fresh process against the local OpenAI and Anthropic test servers
 and an OTLP receiver, must exit 0 with nothing on stderr (no traceback, no llm-otel warning) and
-export what they record. A Python block that is not to be run says so with ```` ```python norun ````;
-an unmarked one fails this suite, so a new snippet cannot be forgotten.
+export what they record. A Python block that is not to be run says so with
+```` ```python norun ````; an unmarked one fails this suite, so a new snippet cannot be
+forgotten.
 """
 
 from __future__ import annotations
