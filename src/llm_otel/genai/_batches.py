@@ -184,33 +184,31 @@ def batch_span(telemetry: GenAITelemetry, provider: str, operation: str,
 
 
 class _Counter:
-    """Counts a batch's requests: outcome, tokens and cost at the provider's batch rate."""
+    """Counts a batch's requests: outcome, tokens and cost at the provider's batch rate, added
+    up per model and outcome and recorded by :meth:`flush` (one metric point per distinct
+    model and outcome, not per request: a 50,000-request file is a few records)."""
 
     def __init__(self, telemetry: GenAITelemetry, provider: str, model: str | None) -> None:
         self._telemetry, self._provider, self._model = telemetry, provider, model
         self._table = prices()
         self._rate = self._table.batch_rate(provider) if self._table is not None else 1.0
+        self._requests: dict[tuple[str | None, bool, str | None], int] = {}
+        self._tokens: dict[tuple[str | None, str], int] = {}
+        self._cost: dict[str | None, float] = {}
         self.succeeded = self.failed = 0
 
     def count(self, request: BatchRequest) -> None:
-        telemetry = self._telemetry
         model = self._model or request.model
-        base: dict[str, AttributeValue] = {ga.GEN_AI_PROVIDER_NAME: self._provider}
-        if model:
-            base[ga.GEN_AI_REQUEST_MODEL] = model
-        outcome: dict[str, AttributeValue] = {
-            **base, names.LLM_OTEL_BATCH_REQUEST_OUTCOME: "succeeded" if request.succeeded
-            else "errored",
-        }  # fmt: skip
+        error_type = None if request.succeeded else request.error_type or "_OTHER"
+        key = (model, request.succeeded, error_type)
+        self._requests[key] = self._requests.get(key, 0) + 1
         if request.succeeded:
             self.succeeded += 1
         else:
-            outcome[error_attributes.ERROR_TYPE] = request.error_type or "_OTHER"
             self.failed += 1
-        telemetry.batch_requests.add(1, outcome)
         for kind, tokens in (("input", request.input_tokens), ("output", request.output_tokens)):
             if tokens:
-                telemetry.batch_tokens.add(tokens, {**base, ga.GEN_AI_TOKEN_TYPE: kind})
+                self._tokens[(model, kind)] = self._tokens.get((model, kind), 0) + tokens
         table = self._table
         price = table.lookup(self._provider, model) if table is not None else None
         if price is not None and (request.input_tokens or request.output_tokens):
@@ -218,7 +216,31 @@ class _Counter:
                 request.input_tokens, request.output_tokens,
                 request.cached_input_tokens, request.cache_creation_input_tokens,
             )  # fmt: skip
-            telemetry.batch_cost.add(cost * self._rate, base)
+            self._cost[model] = self._cost.get(model, 0.0) + cost * self._rate
+
+    def _base(self, model: str | None) -> dict[str, AttributeValue]:
+        base: dict[str, AttributeValue] = {ga.GEN_AI_PROVIDER_NAME: self._provider}
+        if model:
+            base[ga.GEN_AI_REQUEST_MODEL] = model
+        return base
+
+    def flush(self) -> None:
+        telemetry = self._telemetry
+        for (model, succeeded, error_type), n in self._requests.items():
+            attributes = self._base(model)
+            attributes[names.LLM_OTEL_BATCH_REQUEST_OUTCOME] = (
+                "succeeded" if succeeded else "errored"
+            )
+            if error_type is not None:
+                attributes[error_attributes.ERROR_TYPE] = error_type
+            telemetry.batch_requests.add(n, attributes)
+        for (model, kind), tokens in self._tokens.items():
+            telemetry.batch_tokens.add(tokens, {**self._base(model), ga.GEN_AI_TOKEN_TYPE: kind})
+        for model, cost in self._cost.items():
+            telemetry.batch_cost.add(cost, self._base(model))
+        self._requests.clear()
+        self._tokens.clear()
+        self._cost.clear()
 
 
 def record_results(telemetry: GenAITelemetry, handle: BatchSpan, file_id: str,
@@ -234,6 +256,7 @@ def record_results(telemetry: GenAITelemetry, handle: BatchSpan, file_id: str,
     counter = _Counter(telemetry, batch.provider, batch.model)
     for request in requests:
         counter.count(request)
+    counter.flush()
     span.set_attribute(names.LLM_OTEL_BATCH_REQUESTS_COMPLETED, counter.succeeded)
     span.set_attribute(names.LLM_OTEL_BATCH_REQUESTS_FAILED, counter.failed)
 
@@ -259,6 +282,7 @@ def counting_results(
             request = convert(item)
             if request is not None:
                 counter.count(request)
+                counter.flush()  # as the app takes it: a stream left half-read is counted so far
 
     if hasattr(results, "__anext__"):
         return _AsyncCounting(results, count)
