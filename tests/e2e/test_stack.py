@@ -235,7 +235,7 @@ def _job_traffic(llm: OpenAITestServer) -> None:
             "custom_id": ("error-429-" if i == 2 else "t-") + str(i), "method": "POST",
             "url": "/v1/chat/completions",
             "body": {{"model": "gpt-4o-mini", "messages": [{{"role": "user", "content": "hi"}}]}},
-        }}) + "\n" for i in range(3))
+        }}) + "\\n" for i in range(3))
         upload = client.files.create(file=("requests.jsonl", lines.encode()), purpose="batch")
         batch = client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
                                       completion_window="24h")
