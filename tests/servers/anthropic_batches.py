@@ -45,8 +45,7 @@ class MessageBatchStore:
         with self._lock:
             batch = self.batches.get(batch_id)
             if batch is None:
-                return 404, {"type": "error", "error": {"type": "not_found_error",
-                                                        "message": "no such batch"}}  # fmt: skip
+                return _NOT_FOUND
             if batch["processing_status"] == "in_progress":
                 counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0,
                           "expired": 0}  # fmt: skip
@@ -72,8 +71,7 @@ class MessageBatchStore:
         with self._lock:
             batch = self.batches.get(batch_id)
             if batch is None:
-                return 404, {"type": "error", "error": {"type": "not_found_error",
-                                                        "message": "no such batch"}}  # fmt: skip
+                return _NOT_FOUND
             if batch["processing_status"] == "in_progress":
                 batch.update(processing_status="canceling",
                              cancel_initiated_at="2026-12-03T00:01:00Z")  # fmt: skip
@@ -85,6 +83,10 @@ class MessageBatchStore:
             if batch is None or batch["processing_status"] != "ended":
                 return None
             return "".join(json.dumps(r) + "\n" for r in batch["_results"]).encode()
+
+
+_NOT_FOUND = 404, {"type": "error", "error": {"type": "not_found_error",
+                                              "message": "no such batch"}}  # fmt: skip
 
 
 def _public(batch: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,7 @@ __all__ = [
     "BatchInfo",
     "BatchRequest",
     "batch_span",
+    "client_of",
     "counting_results",
     "known_file",
     "lifecycle_wrapper",
@@ -331,9 +332,10 @@ Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], A
 Identity = Callable[[Any], tuple[str, str | None, int | None]]
 
 
-def _identity(
+def client_of(
     identity: Identity, instance: Any, provider: str
 ) -> tuple[str, str | None, int | None]:
+    """``identity(instance)``; if it fails (reported), ``provider`` and no server."""
     with guarded("batch client"):
         return identity(instance)
     return provider, None, None
@@ -349,7 +351,7 @@ def lifecycle_wrapper(telemetry: GenAITelemetry, operation: str, is_async: bool,
     returned batch into a :class:`BatchInfo`."""
 
     def start(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        name, address, port = _identity(identity, instance, provider)
+        name, address, port = client_of(identity, instance, provider)
         batch_id = None
         if operation != "create":
             value = args[0] if args else kwargs.get(id_argument)

@@ -175,7 +175,8 @@ class GenAITelemetry:
             jobs.LLM_OTEL_JOB_RUNS, unit="{run}",
             description="Runs of a batch job that ended, by outcome.",
         )  # fmt: skip
-        # Computed when the metrics are collected, over the batch jobs running now (llm_otel.jobs).
+        # Computed when the metrics are collected: over the batch jobs running now
+        # (llm_otel.jobs) and by llm_otel.quality's drift monitor.
         for name, unit, description in (
             (jobs.LLM_OTEL_JOB_REMAINING, "{item}", "Items a running batch job has left."),
             (jobs.LLM_OTEL_JOB_PROGRESS, "1", "The share of a running batch job's items finished."),
@@ -184,22 +185,13 @@ class GenAITelemetry:
             (jobs.LLM_OTEL_JOB_ETA, "s", "Seconds until a running batch job finishes."),
             (jobs.LLM_OTEL_JOB_LAST_PROGRESS, "s",
              "When a running batch job last finished an item, in seconds since the epoch."),
+            (LLM_OTEL_DRIFT_DIVERGENCE, "{nat}",
+             "Divergence of a feature of the current window's calls from its baseline."),
+            (LLM_OTEL_DRIFT_EMBEDDING_DISTANCE, "1",
+             "Cosine distance of the answers' embedding centroid from its baseline."),
         ):  # fmt: skip
             meter.create_observable_gauge(name, [gauge_callback(name)], unit=unit,
                                           description=description)  # fmt: skip
-        # Drift is computed when the metrics are collected (llm_otel.quality's drift monitor).
-        meter.create_observable_gauge(
-            LLM_OTEL_DRIFT_DIVERGENCE,
-            [gauge_callback(LLM_OTEL_DRIFT_DIVERGENCE)],
-            unit="{nat}",
-            description="Divergence of a feature of the current window's calls from its baseline.",
-        )
-        meter.create_observable_gauge(
-            LLM_OTEL_DRIFT_EMBEDDING_DISTANCE,
-            [gauge_callback(LLM_OTEL_DRIFT_EMBEDDING_DISTANCE)],
-            unit="1",
-            description="Cosine distance of the answers' embedding centroid from its baseline.",
-        )
         self.time_per_output_chunk = meter.create_histogram(
             m.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
             unit="s",

@@ -13,6 +13,7 @@ from llm_otel.genai._batches import (
     BatchRequest,
     Wrapper,
     batch_span,
+    client_of,
     counting_results,
     lifecycle_wrapper,
 )
@@ -76,10 +77,7 @@ def batch_request(item: Any) -> BatchRequest | None:
 
 def _results(telemetry: GenAITelemetry, is_async: bool) -> Wrapper:
     def start(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        try:
-            _, address, port = client_identity(instance)
-        except Exception:
-            address, port = None, None
+        _, address, port = client_of(client_identity, instance, PROVIDER)
         batch_id = args[0] if args else kwargs.get("message_batch_id")
         return batch_id, batch_span(telemetry, PROVIDER, "results", (address, port),
                                     batch_id if isinstance(batch_id, str) else None)  # fmt: skip

@@ -16,6 +16,7 @@ from llm_otel.genai._batches import (
     BatchRequest,
     Wrapper,
     batch_span,
+    client_of,
     known_file,
     lifecycle_wrapper,
     record_results,
@@ -100,12 +101,6 @@ def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
     return args[0] if args else kwargs.get(name)
 
 
-def _identity(instance: Any) -> tuple[str, str | None, int | None]:
-    with guarded("openai batch client"):
-        return client_identity(instance)
-    return "openai", None, None
-
-
 def _results(telemetry: GenAITelemetry, is_async: bool) -> Wrapper:
     def count(handle: Any, file_id: str, batch: Any, result: Any) -> None:
         with guarded("openai batch results"):
@@ -114,7 +109,7 @@ def _results(telemetry: GenAITelemetry, is_async: bool) -> Wrapper:
                 record_results(telemetry, handle, file_id, batch, parse_results(content))
 
     def start(instance: Any, batch: Any) -> Any:
-        _, address, port = _identity(instance)
+        _, address, port = client_of(client_identity, instance, "openai")
         return batch_span(telemetry, batch.provider, "results", (address, port))
 
     if is_async:
