@@ -37,6 +37,9 @@ collect_ignore = [] if os.environ.get("LLM_OTEL_PEER_TESTS") else ["peers"]
 # tests/litellm needs litellm, which has its own venv (.venv-litellm, see scripts/test.sh).
 if not os.environ.get("LLM_OTEL_LITELLM_TESTS"):
     collect_ignore.append("litellm")
+# tests/training needs torch, transformers and lightning, in their own venv (.venv-training).
+if not os.environ.get("LLM_OTEL_TRAINING_TESTS"):
+    collect_ignore.append("training")
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ from llm_otel.manual import (
     tool,
     workflow,
 )
+from llm_otel.training import TrainingRun, training_run
 
 __all__ = [
     "BatchJob",
@@ -35,6 +36,7 @@ __all__ = [
     "OperationSpan",
     "Redactor",
     "ScopeSpanProcessor",
+    "TrainingRun",
     "__version__",
     "agent",
     "batch_job",
@@ -48,5 +50,6 @@ __all__ = [
     "shutdown",
     "task",
     "tool",
+    "training_run",
     "workflow",
 ]

@@ -24,6 +24,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 
 from llm_otel._env import warn_once
 from llm_otel.genai import close_call_observer, drain_abandoned
+from llm_otel.training import end_unfinished_runs
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -93,6 +94,7 @@ def shutdown_within(
     budget = timeout() if seconds is None else seconds
     deadline = time.monotonic() + budget
     drain_abandoned()  # streams abandoned unfinished are recorded before the final export
+    end_unfinished_runs()  # so are training runs a raising loop left open
     close_call_observer(budget / 3)  # and the online evaluations of calls already made
     finished = _run_until(deadline, [_stopper(p, budget) for p in providers])
     finished = _run_until(deadline, after) and finished

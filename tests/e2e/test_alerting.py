@@ -68,7 +68,7 @@ def test_every_alert_has_summary_description_and_a_runbook_that_exists() -> None
         name, notes, labels = rule["alert"], rule.get("annotations", {}), rule.get("labels", {})
         assert set(notes) >= {"summary", "description", "runbook_url"}, name
         assert labels.get("severity") in ("page", "ticket"), name
-        assert labels.get("component") in ("llm", "gpu", "pipeline"), name
+        assert labels.get("component") in ("llm", "gpu", "pipeline", "training"), name
         assert "{{" in notes["description"] or name == "LLMTelemetryAbsent", name  # values
         assert notes["runbook_url"] == f"docs/runbooks.md#{name.lower()}", name
         assert name.lower() in anchors, f"docs/runbooks.md has no section for {name}"
@@ -228,7 +228,7 @@ def _amtool(paths: dict[str, str], *args: str) -> str:
 
 def test_amtool_checks_the_configs(paths: dict[str, str], rendered: Path) -> None:
     out = _amtool(paths, "check-config", str(rendered / "alertmanager.yml"))
-    assert " - 8 inhibit rules" in out and " - 3 receivers" in out
+    assert " - 10 inhibit rules" in out and " - 3 receivers" in out
     out = _amtool(paths, "check-config", str(AM / "receivers.example.yml"))
     assert " - 5 receivers" in out
     # The raw file is not a valid config (the URL is a placeholder): only the rendered one is.

@@ -18,7 +18,7 @@ from opentelemetry.util.types import AttributeValue
 from llm_otel._version import __version__
 from llm_otel.genai._content import ContentPolicy, default_policy
 from llm_otel.genai._gauges import gauge_callback
-from llm_otel.semconv import batch, jobs
+from llm_otel.semconv import batch, jobs, training
 from llm_otel.semconv.cost import LLM_OTEL_CLIENT_COST
 from llm_otel.semconv.evaluation import (
     LLM_OTEL_DETECTION_COUNT,
@@ -86,6 +86,11 @@ class GenAITelemetry:
         "time_to_first_chunk",
         "token_usage",
         "tracer",
+        "training_loss_nonfinite",
+        "training_samples",
+        "training_step_duration",
+        "training_steps",
+        "training_tokens",
     )
 
     def __init__(
@@ -175,8 +180,29 @@ class GenAITelemetry:
             jobs.LLM_OTEL_JOB_RUNS, unit="{run}",
             description="Runs of a batch job that ended, by outcome.",
         )  # fmt: skip
-        # Computed when the metrics are collected: over the batch jobs running now
-        # (llm_otel.jobs) and by llm_otel.quality's drift monitor.
+        self.training_steps = meter.create_counter(
+            training.LLM_OTEL_TRAINING_STEPS, unit="{step}",
+            description="Optimizer steps a training run finished.",
+        )  # fmt: skip
+        self.training_samples = meter.create_counter(
+            training.LLM_OTEL_TRAINING_SAMPLES, unit="{sample}",
+            description="Training samples a run consumed.",
+        )  # fmt: skip
+        self.training_tokens = meter.create_counter(
+            training.LLM_OTEL_TRAINING_TOKENS, unit="{token}",
+            description="Input tokens a training run consumed, padding included.",
+        )  # fmt: skip
+        self.training_loss_nonfinite = meter.create_counter(
+            training.LLM_OTEL_TRAINING_LOSS_NONFINITE, unit="{log}",
+            description="Logged training or evaluation losses that were NaN or infinite.",
+        )  # fmt: skip
+        self.training_step_duration = meter.create_histogram(
+            training.LLM_OTEL_TRAINING_STEP_DURATION, unit="s",
+            description="Wall-clock time of one optimizer step.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )  # fmt: skip
+        # Computed when the metrics are collected: over the batch jobs and training runs
+        # running now (llm_otel.jobs, llm_otel.training) and by llm_otel.quality's drift monitor.
         for name, unit, description in (
             (jobs.LLM_OTEL_JOB_REMAINING, "{item}", "Items a running batch job has left."),
             (jobs.LLM_OTEL_JOB_PROGRESS, "1", "The share of a running batch job's items finished."),
@@ -185,6 +211,22 @@ class GenAITelemetry:
             (jobs.LLM_OTEL_JOB_ETA, "s", "Seconds until a running batch job finishes."),
             (jobs.LLM_OTEL_JOB_LAST_PROGRESS, "s",
              "When a running batch job last finished an item, in seconds since the epoch."),
+            (training.LLM_OTEL_TRAINING_LOSS, "{loss}",
+             "The training loss a running run last logged."),
+            (training.LLM_OTEL_TRAINING_EVALUATION_LOSS, "{loss}",
+             "The loss of a running training run's last evaluation."),
+            (training.LLM_OTEL_TRAINING_EVALUATION_METRIC, "{value}",
+             "A running training run's last value of each other evaluation metric."),
+            (training.LLM_OTEL_TRAINING_LEARNING_RATE, "{rate}",
+             "The learning rate a running training run last logged."),
+            (training.LLM_OTEL_TRAINING_GRAD_NORM, "{norm}",
+             "The gradient norm a running training run last logged."),
+            (training.LLM_OTEL_TRAINING_PROGRESS, "1",
+             "A running training run's global step over its total steps."),
+            (training.LLM_OTEL_TRAINING_LAST_STEP, "s",
+             "When a running training run last finished a step, in seconds since the epoch."),
+            (training.LLM_OTEL_TRAINING_GPU_MEMORY_PEAK, "By",
+             "The most GPU memory a running training run's process had allocated by PyTorch."),
             (LLM_OTEL_DRIFT_DIVERGENCE, "{nat}",
              "Divergence of a feature of the current window's calls from its baseline."),
             (LLM_OTEL_DRIFT_EMBEDDING_DISTANCE, "1",
