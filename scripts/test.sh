@@ -49,6 +49,21 @@ fi
 echo "== pytest (litellm: ${LITELLM[*]})"
 LLM_OTEL_LITELLM_TESTS=1 .venv-litellm/bin/python -m pytest -q -p no:cacheprovider tests/litellm
 
+# The training callbacks with the real frameworks (tests/training): torch from PyPI brings its
+# CUDA wheels (about 5.6 GB; 2-3 min to install here), so they get their own venv, made once.
+TRAINING=(torch==2.15.0 transformers==5.24.0 accelerate==1.16.0 lightning==2.6.6)
+if [ ! -x .venv-training/bin/python ] || [ pyproject.toml -nt .venv-training/.installed ] ||
+   [ scripts/test.sh -nt .venv-training/.installed ]; then
+  rm -rf .venv-training
+  "$PYTHON" -m venv .venv-training
+  .venv-training/bin/python -m pip install -q --upgrade pip
+  .venv-training/bin/python -m pip install -q -e ".[openai]" pytest pytest-asyncio pyyaml \
+    "${TRAINING[@]}"
+  touch .venv-training/.installed
+fi
+echo "== pytest (training callbacks: ${TRAINING[*]})"
+LLM_OTEL_TRAINING_TESTS=1 .venv-training/bin/python -m pytest -q -p no:cacheprovider tests/training
+
 # Keep these equal to the floors in pyproject.toml and instrumentation/*/package.py.
 OLDEST=(openai==1.66.0 opentelemetry-api==1.42.0 opentelemetry-sdk==1.42.0
         opentelemetry-exporter-otlp==1.42.0 opentelemetry-instrumentation==0.63b0

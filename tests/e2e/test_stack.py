@@ -213,7 +213,8 @@ def _quality_traffic(llm: OpenAITestServer) -> None:
 
 def _job_traffic(llm: OpenAITestServer) -> None:
     """A batch job whose items call the model, one failing, exporting its gauges while it runs,
-    and a provider batch: every series the job rules and the Jobs dashboard read."""
+    a provider batch and a training run: every series the job and training rules and the Jobs &
+    training dashboard read."""
     run_app(f"""
         import json, openai, llm_otel
         config = llm_otel.configure(service_name="e2e-jobs", endpoint="http://127.0.0.1:4318",
@@ -242,6 +243,27 @@ def _job_traffic(llm: OpenAITestServer) -> None:
         done = client.batches.retrieve(batch.id)
         client.files.content(done.output_file_id)
         client.files.content(done.error_file_id)
+        # A training run (a custom loop; the framework callbacks are tested in tests/training),
+        # with one NaN loss. PyTorch's CUDA statistics stand in for a GPU this machine lacks.
+        import sys, types
+        class Cuda:
+            def is_initialized(self): return True
+            def device_count(self): return 1
+            def get_device_properties(self, i):
+                return types.SimpleNamespace(uuid="e2e0c0de-0000-4000-8000-000000000000")
+            def max_memory_allocated(self, i): return 3 * 2**30
+        sys.modules["torch"] = types.SimpleNamespace(cuda=Cuda())
+        with llm_otel.training_run("e2e-finetune", run_id="e2e", total_steps=20) as run:
+            with run.epoch(0):
+                for step in range(10):
+                    run.step(samples=8, tokens=8 * 64, duration=0.05 + step / 100)
+                run.log(loss=float("nan"))
+                run.log(loss=1.25, learning_rate=1e-4, grad_norm=0.8)
+            with run.evaluation() as results:
+                results["loss"] = 1.4
+                results["eval_accuracy"] = 0.7
+            llm_otel.flush()  # the gauges are exported while the run runs
+        del sys.modules["torch"]
         config.shutdown()
     """)
 
@@ -302,6 +324,20 @@ def test_a_batch_job_is_one_trace_in_jaeger(llm: OpenAITestServer) -> None:
     assert {parent(c)["spanID"] for c in calls} == {s["spanID"] for s in items} - {
         failed[0]["spanID"]
     }
+
+    def training() -> list[dict[str, Any]]:
+        name = "training_run e2e-finetune"
+        traces = jaeger_traces("e2e-jobs")
+        return [t for t in traces if any(s["operationName"] == name for s in t["spans"])]
+
+    trace = eventually(training, 60, "the training run's trace in Jaeger")[0]
+    spans = {s["spanID"]: s for s in trace["spans"]}
+    by_name = {s["operationName"]: s for s in spans.values()}
+    assert sorted(by_name) == ["training_epoch e2e-finetune", "training_evaluation e2e-finetune",
+                               "training_run e2e-finetune"]  # fmt: skip
+    run = by_name["training_run e2e-finetune"]
+    assert _tags(run)["llm_otel.training.step"] == 10
+    assert all(parent(s) is run for s in spans.values() if s is not run)
 
 
 def test_every_dashboard_variable_has_values(traffic: Service) -> None:

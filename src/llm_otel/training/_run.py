@@ -299,15 +299,15 @@ class TrainingRun:
             if value is not None:
                 self.evaluation_loss = value
                 self._count_nonfinite(value)
-            for key, raw in (metrics or {}).items():
-                number = _number(raw)
+            for name, raw in (metrics or {}).items():
+                number, key = _number(raw), str(name)
                 if number is None:
                     continue
                 if key not in self.evaluation_metrics and (
                         len(self.evaluation_metrics) >= MAX_EVALUATION_METRICS):  # fmt: skip
                     self._warn_metrics(key)
                     continue
-                self.evaluation_metrics[str(key)] = number
+                self.evaluation_metrics[key] = number
             parent = self._epoch[0] if self._epoch is not None else self._span
             if parent is None:
                 return

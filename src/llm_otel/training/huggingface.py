@@ -20,6 +20,7 @@ span; otherwise a run left open is ended as ``unfinished`` at exit.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -82,7 +83,8 @@ class OpenTelemetryCallback(TrainerCallback):  # type: ignore[misc]
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.run is not None:
-            self.run.start_epoch(int(state.epoch or 0))
+            # state.epoch is fractional (a resumed run starts mid-epoch): the epoch it is in.
+            self.run.start_epoch(math.floor((state.epoch or 0) + 1e-9))
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.run is not None:
