@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from typing import Any
 
 import openai
 import pytest
@@ -219,3 +220,31 @@ def test_bad_max_length_env_warns(
     with caplog.at_level(logging.WARNING, logger="llm_otel"):
         assert policy_from_env().max_length == 16384
     assert "LLM_OTEL_CONTENT_MAX_LENGTH" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [{"role": "user", "parts": [{"type": "text", "content": "short"}]}],
+        [{"role": "user", "parts": [{"type": "text", "content": "x" * 40}]}],  # over the limit
+        [{"role": "assistant", "parts": [], "finish_reason": None}],  # unknown: dropped
+        [
+            {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": '"finish_reason": null'}],
+                "finish_reason": "stop",
+            }
+        ],
+        ({"role": "user", "parts": ({"type": "text", "content": "é ☃ \u2028"},)},),
+        [],
+    ],
+)
+@pytest.mark.parametrize("max_length", [0, 30, 16384])
+def test_serialize_without_a_redactor_equals_the_cleaned_encoding(
+    value: Any, max_length: int
+) -> None:
+    # The fast path (encode once when nothing needs cutting or dropping) and the cleaning walk
+    # give the same JSON.
+    policy = ContentPolicy(ContentMode.SPAN_ONLY, max_length=max_length)
+    walked = json.dumps(policy.clean(value), ensure_ascii=False)
+    assert policy.serialize(value) == walked

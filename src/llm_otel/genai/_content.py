@@ -144,8 +144,19 @@ class ContentPolicy:
 
     def serialize(self, value: Any) -> str:
         """Clean a messages/parts value and encode it as the JSON string the conventions use."""
+        if self.redactor is None:
+            # Without a redactor, cleaning only cuts long texts and drops unknown finish reasons:
+            # when the whole JSON is within the limit, no text in it is over it, and a
+            # `"finish_reason": null` key (never inside a JSON string, whose quotes are escaped)
+            # shows whether there is one to drop. The common case encodes once, without a walk.
+            encoded = json.dumps(value, ensure_ascii=False, default=_json_default)
+            limit = self.max_length
+            if (not limit or len(encoded) <= limit) and _NULL_FINISH not in encoded:
+                return encoded
         return json.dumps(self.clean(value), ensure_ascii=False, default=_json_default)
 
+
+_NULL_FINISH = '"finish_reason": null'
 
 # Keys whose values are schema structure, not user content: never redacted or cut.
 _STRUCTURAL_KEYS = frozenset(
