@@ -1,9 +1,10 @@
 """Whether an llm_otel-recorded model call is in progress in this context.
 
 Set by the wrappers for the duration of the client call, and by the stream proxies while they pull
-the next item (a library may send its request lazily, on the first pull: LiteLLM's async
-streams do). A call made meanwhile (a wrapper library calling an instrumented client) is part of
-the recorded one and passes through without a span of its own.
+their first item (a library may send its request lazily, on the first pull: LiteLLM's async
+streams do; later pulls read a response already under way). A call made meanwhile (a wrapper
+library calling an instrumented client) is part of the recorded one and passes through without a
+span of its own.
 """
 
 from __future__ import annotations

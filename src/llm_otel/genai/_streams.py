@@ -86,21 +86,6 @@ def _finalize(
         invocation.finish(response, ended_at=ended_at)
 
 
-def _observer(invocation: Invocation, accumulator: StreamAccumulator) -> Any:
-    """One bound function per stream for the per-chunk work (it runs for every chunk)."""
-    on_chunk = invocation.on_chunk
-    add = accumulator.add
-
-    def observe(item: Any) -> None:
-        try:
-            on_chunk()
-            add(item)
-        except Exception as internal:
-            report_internal_error("stream chunk", internal)
-
-    return observe
-
-
 class _ClosingResponse(_Proxy):
     """The stream's HTTP response; closing it ends the invocation too."""
 
@@ -146,7 +131,10 @@ class _StreamProxyBase(_Proxy):
         super().__init__(wrapped)
         self._self_invocation = invocation
         self._self_accumulator = accumulator
-        self._self_observe = _observer(invocation, accumulator)
+        # The per-chunk work, bound once (it runs for every chunk).
+        self._self_on_chunk = invocation.on_chunk
+        self._self_add = accumulator.add
+        self._self_pulled = False  # whether an item came (the request is under way by then)
         self._self_response: Any = None
         # Copies share the call; it is abandoned when the last of them is collected.
         self._self_owners = _owners if _owners is not None else [0]
@@ -155,6 +143,13 @@ class _StreamProxyBase(_Proxy):
 
     def _self_finalize(self, exc: BaseException | None, exhausted: bool = False) -> None:
         _finalize(self._self_invocation, self._self_accumulator, exc, exhausted=exhausted)
+
+    def _self_observe(self, item: Any) -> None:
+        try:
+            self._self_on_chunk()
+            self._self_add(item)
+        except Exception as internal:
+            report_internal_error("stream chunk", internal)
 
     @property
     def response(self) -> Any:
@@ -235,21 +230,38 @@ class SyncStreamProxy(_StreamProxyBase):
     def __iter__(self) -> SyncStreamProxy:
         return self
 
+    def __init__(self, wrapped: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(wrapped, *args, **kwargs)
+        if type(self)._self_pull is SyncStreamProxy._self_pull:
+            # A plain iterator: its __next__ called directly, without a frame of ours.
+            self._self_pull = wrapped.__next__
+
     def __next__(self) -> Any:
-        in_call = IN_CALL.set(
-            self._self_invocation
-        )  # a request the library sends lazily is part of this call
+        # Hot path (once per chunk): one frame of ours besides the per-chunk work.
         try:
-            item = self._self_pull()
+            item = self._self_pull() if self._self_pulled else self._self_first_pull()
         except StopIteration:
             self._self_finalize(None, exhausted=True)
             raise
         except BaseException as exc:
             self._self_finalize(exc)
             raise
+        try:
+            self._self_on_chunk()
+            self._self_add(item)
+        except Exception as internal:
+            report_internal_error("stream chunk", internal)
+        return item
+
+    def _self_first_pull(self) -> Any:
+        # A request the library sends lazily, on the first pull (LiteLLM's streams), is part of
+        # this call; later pulls read a response already under way.
+        in_call = IN_CALL.set(self._self_invocation)
+        try:
+            item = self._self_pull()
         finally:
             IN_CALL.reset(in_call)
-        self._self_observe(item)
+        self._self_pulled = True
         return item
 
     def _self_pull(self) -> Any:
@@ -317,6 +329,22 @@ class AsyncStreamProxy(_StreamProxyBase):
         return self
 
     async def __anext__(self) -> Any:
+        if not self._self_pulled:
+            return await self._self_first_anext()
+        try:
+            item = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            self._self_finalize(None, exhausted=True)
+            raise
+        except BaseException as exc:
+            self._self_finalize(exc)
+            raise
+        self._self_observe(item)
+        return item
+
+    async def _self_first_anext(self) -> Any:
+        # A request the library sends lazily, on the first pull (LiteLLM's async streams), is
+        # part of this call; later pulls read a response already under way.
         in_call = IN_CALL.set(self._self_invocation)
         try:
             item = await self.__wrapped__.__anext__()
@@ -328,6 +356,7 @@ class AsyncStreamProxy(_StreamProxyBase):
             raise
         finally:
             IN_CALL.reset(in_call)
+        self._self_pulled = True
         self._self_observe(item)
         return item
 
