@@ -13,11 +13,21 @@ def test_top_level_exports() -> None:
         "Configuration", "ContentMode", "ContentPolicy", "LLMCall", "OperationSpan", "Redactor",
         "ScopeSpanProcessor", "__version__", "agent", "configure", "context", "flush",
         "llm_call", "record_evaluation", "retrieval", "shutdown", "task", "tool", "workflow",
-        "BatchJob", "batch_job", "current_job",
+        "BatchJob", "batch_job", "current_job", "TrainingRun", "training_run",
     }  # fmt: skip
     assert set(llm_otel.__all__) == expected
     for name in llm_otel.__all__:
         assert hasattr(llm_otel, name)
+
+
+def test_training_exports() -> None:
+    import llm_otel.training
+
+    assert set(llm_otel.training.__all__) == {
+        "TrainingRun", "current_run", "end_unfinished_runs", "training_run",
+    }  # fmt: skip
+    for name in llm_otel.training.__all__:
+        assert hasattr(llm_otel.training, name)
 
 
 def test_genai_exports() -> None:

@@ -234,7 +234,7 @@ class SyncStreamProxy(_StreamProxyBase):
         super().__init__(wrapped, *args, **kwargs)
         if type(self)._self_pull is SyncStreamProxy._self_pull:
             # A plain iterator: its __next__ called directly, without a frame of ours.
-            self._self_pull = wrapped.__next__
+            self._self_pull = wrapped.__next__  # type: ignore[method-assign]
 
     def __next__(self) -> Any:
         # Hot path (once per chunk): one frame of ours besides the per-chunk work.
