@@ -7,12 +7,24 @@ import logging
 import os
 from typing import Any
 
-__all__ = ["env_flag", "warn_once"]
+__all__ = ["env_flag", "warn_once", "whole_number"]
 
 _logger = logging.getLogger("llm_otel")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 _warned: set[tuple[str, str]] = set()
+
+
+def whole_number(value: Any, what: str, of: str = "") -> int | None:
+    """A count argument (``total=``, ``done=``, ``total_steps=``, ...): None stays None, a whole
+    number 0 or more is returned, anything else (a bool, a float, a negative) is rejected with
+    a ValueError naming it (``of``: what it counts, for the message)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        counted = f" of {of}" if of else ""
+        raise ValueError(f"{what} must be a whole number{counted}, 0 or more, not {value!r}")
+    return value
 
 
 def env_flag(name: str, default: bool) -> bool:

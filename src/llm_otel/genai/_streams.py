@@ -329,23 +329,9 @@ class AsyncStreamProxy(_StreamProxyBase):
         return self
 
     async def __anext__(self) -> Any:
-        if not self._self_pulled:
-            return await self._self_first_anext()
-        try:
-            item = await self.__wrapped__.__anext__()
-        except StopAsyncIteration:
-            self._self_finalize(None, exhausted=True)
-            raise
-        except BaseException as exc:
-            self._self_finalize(exc)
-            raise
-        self._self_observe(item)
-        return item
-
-    async def _self_first_anext(self) -> Any:
         # A request the library sends lazily, on the first pull (LiteLLM's async streams), is
         # part of this call; later pulls read a response already under way.
-        in_call = IN_CALL.set(self._self_invocation)
+        in_call = None if self._self_pulled else IN_CALL.set(self._self_invocation)
         try:
             item = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
@@ -355,7 +341,8 @@ class AsyncStreamProxy(_StreamProxyBase):
             self._self_finalize(exc)
             raise
         finally:
-            IN_CALL.reset(in_call)
+            if in_call is not None:
+                IN_CALL.reset(in_call)
         self._self_pulled = True
         self._self_observe(item)
         return item

@@ -21,6 +21,7 @@ from opentelemetry.semconv.attributes import error_attributes
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
+from llm_otel._env import whole_number
 from llm_otel._guard import guarded
 from llm_otel.genai import GenAITelemetry, set_gauge_source
 from llm_otel.genai._failure import end_span, record_failure, start_span
@@ -42,14 +43,6 @@ def current_job() -> BatchJob | None:
     return _current.get()
 
 
-def _count(value: Any, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} must be a whole number of items, 0 or more, not {value!r}")
-    return value
-
-
 class BatchJob:
     """One run of a job over many items; see :func:`batch_job`."""
 
@@ -62,8 +55,8 @@ class BatchJob:
             raise ValueError(f"a batch job needs a name (a non-empty string), not {name!r}")
         self.name = name
         self.job_id = None if job_id is None else str(job_id)
-        self._total = _count(total, "total")
-        self.done_before = _count(done, "done") or 0
+        self._total = whole_number(total, "total", of="items")
+        self.done_before = whole_number(done, "done", of="items") or 0
         if self._total is not None and self.done_before > self._total:
             raise ValueError(f"done ({done}) is more than total ({total})")
         self.item_spans = bool(item_spans)
@@ -87,7 +80,7 @@ class BatchJob:
 
     def set_total(self, total: int) -> None:
         """The number of items, when it is known only once the job runs."""
-        self._total = _count(total, "total")
+        self._total = whole_number(total, "total", of="items")
         span = self._span
         if span is not None and self._total is not None:
             span.set_attribute(names.LLM_OTEL_JOB_ITEMS_TOTAL, self._total)

@@ -10,6 +10,7 @@ a tensor (the framework callbacks hand over Python numbers), so nothing waits fo
 from __future__ import annotations
 
 import atexit
+import logging
 import math
 import sys
 import threading
@@ -26,6 +27,7 @@ from opentelemetry.semconv.attributes import error_attributes
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
+from llm_otel._env import whole_number
 from llm_otel._guard import guarded
 from llm_otel.genai import GenAITelemetry, set_gauge_source
 from llm_otel.genai._failure import end_span, record_failure, start_span
@@ -35,6 +37,7 @@ from llm_otel.semconv import training as names
 __all__ = ["MAX_EVALUATION_METRICS", "TrainingRun", "current_run", "end_unfinished_runs",
            "training_run"]  # fmt: skip
 
+_logger = logging.getLogger("llm_otel")
 MAX_EVALUATION_METRICS = 32  # evaluation metric names per run; more are dropped (one warning)
 UNFINISHED = "unfinished"  # error.type of a run still open when the process exits
 
@@ -67,14 +70,6 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _whole(value: Any, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} must be a whole number, 0 or more, not {value!r}")
-    return value
-
-
 class TrainingRun:
     """One run of a training loop; see :func:`training_run`."""
 
@@ -87,7 +82,7 @@ class TrainingRun:
         self.name = name
         self.run_id = None if run_id is None else str(run_id)
         self.framework = str(framework)
-        self.total_steps = _whole(total_steps, "total_steps")
+        self.total_steps = whole_number(total_steps, "total_steps")
         self._attributes = dict(attributes or {})
         self._wall_clock = wall_clock
         self._labels: dict[str, AttributeValue] = {names.LLM_OTEL_TRAINING_RUN_NAME: name}
@@ -189,7 +184,7 @@ class TrainingRun:
 
     def set_total_steps(self, total_steps: int) -> None:
         """The number of optimizer steps, when it is known only once the run starts."""
-        self.total_steps = _whole(total_steps, "total_steps")
+        self.total_steps = whole_number(total_steps, "total_steps")
         span = self._span
         if span is not None and self.total_steps is not None:
             span.set_attribute(names.LLM_OTEL_TRAINING_STEPS_TOTAL, self.total_steps)
@@ -204,16 +199,16 @@ class TrainingRun:
             raise ValueError(f"count must be a positive whole number, not {count!r}")
         self.steps += count
         self.global_step = (self.global_step + count if global_step is None
-                            else _whole(global_step, "global_step") or 0)  # fmt: skip
+                            else whole_number(global_step, "global_step") or 0)  # fmt: skip
         self._last_step = self._wall_clock()
         with guarded("training step"):
             telemetry = self._telemetry or default_telemetry()
             labels = self._labels
             telemetry.training_steps.add(count, labels)
             if samples:
-                telemetry.training_samples.add(_whole(samples, "samples") or 0, labels)
+                telemetry.training_samples.add(whole_number(samples, "samples") or 0, labels)
             if tokens:
-                telemetry.training_tokens.add(_whole(tokens, "tokens") or 0, labels)
+                telemetry.training_tokens.add(whole_number(tokens, "tokens") or 0, labels)
             if duration is not None and math.isfinite(duration) and duration >= 0:
                 telemetry.training_step_duration.record(duration, labels)
 
@@ -343,9 +338,7 @@ class TrainingRun:
     def _warn_metrics(self, key: str) -> None:
         if not self._metrics_warned:
             self._metrics_warned = True
-            import logging
-
-            logging.getLogger("llm_otel").warning(
+            _logger.warning(
                 "training run %r: more than %d evaluation metric names; %r and later new names "
                 "are not recorded", self.name, MAX_EVALUATION_METRICS, key,
             )  # fmt: skip
@@ -411,6 +404,19 @@ def training_run(
     ends training marks the run failed)."""
     return TrainingRun(name, run_id=run_id, total_steps=total_steps, framework=framework,
                        attributes=attributes)  # fmt: skip
+
+
+def join_or_start(
+    name: str, *, run_id: str | None, framework: str, attributes: Mapping[str, AttributeValue]
+) -> tuple[TrainingRun, bool]:
+    """For a framework callback at the start of training: the run open around the loop (a
+    ``training_run`` block), or a new one started here; and whether the callback owns it (ends
+    it at the end of training)."""
+    joined = current_run()
+    if joined is not None and joined.running:
+        return joined, False
+    run = TrainingRun(name, run_id=run_id, framework=framework, attributes=attributes)
+    return run.start(), True
 
 
 def end_unfinished_runs() -> int:

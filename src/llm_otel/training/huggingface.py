@@ -29,7 +29,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from llm_otel._guard import guarded
-from llm_otel.training._run import TrainingRun, current_run
+from llm_otel.training._run import TrainingRun, join_or_start
 
 __all__ = ["OpenTelemetryCallback"]
 
@@ -64,15 +64,10 @@ class OpenTelemetryCallback(TrainerCallback):  # type: ignore[misc]
         if not state.is_world_process_zero:
             return
         with guarded("transformers training start"):
-            joined = current_run()
-            if joined is not None and joined.running:
-                self.run, self._owned = joined, False
-            else:
-                self.run = TrainingRun(self._name(args), run_id=self.run_id,
-                                       framework="transformers",
-                                       attributes=self._attributes).start()  # fmt: skip
-                self._owned = True
-            run = self.run
+            run, self._owned = join_or_start(
+                self._name(args), run_id=self.run_id, framework="transformers",
+                attributes=self._attributes)  # fmt: skip
+            self.run = run
             if state.max_steps and state.max_steps > 0:
                 run.set_total_steps(int(state.max_steps))
             run.global_step = int(state.global_step or 0)  # a resumed run starts where it was

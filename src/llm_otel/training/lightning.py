@@ -31,7 +31,7 @@ except ImportError:  # the older package name
     from pytorch_lightning import Callback
 
 from llm_otel._guard import guarded
-from llm_otel.training._run import TrainingRun, current_run
+from llm_otel.training._run import TrainingRun, join_or_start
 
 __all__ = ["OpenTelemetryCallback"]
 
@@ -134,14 +134,9 @@ class OpenTelemetryCallback(Callback):  # type: ignore[misc]
         if not trainer.is_global_zero:
             return
         with guarded("lightning training start"):
-            joined = current_run()
-            if joined is not None and joined.running:
-                self.run, self._owned = joined, False
-            else:
-                name = self.run_name or type(pl_module).__name__
-                self.run = TrainingRun(name, run_id=self.run_id, framework="lightning",
-                                       attributes=self._attributes).start()  # fmt: skip
-                self._owned = True
+            self.run, self._owned = join_or_start(
+                self.run_name or type(pl_module).__name__, run_id=self.run_id,
+                framework="lightning", attributes=self._attributes)  # fmt: skip
             total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
             if total is None:
                 estimated = trainer.estimated_stepping_batches
