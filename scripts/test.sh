@@ -18,10 +18,11 @@ fi
 echo "== pytest (newest versions; includes the end-to-end stack tests)"
 python -m pytest -q "$@"
 
-# Other vendors' OpenAI instrumentations next to ours (one span per call): their own venv, since
+# Other vendors' OpenAI and LangChain instrumentations next to ours (one span per call): their own venv, since
 # they are not our dependencies and would be picked up by opentelemetry-instrument in .venv.
 PEERS=(opentelemetry-instrumentation-openai==0.62.4 openinference-instrumentation-openai==0.1.66
        opentelemetry-instrumentation-openai-v2==2.4b0 opentelemetry-util-genai==1.1b0 httpx
+       opentelemetry-instrumentation-langchain==0.62.4 openinference-instrumentation-langchain==0.1.80
        "opentelemetry-distro==$(.venv/bin/python -c "import importlib.metadata as m; print(m.version('opentelemetry-instrumentation'))")")
 if [ ! -x .venv-peers/bin/python ] || [ pyproject.toml -nt .venv-peers/.installed ] ||
    [ scripts/test.sh -nt .venv-peers/.installed ]; then

@@ -37,6 +37,8 @@ LIBRARY_OF = {lib.instrumentor.replace(":", "."): lib for lib in LIBRARIES}
 TESTED_ELSEWHERE = {
     "llm_otel_litellm": "tests/litellm, in its own venv (no litellm release installs next to "
     "openai 3 from this machine's index)",
+    "llm_otel_langchain": "tests/test_langchain.py: a framework, whose model calls go through "
+    "the client libraries this harness covers",
 }
 # The extra installs the SDK users import; the instrumentor checks the package it patches.
 INSTALLED_AS = {"boto3": "botocore"}  # same version numbers, one release train

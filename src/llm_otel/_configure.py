@@ -437,7 +437,8 @@ def _active(name: str, instrumentor: Any) -> bool:
     """Whether an instrumentor that ran really instruments something: instrument() marks it done
     even when its library is missing or of an unsupported version (it then patches nothing)."""
     if name != GPU_ENTRY_POINT:
-        return bool(instrumentor._patches)
+        # A framework instrumentor patches when the app imports the framework: pending counts.
+        return bool(instrumentor._patches) or bool(getattr(instrumentor, "pending", False))
     from llm_otel.gpu import GPUInstrumentor
 
     metrics = GPUInstrumentor._metrics

@@ -328,7 +328,8 @@ class _Handler(Handler):
 def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
     model = str(body.get("model"))
     n = int(body.get("n") or 1)
-    if model == "tool-model":
+    answered = any(m.get("role") == "tool" for m in body.get("messages") or ())
+    if model == "tool-model" or (model == "agent-model" and not answered):
         message: dict[str, Any] = {
             "role": "assistant",
             "content": None,

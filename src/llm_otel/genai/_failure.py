@@ -62,6 +62,7 @@ def start_span(
     kind: trace.SpanKind,
     attributes: dict[str, Any],
     context: Context | None = None,
+    start_time: int | None = None,
 ) -> trace.Span:
     """``tracer.start_span`` (in ``context``, default the current one), safe from a span
     processor whose ``on_start`` raises.
@@ -71,7 +72,9 @@ def start_span(
     exception's frames and ended, and the call goes on with a non-recording span (its metrics
     are still recorded)."""
     try:
-        return tracer.start_span(name, context, kind=kind, attributes=attributes)
+        return tracer.start_span(
+            name, context, kind=kind, attributes=attributes, start_time=start_time
+        )
     except Exception as exc:
         report_internal_error("span start (a span processor's on_start)", exc)
         _end_orphan(exc)

@@ -87,7 +87,12 @@ class Invocation:
         own_span: bool = True,
         classify: Callable[[BaseException], str | None] | None = None,
         observer: CallObserver | None = None,
+        started: tuple[float, int] | None = None,
+        parent: otel_context.Context | None = None,
     ) -> None:
+        """``started`` (perf_counter seconds, epoch ns) is when the call really started, for
+        one recorded after the fact (a framework's model call nobody else recorded); default
+        now. ``parent`` is the span's parent context; default the current one."""
         self._telemetry = telemetry
         self._observer = observer  # wants the finished call (online evaluation)
         self._classify = classify  # the adapter's error_type: SDK-specific error.type values
@@ -117,7 +122,7 @@ class Invocation:
             self.span: trace.Span = trace.NonRecordingSpan(
                 trace.get_current_span().get_span_context()
             )
-            self._start = time.perf_counter()
+            self._start = time.perf_counter() if started is None else started[0]
             return
         span_attrs = dict(metric_attrs)
         if request.stream:
@@ -127,8 +132,14 @@ class Invocation:
         if scoped:  # conversation/user/session ids of an enclosing llm_otel.context() block
             span_attrs.update(scoped)
         name = f"{request.operation} {request.model}" if request.model else request.operation
-        self.span = start_span(telemetry.tracer, name, SpanKind.CLIENT, span_attrs)
-        self._start = time.perf_counter()
+        if started is None:
+            self.span = start_span(telemetry.tracer, name, SpanKind.CLIENT, span_attrs, parent)
+            self._start = time.perf_counter()
+        else:
+            self.span = start_span(
+                telemetry.tracer, name, SpanKind.CLIENT, span_attrs, parent, start_time=started[1]
+            )
+            self._start = started[0]
         if telemetry.content.on_span and self.span.is_recording():
             try:
                 self.span.set_attributes(self._input_content())
@@ -161,9 +172,10 @@ class Invocation:
     def detach(token: object) -> None:
         otel_context.detach(token)  # type: ignore[arg-type]
 
-    def on_chunk(self) -> None:
-        """Note that a streamed chunk arrived (for time to first chunk and time per chunk)."""
-        now = time.perf_counter()
+    def on_chunk(self, at: float | None = None) -> None:
+        """Note that a streamed chunk arrived (for time to first chunk and time per chunk);
+        ``at``: when it arrived (perf_counter seconds), for one noted after the fact."""
+        now = time.perf_counter() if at is None else at
         if self._first_chunk is None:
             self._first_chunk = now
             self._gaps = array("d")

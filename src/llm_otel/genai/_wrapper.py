@@ -20,6 +20,8 @@ from llm_otel._guard import report_internal_error
 from llm_otel.genai._abandoned import PENDING, drain_abandoned
 from llm_otel.genai._adapter import Adapter
 from llm_otel.genai._coexist import traced_elsewhere
+from llm_otel.genai._frameworks import _OPEN as _FRAMEWORK_CALLS
+from llm_otel.genai._frameworks import claim_framework_call
 from llm_otel.genai._incall import IN_CALL as _IN_CALL
 from llm_otel.genai._incall import in_instrumented_call
 from llm_otel.genai._invocation import Invocation
@@ -54,6 +56,9 @@ def _start(
 ) -> tuple[Invocation, object] | None:
     if PENDING:  # streams abandoned since the last call: end them here, outside any lock
         drain_abandoned(wait=False)
+    # A framework (LangChain) that announced this call leaves it to us; if another vendor's
+    # instrumentation of the framework gave it a span, ours would be a second one.
+    framework = claim_framework_call() if _FRAMEWORK_CALLS.get() else None
     try:
         observer = call_observer()  # sampled for online evaluation: content needed in memory
         capture = telemetry.content.enabled or observer is not None
@@ -61,7 +66,10 @@ def _start(
         invocation = Invocation(
             telemetry,
             request,
-            own_span=not traced_elsewhere(wrapped, instance),
+            own_span=not (
+                (framework is not None and framework.traced_elsewhere)
+                or traced_elsewhere(wrapped, instance)
+            ),
             classify=adapter.error_type,
             observer=observer,
         )

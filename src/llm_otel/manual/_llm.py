@@ -18,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import Invocation, LLMRequest, LLMResponse, Message, call_observer, text_part
+from llm_otel.genai._frameworks import claim_framework_call
 from llm_otel.manual._defaults import default_telemetry
 from llm_otel.manual._values import (
     as_count,
@@ -140,6 +141,7 @@ def llm_call(
     content parts, ``tool_calls``, ``tool_call_id``); ``system_instructions`` a string or a
     list of parts. They are recorded in the parts schema, only when content capture is on."""
     telemetry = default_telemetry()
+    claim_framework_call()  # a framework's model that records itself with llm_call()
     observer = call_observer()  # sampled for online evaluation: content needed in memory
     capture = telemetry.content.enabled or observer is not None
     request = LLMRequest(

@@ -1,0 +1,52 @@
+"""One span per model call when a framework and a client library are both instrumented.
+
+A framework instrumentation (LangChain) learns of a model call from the framework's callbacks,
+before the framework calls the client library. It opens a :class:`FrameworkCall` then; a client
+library call that llm_otel records while it is open (the framework's own HTTP request through an
+instrumented SDK) *claims* it, and the framework records nothing for that call: the client
+instrumentation's span and metrics are the call's. A call nobody claimed (a model whose client
+llm_otel does not instrument) is recorded by the framework instrumentation when it ends.
+
+The open calls live in a context variable holding a tuple, so they are seen by exactly the code
+the framework runs for the call (its thread, and the tasks it starts, which copy the context)
+and by nothing running beside it. A value left in a context after the call is inert: ended calls
+are dropped whenever the next one opens, so a context holds at most the calls open in it.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+__all__ = ["FrameworkCall", "claim_framework_call", "open_framework_call"]
+
+
+class FrameworkCall:
+    """A model call a framework announced and has not finished yet. ``traced_elsewhere``: another
+    vendor's instrumentation of the framework gives it a span already (metrics only from us)."""
+
+    __slots__ = ("claimed", "ended", "traced_elsewhere")
+
+    def __init__(self, traced_elsewhere: bool = False) -> None:
+        self.claimed = False
+        self.ended = False
+        self.traced_elsewhere = traced_elsewhere
+
+
+_OPEN: ContextVar[tuple[FrameworkCall, ...]] = ContextVar("llm_otel_framework_calls", default=())
+
+
+def open_framework_call(traced_elsewhere: bool = False) -> FrameworkCall:
+    """Announce a model call; set ``ended`` on the result when the framework says it ended."""
+    call = FrameworkCall(traced_elsewhere)
+    _OPEN.set((*(c for c in _OPEN.get() if not c.ended), call))
+    return call
+
+
+def claim_framework_call() -> FrameworkCall | None:
+    """A client library call is being recorded: the oldest open framework call it belongs to
+    (if any) is the client instrumentation's to record; returned."""
+    for call in _OPEN.get():
+        if not call.claimed and not call.ended:
+            call.claimed = True
+            return call
+    return None
