@@ -15,6 +15,12 @@ BatchSpanProcessor and an in-memory metric reader. Variants, interleaved per rou
 
 Prints microseconds per chain run (median over rounds, min..max), the overhead over the
 baseline, and spans per run (a variant that records nothing is not measured as free).
+
+For instruction counts (this machine's wall clock moves by more than the overhead), run one
+variant under callgrind at two run counts and divide the difference by the count difference:
+
+    valgrind --tool=callgrind python bench/langchain.py --only "langchain + openai" --calls 5
+    valgrind --tool=callgrind python bench/langchain.py --only "langchain + openai" --calls 25
 """
 
 from __future__ import annotations
@@ -125,7 +131,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--only", choices=VARIANTS, help="one variant, once (for callgrind)")
     args = parser.parse_args()
+    if args.only:
+        micros, per_run = timed(args.only, args.calls)
+        print(f"{args.only}: {micros:.0f} µs/run, {per_run:.1f} spans/run")
+        return
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     spans: dict[str, float] = {}
     for _ in range(args.rounds):
