@@ -298,6 +298,14 @@ def test_a_retriever_is_a_retrieval_span(server: OpenAITestServer, telemetry: Te
     assert "gen_ai.retrieval.query.text" not in span.attributes  # content is off
 
 
+def _ask_the_agent_and_the_retriever(server: OpenAITestServer) -> None:
+    """A tool call (its arguments and result), two model calls and a retrieval: every kind of
+    content the instrumentation may record."""
+    agent = create_agent(_model(server, "agent-model"), [get_weather], name="weather_agent")
+    agent.invoke({"messages": [("user", PROMPT)]})
+    _Shelf().invoke(PROMPT)
+
+
 def _recorded_text(telemetry: Telemetry) -> str:
     out = []
     for span in telemetry.spans():
@@ -311,9 +319,7 @@ def _recorded_text(telemetry: Telemetry) -> str:
 def test_content_off_records_no_prompt_tool_or_document_text(
     server: OpenAITestServer, telemetry: Telemetry
 ) -> None:
-    agent = create_agent(_model(server, "agent-model"), [get_weather], name="weather_agent")
-    agent.invoke({"messages": [("user", PROMPT)]})
-    _Shelf().invoke(PROMPT)
+    _ask_the_agent_and_the_retriever(server)
     recorded = _recorded_text(telemetry)
     for secret in (PROMPT, "Paris", TEXT, "a note about"):
         assert secret not in recorded
@@ -325,9 +331,7 @@ def test_content_off_records_no_prompt_tool_or_document_text(
 def test_content_on_records_messages_tool_calls_and_documents(
     server: OpenAITestServer, telemetry: Telemetry
 ) -> None:
-    agent = create_agent(_model(server, "agent-model"), [get_weather], name="weather_agent")
-    agent.invoke({"messages": [("user", PROMPT)]})
-    _Shelf().invoke(PROMPT)
+    _ask_the_agent_and_the_retriever(server)
     spans = telemetry.spans()
     (tool_span,) = [s for s in spans if s.name == "execute_tool get_weather"]
     assert json.loads(tool_span.attributes["gen_ai.tool.call.arguments"]) == {"city": "Paris"}

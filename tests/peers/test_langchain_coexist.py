@@ -58,7 +58,6 @@ class Setup:
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
-        self.peer = peer
         providers = {"tracer_provider": self.tracer_provider, "meter_provider": self.meter_provider}
         ours = [
             lambda: OpenAIInstrumentor().instrument(**providers, content_policy=ContentPolicy()),
@@ -67,11 +66,6 @@ class Setup:
         theirs = [lambda: peer.instrument(**providers)]
         for step in [*ours, *theirs] if ours_first else [*theirs, *ours]:
             step()
-
-    def teardown(self) -> None:
-        self.peer.uninstrument()
-        LangChainInstrumentor().uninstrument()
-        OpenAIInstrumentor().uninstrument()
 
     def ours(self, name: str) -> list[Any]:
         data = self.reader.get_metrics_data()

@@ -142,6 +142,10 @@ class ContentPolicy:
             return [self.clean(v) for v in value]
         return value
 
+    def attribute_text(self, value: Any) -> str:
+        """A content attribute's value: a text cleaned as it is, anything else serialized."""
+        return self.clean_text(value) if isinstance(value, str) else self.serialize(value)
+
     def serialize(self, value: Any) -> str:
         """Clean a messages/parts value and encode it as the JSON string the conventions use."""
         if self.redactor is None:

@@ -14,13 +14,23 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.semconv.attributes import error_attributes
 from opentelemetry.semconv.attributes import exception_attributes as ex
 from opentelemetry.trace import Status, StatusCode
 
 from llm_otel._guard import exception_type, report_internal_error
 from llm_otel.genai._content import ContentPolicy
 
-__all__ = ["end_span", "record_failure", "start_span"]
+__all__ = ["end_span", "fail_span", "record_failure", "start_span"]
+
+
+def fail_span(span: trace.Span, exc: BaseException, content: ContentPolicy) -> str:
+    """Mark ``span`` failed by a raised exception: ``error.type`` is its class name, then
+    :func:`record_failure`; returns the ``error.type``."""
+    error_type = type(exc).__qualname__
+    span.set_attribute(error_attributes.ERROR_TYPE, error_type)
+    record_failure(span, exc, error_type, content)
+    return error_type
 
 
 def record_failure(

@@ -132,14 +132,11 @@ class Invocation:
         if scoped:  # conversation/user/session ids of an enclosing llm_otel.context() block
             span_attrs.update(scoped)
         name = f"{request.operation} {request.model}" if request.model else request.operation
-        if started is None:
-            self.span = start_span(telemetry.tracer, name, SpanKind.CLIENT, span_attrs, parent)
-            self._start = time.perf_counter()
-        else:
-            self.span = start_span(
-                telemetry.tracer, name, SpanKind.CLIENT, span_attrs, parent, start_time=started[1]
-            )
-            self._start = started[0]
+        start_time = None if started is None else started[1]
+        self.span = start_span(
+            telemetry.tracer, name, SpanKind.CLIENT, span_attrs, parent, start_time=start_time
+        )
+        self._start = time.perf_counter() if started is None else started[0]
         if telemetry.content.on_span and self.span.is_recording():
             try:
                 self.span.set_attributes(self._input_content())

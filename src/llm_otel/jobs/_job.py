@@ -24,7 +24,7 @@ from opentelemetry.util.types import AttributeValue
 from llm_otel._env import whole_number
 from llm_otel._guard import guarded
 from llm_otel.genai import GenAITelemetry, set_gauge_source
-from llm_otel.genai._failure import end_span, record_failure, start_span
+from llm_otel.genai._failure import end_span, fail_span, record_failure, start_span
 from llm_otel.manual._defaults import default_telemetry
 from llm_otel.semconv import jobs as names
 
@@ -196,9 +196,7 @@ class BatchJob:
                 names.LLM_OTEL_JOB_ITEM_OUTCOME: "ok",
             }
             if error is not None and not isinstance(error, GeneratorExit):
-                error_type = type(error).__qualname__
-                span.set_attribute(error_attributes.ERROR_TYPE, error_type)
-                record_failure(span, error, error_type, telemetry.content)
+                error_type = fail_span(span, error, telemetry.content)
                 attributes[names.LLM_OTEL_JOB_ITEM_OUTCOME] = "failed"
                 attributes[error_attributes.ERROR_TYPE] = error_type
             telemetry.job_runs.add(1, attributes)

@@ -17,12 +17,11 @@ from typing import Any, TypeVar, overload
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
-from opentelemetry.semconv.attributes import error_attributes
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
-from llm_otel.genai._failure import end_span, record_failure, start_span
+from llm_otel.genai._failure import end_span, fail_span, start_span
 from llm_otel.genai._scope import scope_attributes
 from llm_otel.manual._defaults import default_telemetry
 from llm_otel.semconv import manual as ours
@@ -56,8 +55,7 @@ class OperationSpan:
             return
         policy = default_telemetry().content
         try:
-            text = policy.clean_text(value) if isinstance(value, str) else policy.serialize(value)
-            self.span.set_attribute(key, text)
+            self.span.set_attribute(key, policy.attribute_text(value))
         except Exception as exc:
             report_internal_error(f"manual span {key}", exc)
 
@@ -104,10 +102,8 @@ class _Operation:
         except GeneratorExit:
             raise  # a generator abandoned by its consumer: an ending, not a failure
         except BaseException as exc:
-            error_type = type(exc).__qualname__
             try:
-                span.set_attribute(error_attributes.ERROR_TYPE, error_type)
-                record_failure(span, exc, error_type, telemetry.content)
+                fail_span(span, exc, telemetry.content)
             except Exception as internal:
                 report_internal_error(f"manual span {self._name} failure", internal)
             raise

@@ -126,7 +126,7 @@ def _handler_for(telemetry: GenAITelemetry) -> None:
 def _make_parent_current(config: Any) -> None:
     """Inside the context LangChain made for a child step: the parent run's span is current."""
     try:
-        handler = _state.get("handler")
+        handler = handler_of_process()
         callbacks = config.get("callbacks") if isinstance(config, Mapping) else None
         run = handler.visible(getattr(callbacks, "parent_run_id", None)) if handler else None
         if run is not None:

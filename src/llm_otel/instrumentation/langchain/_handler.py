@@ -32,13 +32,12 @@ from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
-from opentelemetry.semconv.attributes import error_attributes
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
 from llm_otel.genai import GenAITelemetry, Invocation, LLMRequest, call_observer
-from llm_otel.genai._failure import end_span, record_failure, start_span
+from llm_otel.genai._failure import end_span, fail_span, start_span
 from llm_otel.genai._frameworks import FrameworkCall, open_framework_call
 from llm_otel.genai._observe import CallObserver
 from llm_otel.genai._scope import scope_attributes
@@ -198,13 +197,14 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         run = self._runs.pop(run_id, None)
         if not isinstance(run, _SpanRun):
             return None
-        if error is not None and type(error).__name__ not in _CONTROL_FLOW:
-            error_type = type(error).__qualname__
+        telemetry = self.telemetry
+        if (
+            error is not None
+            and telemetry is not None
+            and type(error).__name__ not in _CONTROL_FLOW
+        ):
             try:
-                run.span.set_attribute(error_attributes.ERROR_TYPE, error_type)
-                telemetry = self.telemetry
-                if telemetry is not None:
-                    record_failure(run.span, error, error_type, telemetry.content)
+                fail_span(run.span, error, telemetry.content)
             except Exception as internal:
                 report_internal_error("langchain run failure", internal)
         end_span(run.span)
@@ -216,9 +216,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             return
         if not run.span.is_recording():
             return
-        policy = telemetry.content
-        text = policy.clean_text(value) if isinstance(value, str) else policy.serialize(value)
-        run.span.set_attribute(key, text)
+        run.span.set_attribute(key, telemetry.content.attribute_text(value))
 
     # chains and agents ----------------------------------------------------------------------
     def on_chain_start(

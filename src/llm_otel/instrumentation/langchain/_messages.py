@@ -9,6 +9,8 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import LLMResponse, Message
+from llm_otel.instrumentation.anthropic._messages import FINISH_REASONS as ANTHROPIC_FINISH_REASONS
+from llm_otel.instrumentation.openai._chat import FINISH_REASONS as OPENAI_FINISH_REASONS
 from llm_otel.manual._values import as_messages
 
 __all__ = ["FINISH_REASONS", "documents", "input_messages", "provider_of", "request_attributes",
@@ -33,20 +35,10 @@ _PROVIDERS = {
     "xai": "x_ai",
     "perplexity": "perplexity",
 }
-FINISH_REASONS = {
-    "stop": "stop",
-    "length": "length",
-    "content_filter": "content_filter",
-    "tool_calls": "tool_call",
-    "function_call": "tool_call",
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_call",
-    "refusal": "content_filter",
-    "STOP": "stop",
-    "MAX_TOKENS": "length",
-}
+# What LangChain passes on is the provider's own finish reason: OpenAI's and Anthropic's as
+# their instrumentations map them (neither module imports its SDK), and Gemini's two common ones.
+FINISH_REASONS = {**OPENAI_FINISH_REASONS, **ANTHROPIC_FINISH_REASONS,
+                  "STOP": "stop", "MAX_TOKENS": "length"}  # fmt: skip
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool",
           "function": "tool", "developer": "system"}  # fmt: skip
 _PARAMETERS = (
