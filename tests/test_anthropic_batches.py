@@ -143,3 +143,29 @@ def test_async(server: AnthropicTestServer, telemetry: Telemetry) -> None:
     assert asyncio.run(main()) == ["a", "errored-b"]
     assert points(telemetry, "llm_otel.batch.requests", "llm_otel.batch.request.outcome") == {
         ("succeeded",): 1, ("errored",): 1}  # fmt: skip
+
+
+def test_the_beta_namespace_and_delete(client: Any, telemetry: Telemetry) -> None:
+    """``client.beta.messages.batches`` (the same API with beta headers) is recorded the same
+    way, and ``delete`` of an ended batch is a lifecycle call too (in both namespaces)."""
+    beta = client.beta.messages.batches
+    batch = beta.create(requests=requests("b-1", "errored-2"))
+    beta.retrieve(batch.id)
+    assert [r.custom_id for r in beta.results(batch.id)] == ["b-1", "errored-2"]
+    deleted = beta.delete(batch.id)
+    assert deleted.id == batch.id and deleted.type == "message_batch_deleted"
+    other = client.messages.batches.create(requests=requests("c"))
+    client.messages.batches.retrieve(other.id)
+    client.messages.batches.delete(other.id)
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.batches.delete(other.id)
+
+    assert sorted(names(telemetry)) == ["batch create"] * 2 + ["batch delete"] * 3 + [
+        "batch results"] + ["batch retrieve"] * 3  # fmt: skip
+    deletes = [s for s in telemetry.spans() if s.name == "batch delete"]
+    assert [s.attributes["llm_otel.batch.id"] for s in deletes] == [batch.id, other.id, other.id]
+    assert [s.status.is_ok for s in deletes] == [True, True, False]
+    assert deletes[2].attributes["error.type"] == "404"
+    assert "llm_otel.batch.status" not in deletes[0].attributes
+    assert points(telemetry, "llm_otel.batch.requests", "llm_otel.batch.request.outcome") == {
+        ("succeeded",): 1, ("errored",): 1}  # fmt: skip

@@ -77,6 +77,18 @@ class MessageBatchStore:
                              cancel_initiated_at="2026-12-03T00:01:00Z")  # fmt: skip
             return 200, _public(batch)
 
+    def delete(self, batch_id: str) -> tuple[int, dict[str, Any]]:
+        """An ended batch is deleted (``message_batch_deleted``); one in progress is refused."""
+        with self._lock:
+            batch = self.batches.get(batch_id)
+            if batch is None:
+                return _NOT_FOUND
+            if batch["processing_status"] != "ended":
+                error = {"type": "invalid_request_error", "message": "batch not ended"}
+                return 400, {"type": "error", "error": error}
+            del self.batches[batch_id]
+            return 200, {"id": batch_id, "type": "message_batch_deleted"}
+
     def results(self, batch_id: str) -> bytes | None:
         with self._lock:
             batch = self.batches.get(batch_id)

@@ -122,6 +122,15 @@ class _Handler(Handler):
         else:
             self._json(404, {"type": "error", "error": {"type": "not_found_error"}})
 
+    def do_DELETE(self) -> None:
+        self.server.requests.append((self.path, dict(self.headers), None))
+        batches: MessageBatchStore = self.server.batches  # type: ignore[attr-defined]
+        parts = self.path.split("?")[0].rstrip("/").split("/")
+        if len(parts) >= 2 and parts[-2] == "batches":
+            self._json(*batches.delete(parts[-1]))
+        else:
+            self._json(404, {"type": "error", "error": {"type": "not_found_error"}})
+
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         sent = {"request-id": "req_test"}
         if status == 200 and str(payload.get("model", "")).startswith("retry-"):

@@ -1,6 +1,7 @@
-"""Anthropic's Message Batches: ``messages.batches.create/retrieve/cancel`` (sync and async) as
-``batch ...`` spans, and ``messages.batches.results`` as a ``batch results`` span whose stream
-of results is counted as the app iterates it (outcome, tokens, cost at the batch rate)."""
+"""Anthropic's Message Batches (``messages.batches`` and ``beta.messages.batches``):
+``create/retrieve/cancel/delete`` (sync and async) as ``batch ...`` spans, and ``results`` as a
+``batch results`` span whose stream of results is counted as the app iterates it (outcome,
+tokens, cost at the batch rate)."""
 
 from __future__ import annotations
 
@@ -111,23 +112,29 @@ def _results(telemetry: GenAITelemetry, is_async: bool) -> Wrapper:
 
 
 def present_targets(telemetry: GenAITelemetry) -> list[tuple[Any, str, Wrapper]]:
-    """(class, method, wrapper) for the Message Batches methods this SDK has."""
-    try:
-        from anthropic.resources.messages import batches
-    except ImportError:  # an SDK before Message Batches left beta
-        return []
+    """(class, method, wrapper) for the Message Batches methods this SDK has, on the GA API
+    (``messages.batches``) and the beta one (``beta.messages.batches``, the same calls with beta
+    headers). ``list`` is not a batch's lifecycle and gets no span."""
+    import importlib
+
     targets: list[tuple[Any, str, Wrapper]] = []
-    for cls, is_async in ((getattr(batches, "Batches", None), False),
-                          (getattr(batches, "AsyncBatches", None), True)):  # fmt: skip
-        if cls is None:
+    for module_name in ("anthropic.resources.messages.batches",
+                        "anthropic.resources.beta.messages.batches"):  # fmt: skip
+        try:
+            batches = importlib.import_module(module_name)
+        except ImportError:  # an SDK before Message Batches (or before they left beta)
             continue
-        for operation in ("create", "retrieve", "cancel"):
-            if callable(getattr(cls, operation, None)):
-                wrapper = lifecycle_wrapper(telemetry, operation, is_async, provider=PROVIDER,
-                                            identity=client_identity,
-                                            id_argument="message_batch_id",
-                                            describe=batch_info)  # fmt: skip
-                targets.append((cls, operation, wrapper))
-        if callable(getattr(cls, "results", None)):
-            targets.append((cls, "results", _results(telemetry, is_async)))
+        for cls, is_async in ((getattr(batches, "Batches", None), False),
+                              (getattr(batches, "AsyncBatches", None), True)):  # fmt: skip
+            if cls is None:
+                continue
+            for operation in ("create", "retrieve", "cancel", "delete"):
+                if callable(getattr(cls, operation, None)):
+                    wrapper = lifecycle_wrapper(telemetry, operation, is_async,
+                                                provider=PROVIDER, identity=client_identity,
+                                                id_argument="message_batch_id",
+                                                describe=batch_info)  # fmt: skip
+                    targets.append((cls, operation, wrapper))
+            if callable(getattr(cls, "results", None)):
+                targets.append((cls, "results", _results(telemetry, is_async)))
     return targets
