@@ -7,6 +7,7 @@ import json
 
 import openai
 import pytest
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 import llm_otel
@@ -180,6 +181,29 @@ def test_llm_call_records_like_an_instrumented_call(telemetry: Telemetry) -> Non
     usage = {p.attributes["gen_ai.token.type"]: p.sum
              for p in telemetry.points("gen_ai.client.token.usage")}  # fmt: skip
     assert usage == {"input": 30, "output": 4}
+
+
+def test_llm_call_inside_a_framework_call_another_tracer_spans(telemetry: Telemetry) -> None:
+    """A framework's model that records itself with llm_call(), while another vendor's
+    instrumentation of the framework already gives the model call its span: metrics only from
+    us (one span per call), and the foreign span stays the parent of what happens beneath."""
+    from llm_otel.genai._frameworks import open_framework_call
+
+    foreign = telemetry.tracer_provider.get_tracer("their-framework-tracer")
+    with foreign.start_as_current_span("ChatCustom.chat") as theirs:
+        framework = open_framework_call(traced_elsewhere=True)
+        with llm_otel.llm_call(provider="vllm", model="llama-3-8b") as call:
+            call.set_response(input_tokens=30, output_tokens=4)
+            inner = trace.get_current_span().get_span_context()
+        framework.ended = True
+    assert [s.name for s in telemetry.spans()] == ["ChatCustom.chat"]
+    assert inner.span_id == theirs.get_span_context().span_id
+    assert framework.claimed
+    usage = {p.attributes["gen_ai.token.type"]: p.sum
+             for p in telemetry.points("gen_ai.client.token.usage")}  # fmt: skip
+    assert usage == {"input": 30, "output": 4}
+    (duration,) = telemetry.points("gen_ai.client.operation.duration")
+    assert duration.count == 1
 
 
 @pytest.mark.parametrize("content_policy", CONTENT_ON)

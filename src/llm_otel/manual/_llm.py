@@ -141,7 +141,10 @@ def llm_call(
     content parts, ``tool_calls``, ``tool_call_id``); ``system_instructions`` a string or a
     list of parts. They are recorded in the parts schema, only when content capture is on."""
     telemetry = default_telemetry()
-    claim_framework_call()  # a framework's model that records itself with llm_call()
+    # A framework's model that records itself with llm_call(): the call the framework announced
+    # is ours to record; if another vendor's instrumentation of the framework already gave it a
+    # span, ours would be a second one (metrics only, as for a client library's call).
+    framework = claim_framework_call()
     observer = call_observer()  # sampled for online evaluation: content needed in memory
     capture = telemetry.content.enabled or observer is not None
     request = LLMRequest(
@@ -157,7 +160,8 @@ def llm_call(
         if capture
         else None,
     )
-    invocation = Invocation(telemetry, request, observer=observer)
+    own_span = framework is None or not framework.traced_elsewhere
+    invocation = Invocation(telemetry, request, observer=observer, own_span=own_span)
     call = LLMCall(invocation, capture)
     token = invocation.attach()
     try:
