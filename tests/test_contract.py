@@ -39,6 +39,8 @@ TESTED_ELSEWHERE = {
     "openai 3 from this machine's index)",
     "llm_otel_langchain": "tests/test_langchain.py: a framework, whose model calls go through "
     "the client libraries this harness covers",
+    "llm_otel_openai_agents": "tests/test_openai_agents.py: a framework, whose model calls go "
+    "through the openai client this harness covers",
 }
 # The extra installs the SDK users import; the instrumentor checks the package it patches.
 INSTALLED_AS = {"boto3": "botocore"}  # same version numbers, one release train

@@ -8,6 +8,10 @@ name picks the behaviour:
 - ``error-429`` / ``error-500`` / ``error-400``: that HTTP error (with the API's error body);
 - ``tool-model``: a tool call (``get_weather``) instead of text; ``tool-model-whole`` streams it
   in one delta, as Mistral does;
+- ``agent-model``: a tool call until the conversation has the tool's result, then text (chat
+  completions and, not streamed, the Responses API);
+- ``handoff-model``: (Responses API, not streamed) calls the first ``transfer_to_...`` tool the
+  request offers (an OpenAI Agents SDK handoff), then text;
 - ``slow-first``: the first stream chunk waits ``SLOW_FIRST_DELAY`` seconds;
 - ``mid-error``: a stream that sends one chunk, then an error payload;
 - ``long-stream``: a stream of 200 chunks;
@@ -369,13 +373,27 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
 def response_object(body: dict[str, Any]) -> dict[str, Any]:
     model = str(body.get("model"))
     incomplete = model == "incomplete"
-    if model == "tool-model":
-        output: list[dict[str, Any]] = [
+    items = body.get("input")
+    items = items if isinstance(items, list) else []
+    outputs = {i.get("call_id") for i in items
+               if isinstance(i, dict) and i.get("type") == "function_call_output"}  # fmt: skip
+    tools = [t.get("name") for t in body.get("tools") or () if isinstance(t, dict)]
+    handoff = next((t for t in tools if str(t).startswith("transfer_to_")), None)
+    if model == "handoff-model" and handoff and "call_h" not in outputs:
+        # A triage agent: hands the conversation to the agent its first handoff tool names.
+        output: list[dict[str, Any]] = [{"type": "function_call", "id": "fc_h", "call_id": "call_h",
+                                         "name": handoff, "arguments": "{}",
+                                         "status": "completed"}]  # fmt: skip
+    elif model == "tool-model" or (model == "agent-model" and "call_1" not in outputs):
+        # agent-model calls the first function tool the request offers (default get_weather).
+        name = next((str(t) for t in tools if t and not str(t).startswith("transfer_to_")),
+                    "get_weather") if model == "agent-model" else "get_weather"  # fmt: skip
+        output = [
             {
                 "type": "function_call",
                 "id": "fc_1",
                 "call_id": "call_1",
-                "name": "get_weather",
+                "name": name,
                 "arguments": TOOL_ARGS,
                 "status": "completed",
             }

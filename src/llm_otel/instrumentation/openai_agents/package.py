@@ -1,0 +1,3 @@
+__all__ = ["_instruments"]
+
+_instruments = ("openai-agents >= 0.24.0, < 1",)
