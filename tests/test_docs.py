@@ -78,8 +78,9 @@ def anthropic_server() -> Iterator[AnthropicTestServer]:
 def test_documented_snippet_runs(
     block: Block, server: OpenAITestServer, anthropic_server: AnthropicTestServer, tmp_path: Path
 ) -> None:
-    for module in re.findall(r"^(?:from|import) (langchain\w*)", block.code, re.M):
-        if importlib.util.find_spec(module) is None:  # the langchain extra, in .venv (not oldest)
+    for module in re.findall(r"^(?:from|import) (langchain\w*|agents)\b", block.code, re.M):
+        # The langchain and openai-agents extras, in .venv (not in .venv-oldest).
+        if importlib.util.find_spec(module) is None:
             pytest.skip(f"{block.id} needs {module}, not installed in this venv")
     receiver = OTLPReceiver().start()
     try:
