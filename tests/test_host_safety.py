@@ -225,6 +225,9 @@ def test_stream_proxy_answers_hasattr_copy_and_pickle_as_the_stream(env: Env) ->
     proxied = env.stream()  # google-genai: the SDK's generator over our proxied inner stream
     for name in NAMES:
         assert hasattr(proxied, name) == hasattr(plain, name), name
+    # len() fails as the stream's does: list(stream) asks for a length hint first and only
+    # takes a TypeError as "no length" (wrapt's proxy has the slot, so __len__ cannot be absent).
+    assert _outcome(lambda: len(proxied)) == _outcome(lambda: len(plain))
     assert _outcome(lambda: copy.copy(proxied)) == _outcome(lambda: copy.copy(plain))
     assert _outcome(lambda: copy.deepcopy(proxied)) == _outcome(lambda: copy.deepcopy(plain))
     assert _outcome(lambda: pickle.dumps(proxied)) == _outcome(lambda: pickle.dumps(plain))

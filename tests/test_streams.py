@@ -43,6 +43,18 @@ def test_exhausted_stream(client: openai.OpenAI, telemetry: Telemetry) -> None:
     assert usage == {"input": 12, "output": 5}
 
 
+def test_list_of_a_stream(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    """list(stream) asks the proxy for a length hint first: a stream without a length must not
+    raise there (it did: AttributeError from the proxy's absent __len__)."""
+    stream = client.chat.completions.create(
+        model="gpt-test", messages=USER, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+        "Hello from the test server")  # fmt: skip
+    assert telemetry.only_span().attributes["gen_ai.usage.output_tokens"] == 5
+
+
 def test_stream_without_usage_records_no_token_metric(
     client: openai.OpenAI, telemetry: Telemetry
 ) -> None:

@@ -224,7 +224,6 @@ class SyncStreamProxy(_StreamProxyBase):
         "__exit__",
         "__aenter__",
         "__aexit__",
-        "__len__",
     )
 
     def __iter__(self) -> SyncStreamProxy:
@@ -322,7 +321,6 @@ class AsyncStreamProxy(_StreamProxyBase):
         "__enter__",
         "__exit__",
         "__iter__",
-        "__len__",
     )
 
     def __aiter__(self) -> AsyncStreamProxy:
