@@ -322,3 +322,18 @@ def test_with_raw_response(client: Any, telemetry: Telemetry) -> None:
     raw = client.messages.with_raw_response.create(model="claude-test", max_tokens=8, messages=USER)
     assert raw.parse().content[0].text == TEXT
     assert telemetry.only_span().attributes["gen_ai.response.id"] == "msg_test_1"
+
+
+def test_a_stream_through_with_streaming_response(client: Any, telemetry: Telemetry) -> None:
+    """The raw response first, its event stream from parse(): the call ends with the stream,
+    with its usage (not when the headers arrive)."""
+    with client.messages.with_streaming_response.create(
+        model="claude-test", max_tokens=8, messages=USER, stream=True
+    ) as response:
+        assert telemetry.spans() == []
+        events = list(response.parse())
+    assert any(e.type == "message_stop" for e in events)
+    span = telemetry.only_span()
+    assert span.attributes["gen_ai.request.stream"] is True
+    assert span.attributes["gen_ai.usage.output_tokens"] > 0
+    assert span.attributes["gen_ai.response.time_to_first_chunk"] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 
 import openai
 import pytest
@@ -228,15 +229,78 @@ def test_with_raw_response_keeps_the_raw_object(
     assert span.attributes["gen_ai.usage.input_tokens"] == 12
 
 
-def test_with_streaming_response_does_not_read_the_body(
+def test_with_streaming_response_records_the_body_when_the_app_reads_it(
     client: openai.OpenAI, telemetry: Telemetry
 ) -> None:
     with client.chat.completions.with_streaming_response.create(
         model="gpt-test", messages=USER
     ) as response:
-        assert response.parse().choices[0].message.content == "Hello from the test server"
+        assert telemetry.spans() == []  # the call is not over: its body is still to come
+        completion = response.parse()
+        assert completion.choices[0].message.content == "Hello from the test server"
+        assert response.parse() is completion
     span = telemetry.only_span()
     assert span.attributes["gen_ai.request.model"] == "gpt-test"
+    assert span.attributes["gen_ai.usage.input_tokens"] == 12
+    assert span.attributes["gen_ai.response.id"] == "chatcmpl-test"
+
+
+def test_a_stream_through_with_streaming_response(
+    client: openai.OpenAI, telemetry: Telemetry
+) -> None:
+    """How the OpenAI Agents SDK streams: the raw response first, the event stream from its
+    parse(), consumed later. The call ends when the stream does, with its usage and TTFT."""
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-test", messages=USER, stream=True, stream_options={"include_usage": True}
+    ) as response:
+        stream = response.parse()
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "Hello from the test server"
+    span = telemetry.only_span()
+    assert span.attributes["gen_ai.request.stream"] is True
+    assert span.attributes["gen_ai.usage.output_tokens"] == 5
+    assert span.attributes["gen_ai.response.time_to_first_chunk"] > 0
+    (ttfc,) = telemetry.points("gen_ai.client.operation.time_to_first_chunk")
+    assert ttfc.count == 1
+
+
+def test_a_raw_stream_from_with_raw_response(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-test", messages=USER, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(raw.parse())
+    assert chunks and telemetry.only_span().attributes["gen_ai.usage.output_tokens"] == 5
+
+
+def test_a_streaming_response_closed_unread_or_dropped_ends_its_span(
+    client: openai.OpenAI, telemetry: Telemetry
+) -> None:
+    from llm_otel.genai._abandoned import drain_abandoned
+
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-test", messages=USER, stream=True
+    ) as response:
+        lines = list(response.iter_lines())  # the app reads the raw SSE lines itself
+    assert any(line.startswith("data:") for line in lines)
+    span = telemetry.only_span()
+    assert span.attributes["gen_ai.request.model"] == "gpt-test"
+    assert "gen_ai.usage.output_tokens" not in span.attributes
+    telemetry.spans_exporter.clear()
+
+    dropped = client.chat.completions.with_streaming_response.create(
+        model="gpt-test", messages=USER
+    ).__enter__()
+    dropped.close()  # closed, never parsed: the transport's end is the call's
+    assert len(telemetry.spans()) == 1
+    telemetry.spans_exporter.clear()
+    manager = client.chat.completions.with_streaming_response.create(
+        model="gpt-test", messages=USER
+    )
+    lost = manager.__enter__()
+    del lost, manager  # dropped unread, never closed: ended off the collector's path
+    gc.collect()
+    drain_abandoned()
+    assert len(telemetry.spans()) == 1
 
 
 def test_suppress_instrumentation_records_nothing(

@@ -39,7 +39,10 @@ from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
 import llm_otel  # noqa: E402
 from llm_otel.genai import ContentMode, ContentPolicy  # noqa: E402
 from llm_otel.instrumentation.openai import OpenAIInstrumentor  # noqa: E402
-from llm_otel.instrumentation.openai_agents import OpenAIAgentsInstrumentor  # noqa: E402
+from llm_otel.instrumentation.openai_agents import (  # noqa: E402
+    OpenAIAgentsInstrumentor,
+    processor_of_process,
+)
 from llm_otel.manual import _defaults as manual_defaults  # noqa: E402
 from tests.conftest import OpenSpans, Telemetry, make_telemetry  # noqa: E402
 from tests.servers.openai_server import TEXT, OpenAITestServer  # noqa: E402
@@ -308,3 +311,78 @@ def test_set_trace_processors_keeps_ours_and_uninstrument_removes_it(
     telemetry.spans_exporter.clear()
     asyncio.run(Runner.run(_agents(server), PROMPT))
     assert [s.name for s in telemetry.spans()] == ["task lookup"]  # the app's own span only
+
+
+def test_a_streamed_run(server: OpenAITestServer, telemetry: Telemetry) -> None:
+    server.requests.clear()
+    agent = Agent(name="Streamer", model=OpenAIResponsesModel("gpt-test", _client(server)))
+
+    async def stream() -> str:
+        result = Runner.run_streamed(agent, PROMPT)
+        async for _ in result.stream_events():
+            pass
+        return str(result.final_output)
+
+    assert asyncio.run(stream()) == TEXT
+    spans = telemetry.spans()
+    (chat,) = _chat_spans(spans)
+    assert _model_requests(server) == 1
+    assert _parent_name(chat, spans) == "invoke_agent Streamer"
+    assert _parent_name(by_name(spans, "invoke_agent Streamer"), spans) == (
+        "invoke_workflow Agent workflow")  # fmt: skip
+    assert _tokens(telemetry) == {"input": SERVER_INPUT, "output": SERVER_OUTPUT}
+
+
+def by_name(spans: list[ReadableSpan], name: str) -> ReadableSpan:
+    (span,) = [s for s in spans if s.name == name]
+    return span
+
+
+def test_an_agent_used_as_a_tool_nests_under_the_tool(
+    server: OpenAITestServer, telemetry: Telemetry
+) -> None:
+    client = _client(server)
+    inner = Agent(name="Forecaster", model=OpenAIResponsesModel("gpt-test", client))
+    forecast = inner.as_tool(tool_name="forecast", tool_description="A forecast.")
+    outer = Agent(name="Planner", model=OpenAIResponsesModel("agent-model", client),
+                  tools=[forecast])  # fmt: skip
+    assert asyncio.run(Runner.run(outer, PROMPT)).final_output == TEXT
+    spans = telemetry.spans()
+    tool = by_name(spans, "execute_tool forecast")
+    assert _parent_name(tool, spans) == "invoke_agent Planner"
+    assert _parent_name(by_name(spans, "invoke_agent Forecaster"), spans) == tool.name
+    assert len([s for s in spans if s.name.startswith("invoke_workflow")]) == 1
+    assert len(_chat_spans(spans)) == 3
+    assert _tokens(telemetry) == {"input": 3 * SERVER_INPUT, "output": 3 * SERVER_OUTPUT}
+
+
+def test_a_failing_model_call(server: OpenAITestServer, telemetry: Telemetry) -> None:
+    agent = Agent(name="Unlucky", model=OpenAIResponsesModel("error-500", _client(server)))
+    with pytest.raises(openai.InternalServerError):
+        asyncio.run(Runner.run(agent, PROMPT))
+    spans = telemetry.spans()
+    (chat,) = _chat_spans(spans)
+    assert chat.status.status_code is StatusCode.ERROR and chat.attributes["error.type"]
+    assert _parent_name(chat, spans) == "invoke_agent Unlucky"
+    (duration,) = telemetry.points("gen_ai.client.operation.duration")
+    assert duration.count == 1 and duration.attributes["error.type"]
+    assert "test error 500" not in _recorded_text(telemetry)  # content off: no error text
+
+
+def test_open_spans_are_bounded(
+    server: OpenAITestServer, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    from llm_otel.instrumentation.openai_agents import _processor
+
+    monkeypatch.setattr(_processor, "MAX_OPEN", 1)  # the workflow only
+    monkeypatch.setattr(processor_of_process(), "_warned", False)  # one per process
+    opened = OpenSpans()
+    telemetry.tracer_provider.add_span_processor(opened)
+    for _ in range(2):
+        assert asyncio.run(Runner.run(_agents(server), PROMPT)).final_output == TEXT
+    names = sorted({s.name for s in telemetry.spans() if not s.name.startswith("chat")})
+    assert names == ["invoke_workflow Agent workflow", "task lookup"]
+    assert opened.open == 0
+    warnings = [r for r in caplog.records if "OpenAI Agents SDK spans are open" in r.message]
+    assert len(warnings) == 1

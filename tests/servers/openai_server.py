@@ -385,16 +385,21 @@ def response_object(body: dict[str, Any]) -> dict[str, Any]:
                                          "name": handoff, "arguments": "{}",
                                          "status": "completed"}]  # fmt: skip
     elif model == "tool-model" or (model == "agent-model" and "call_1" not in outputs):
-        # agent-model calls the first function tool the request offers (default get_weather).
-        name = next((str(t) for t in tools if t and not str(t).startswith("transfer_to_")),
-                    "get_weather") if model == "agent-model" else "get_weather"  # fmt: skip
+        # agent-model calls the first function tool the request offers (default get_weather),
+        # with "Paris" for its first parameter.
+        offered = [t for t in body.get("tools") or () if isinstance(t, dict)
+                   and not str(t.get("name")).startswith("transfer_to_")]  # fmt: skip
+        tool = offered[0] if model == "agent-model" and offered else {}
+        name = str(tool.get("name") or "get_weather")
+        parameters = list((tool.get("parameters") or {}).get("properties") or {"city": {}})
+        arguments = json.dumps({parameters[0]: "Paris"}) if parameters else "{}"
         output = [
             {
                 "type": "function_call",
                 "id": "fc_1",
                 "call_id": "call_1",
                 "name": name,
-                "arguments": TOOL_ARGS,
+                "arguments": arguments,
                 "status": "completed",
             }
         ]

@@ -44,6 +44,12 @@ class Adapter(Protocol):
         the stream replaced by ``proxy(stream, proxy_class)``. None: the result is the stream."""
         ...
 
+    def body_unread(self, result: Any) -> bool:
+        """Whether ``result`` is a raw HTTP response whose body the app reads later (the call
+        then ends when it does: ``genai._deferred``, with the SDK's ``parse``/``close`` patched
+        to tell the core)."""
+        ...
+
     def error_response(self, exc: BaseException) -> LLMResponse | None:
         """What a failed call's exception says about the response (a request id, ...)."""
         ...
@@ -71,6 +77,9 @@ class BaseAdapter:
 
     def embed_stream(self, result: Any, proxy: ProxyFactory) -> Any:
         return None
+
+    def body_unread(self, result: Any) -> bool:
+        return False
 
     def error_response(self, exc: BaseException) -> LLMResponse | None:
         return None

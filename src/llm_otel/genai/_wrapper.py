@@ -20,6 +20,7 @@ from llm_otel._guard import report_internal_error
 from llm_otel.genai._abandoned import PENDING, drain_abandoned
 from llm_otel.genai._adapter import Adapter
 from llm_otel.genai._coexist import traced_elsewhere
+from llm_otel.genai._deferred import defer
 from llm_otel.genai._frameworks import _OPEN as _FRAMEWORK_CALLS
 from llm_otel.genai._frameworks import claim_framework_call
 from llm_otel.genai._incall import IN_CALL as _IN_CALL
@@ -103,6 +104,9 @@ def _result(
             if proxy is SyncStreamProxy and _async_only(result):
                 proxy = AsyncStreamProxy  # a plain call that hands back an async generator
             return make_proxy(proxy, result, invocation, accumulator)
+        if adapter.body_unread(result):  # with_streaming_response: ends when the app reads it
+            defer(result, invocation, adapter, capture)
+            return result
         invocation.finish(adapter.response(result, capture))
     except Exception as exc:
         report_internal_error(f"{type(adapter).__name__}.response", exc)

@@ -4,9 +4,15 @@ application sees."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-__all__ = ["unwrap_response"]
+from llm_otel._guard import guarded
+from llm_otel.genai._adapter import BaseAdapter
+from llm_otel.genai._deferred import closed, parsed
+from llm_otel.instrumentation._support import Patches
+
+__all__ = ["StainlessAdapter", "body_unread", "patch_raw_responses", "unwrap_response"]
 
 
 def unwrap_response(result: Any) -> Any:
@@ -33,3 +39,73 @@ def unwrap_response(result: Any) -> Any:
             return None
         return result.parse()
     return result
+
+
+def body_unread(result: Any) -> bool:
+    """A raw response whose body the app is still to read: a raw stream
+    (``with_raw_response`` of ``stream=True``), or a ``with_streaming_response`` body."""
+    name = type(result).__name__
+    if name == "LegacyAPIResponse":
+        return getattr(result, "_stream", False) is True
+    if name in ("APIResponse", "AsyncAPIResponse"):
+        if getattr(result, "_is_sse_stream", False) is True:
+            return True
+        http_response = getattr(result, "http_response", None)
+        return getattr(http_response, "is_closed", True) is False
+    return False
+
+
+class StainlessAdapter(BaseAdapter):
+    """An adapter for a Stainless SDK's operation (openai, anthropic, groq): its raw responses
+    whose body the app reads later are deferred calls (see :func:`patch_raw_responses`)."""
+
+    def body_unread(self, result: Any) -> bool:
+        return body_unread(result)
+
+
+def patch_raw_responses(patches: Patches, package: str) -> None:
+    """Tell the core when the app parses or closes ``package``'s raw responses (a Stainless SDK:
+    ``openai``, ``anthropic``, ``groq``), so a deferred call ends then (``genai._deferred``)."""
+
+    def sync_parse(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        value = wrapped(*args, **kwargs)
+        if kwargs.get("to") is not None:
+            return value  # the app's own type: not what the adapter knows how to read
+        with guarded("raw response parse"):
+            return parsed(instance, value)
+        return value
+
+    async def async_parse(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        value = await wrapped(*args, **kwargs)
+        if kwargs.get("to") is not None:
+            return value
+        with guarded("raw response parse"):
+            return parsed(instance, value)
+        return value
+
+    def sync_close(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            with guarded("raw response close"):
+                closed(instance)
+
+    async def async_close(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            with guarded("raw response close"):
+                closed(instance)
+
+    for module_name, class_name, wrappers in (
+        ("_response", "APIResponse", {"parse": sync_parse, "close": sync_close}),
+        ("_response", "AsyncAPIResponse", {"parse": async_parse, "close": async_close}),
+        ("_legacy_response", "LegacyAPIResponse", {"parse": sync_parse}),
+    ):
+        try:
+            cls = getattr(importlib.import_module(f"{package}.{module_name}"), class_name)
+        except (ImportError, AttributeError):
+            continue
+        for method, wrapper in wrappers.items():
+            if callable(cls.__dict__.get(method)):
+                patches.wrap(cls, method, wrapper)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from llm_otel.genai import GenAITelemetry
 from llm_otel.instrumentation._base import LLMInstrumentor
+from llm_otel.instrumentation._raw import patch_raw_responses
 from llm_otel.instrumentation._support import Patches
 from llm_otel.instrumentation.anthropic.package import _instruments
 
@@ -39,6 +40,8 @@ class AnthropicInstrumentor(LLMInstrumentor):
 
         for cls, method, wrapper in batch_targets(telemetry):
             patches.wrap(cls, method, wrapper)
+        # with_streaming_response / a raw stream: the call ends when the app reads the body.
+        patch_raw_responses(patches, "anthropic")
         replacement = sdk_tracer_property()
         if replacement is not None:
             base, prop = replacement

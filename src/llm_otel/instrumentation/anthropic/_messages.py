@@ -14,7 +14,6 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import (
-    BaseAdapter,
     LLMRequest,
     LLMResponse,
     Message,
@@ -35,7 +34,7 @@ from llm_otel.instrumentation._fields import (
     parameters,
     parse_arguments,
 )
-from llm_otel.instrumentation._raw import unwrap_response
+from llm_otel.instrumentation._raw import StainlessAdapter, unwrap_response
 
 __all__ = ["FINISH_REASONS", "MessagesAdapter", "MessagesStreamAccumulator", "client_identity"]
 
@@ -169,7 +168,7 @@ def _finish(reason: Any) -> str | None:
     return finish_reason(reason, FINISH_REASONS)
 
 
-class MessagesAdapter(BaseAdapter):
+class MessagesAdapter(StainlessAdapter):
     """``messages.create`` (and the ``stream()`` helper): operation ``chat``."""
 
     def request(

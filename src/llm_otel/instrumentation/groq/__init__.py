@@ -9,7 +9,10 @@ Chat completions (sync, async, streamed) and embeddings, recorded like OpenAI's 
 
 from __future__ import annotations
 
+from llm_otel.genai import GenAITelemetry
 from llm_otel.instrumentation._base import LLMInstrumentor, Target
+from llm_otel.instrumentation._raw import patch_raw_responses
+from llm_otel.instrumentation._support import Patches
 from llm_otel.instrumentation.groq.package import _instruments
 
 __all__ = ["GroqInstrumentor"]
@@ -26,3 +29,7 @@ class GroqInstrumentor(LLMInstrumentor):
         *Target.pair("groq.resources.embeddings", "Embeddings", "AsyncEmbeddings",
                      ("create",), "._adapters:GroqEmbeddingsAdapter"),
     )  # fmt: skip
+
+    def patch(self, telemetry: GenAITelemetry, patches: Patches) -> None:
+        # with_streaming_response / a raw stream: the call ends when the app reads the body.
+        patch_raw_responses(patches, "groq")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from llm_otel.genai import GenAITelemetry
 from llm_otel.instrumentation._base import LLMInstrumentor, Target
+from llm_otel.instrumentation._raw import patch_raw_responses
 from llm_otel.instrumentation._support import Patches
 from llm_otel.instrumentation.openai.package import _instruments
 
@@ -43,3 +44,5 @@ class OpenAIInstrumentor(LLMInstrumentor):
 
         for cls, method, wrapper in present_targets(telemetry):
             patches.wrap(cls, method, wrapper)
+        # with_streaming_response / a raw stream: the call ends when the app reads the body.
+        patch_raw_responses(patches, "openai")

@@ -10,7 +10,6 @@ from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import (
-    BaseAdapter,
     LLMRequest,
     LLMResponse,
     Message,
@@ -26,7 +25,7 @@ from llm_otel.instrumentation._fields import (
     parameters,
     stop_sequences,
 )
-from llm_otel.instrumentation._raw import unwrap_response
+from llm_otel.instrumentation._raw import StainlessAdapter, unwrap_response
 from llm_otel.instrumentation.openai._common import (
     as_int,
     as_number,
@@ -140,7 +139,7 @@ def _service_attributes(response: LLMResponse, source: Any) -> None:
         response.attributes[oa.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
 
 
-class ChatAdapter(BaseAdapter):
+class ChatAdapter(StainlessAdapter):
     """``chat.completions.create`` / ``parse``: operation ``chat``."""
 
     def request(

@@ -7,15 +7,15 @@ from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 
-from llm_otel.genai import BaseAdapter, LLMRequest, LLMResponse
+from llm_otel.genai import LLMRequest, LLMResponse
 from llm_otel.instrumentation._fields import as_text
-from llm_otel.instrumentation._raw import unwrap_response
+from llm_otel.instrumentation._raw import StainlessAdapter, unwrap_response
 from llm_otel.instrumentation.openai._common import as_int, client_identity, field
 
 __all__ = ["EmbeddingsAdapter"]
 
 
-class EmbeddingsAdapter(BaseAdapter):
+class EmbeddingsAdapter(StainlessAdapter):
     """``embeddings.create``: operation ``embeddings``; usage is input tokens only."""
 
     def request(

@@ -10,7 +10,6 @@ from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel.genai import (
-    BaseAdapter,
     LLMRequest,
     LLMResponse,
     Message,
@@ -20,7 +19,7 @@ from llm_otel.genai import (
     tool_call_response_part,
 )
 from llm_otel.instrumentation._fields import as_text, items
-from llm_otel.instrumentation._raw import unwrap_response
+from llm_otel.instrumentation._raw import StainlessAdapter, unwrap_response
 from llm_otel.instrumentation.openai._common import (
     as_int,
     as_number,
@@ -162,7 +161,7 @@ def failure_type(source: Any) -> str | None:
     return str(field(field(source, "error"), "code") or "response.failed")
 
 
-class ResponsesAdapter(BaseAdapter):
+class ResponsesAdapter(StainlessAdapter):
     """``responses.create`` / ``parse``: operation ``chat``."""
 
     def request(

@@ -127,19 +127,19 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
                 return step.span or step.parent
         return None
 
-    def _add(self, key: str, step: _Step | _ModelCall) -> bool:
-        if len(self._open) >= MAX_OPEN:
-            with self._lock:
-                if not self._warned:
-                    self._warned = True
-                    _logger.warning(
-                        "llm_otel: %d OpenAI Agents SDK spans are open at once; spans past "
-                        "that are not recorded (are spans ending?)",
-                        MAX_OPEN,
-                    )
-            return False
-        self._open[key] = step
-        return True
+    def _room(self) -> bool:
+        """Whether one more trace or span may be followed (past MAX_OPEN: no, one warning)."""
+        if len(self._open) < MAX_OPEN:
+            return True
+        with self._lock:
+            if not self._warned:
+                self._warned = True
+                _logger.warning(
+                    "llm_otel: %d OpenAI Agents SDK spans are open at once; spans past that are "
+                    "not recorded (are spans ending?)",
+                    MAX_OPEN,
+                )
+        return False
 
     def _start(
         self,
@@ -148,16 +148,15 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
         parent: Span | None,
         name: str,
         attributes: dict[str, AttributeValue],
-    ) -> Span | None:
+    ) -> None:
+        if not self._room():
+            return
         scoped = scope_attributes()
         if scoped:
             attributes.update(scoped)
         context = trace.set_span_in_context(parent) if parent is not None else None
         span = start_span(telemetry.tracer, name, SpanKind.INTERNAL, attributes, context)
-        if not self._add(key, _Step(span, parent)):
-            end_span(span)
-            return None
-        return span
+        self._open[key] = _Step(span, parent)
 
     def _content(self, span: Span | None, key: str, value: Any) -> None:
         telemetry = self.telemetry
@@ -205,7 +204,8 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
             observer = call_observer()  # sampled for online evaluation: content needed
             context = (trace.set_span_in_context(parent) if parent is not None
                        else otel_context.get_current())  # fmt: skip
-            self._add(key, _ModelCall(context, observer))
+            if self._room():
+                self._open[key] = _ModelCall(context, observer)
             return
         if kind == "agent":
             name = str(getattr(data, "name", None) or "agent")
@@ -234,8 +234,8 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
                         {ours.LLM_OTEL_GUARDRAIL_NAME: name})  # fmt: skip
         elif kind == "custom":
             self._start(telemetry, key, parent, str(getattr(data, "name", None) or "custom"), {})
-        else:  # task, turn, MCP list_tools, voice, and kinds newer than this code
-            self._add(key, _Step(None, parent))
+        elif self._room():  # task, turn, MCP list_tools, voice, and kinds newer than this code
+            self._open[key] = _Step(None, parent)
 
     def on_span_end(self, span: Any) -> None:
         _guarded("on_span_end", self._span_end, span)
