@@ -23,6 +23,7 @@ python -m pytest -q "$@"
 PEERS=(opentelemetry-instrumentation-openai==0.62.4 openinference-instrumentation-openai==0.1.66
        opentelemetry-instrumentation-openai-v2==2.4b0 opentelemetry-util-genai==1.1b0 httpx
        opentelemetry-instrumentation-langchain==0.62.4 openinference-instrumentation-langchain==0.1.80
+       opentelemetry-instrumentation-openai-agents==0.62.4 openinference-instrumentation-openai-agents==2.6.0
        "opentelemetry-distro==$(.venv/bin/python -c "import importlib.metadata as m; print(m.version('opentelemetry-instrumentation'))")")
 if [ ! -x .venv-peers/bin/python ] || [ pyproject.toml -nt .venv-peers/.installed ] ||
    [ scripts/test.sh -nt .venv-peers/.installed ]; then

@@ -1,0 +1,143 @@
+"""Another vendor's OpenAI Agents SDK instrumentation next to ours: one model span per HTTP
+request, and our metrics count each call once.
+
+Runs only in .venv-peers (scripts/test.sh builds it), with OpenLLMetry's
+``opentelemetry-instrumentation-openai-agents`` and OpenInference's
+``openinference-instrumentation-openai-agents``, each instrumented before and after ours. Both
+add their own agent spans (a run shows up twice: docs/frameworks.md says to use one Agents SDK
+instrumentation per process); what must hold is the model call: one span, counted once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from agents import Agent, OpenAIResponsesModel, Runner, set_trace_processors
+from agents.tracing import get_trace_provider
+from agents.tracing.processors import BatchTraceProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from tests.servers.openai_server import TEXT, OpenAITestServer
+
+from llm_otel.genai import ContentPolicy
+from llm_otel.instrumentation.openai import OpenAIInstrumentor
+from llm_otel.instrumentation.openai_agents import OpenAIAgentsInstrumentor
+
+INPUT, OUTPUT = 11, 6  # the test server's Responses usage, per request
+
+
+def _openllmetry() -> Any:
+    from opentelemetry.instrumentation.openai_agents import OpenAIAgentsInstrumentor as Peer
+
+    return Peer()
+
+
+def _openinference() -> Any:
+    from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor as Peer
+
+    return Peer()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+PEERS: dict[str, Callable[[], Any]] = {"openllmetry": _openllmetry, "openinference": _openinference}
+
+
+def _describes_a_model_call(span: ReadableSpan) -> bool:
+    attributes = span.attributes or {}
+    return (
+        attributes.get("gen_ai.operation.name") in ("chat", "response")
+        or "llm.request.type" in attributes  # OpenLLMetry
+        or attributes.get("openinference.span.kind") == "LLM"
+    )
+
+
+def scenario(peer_name: str, ours_first: bool, base_url: str, client: bool) -> dict[str, Any]:
+    """One agent run and three concurrent ones; what each side recorded. ``client``: the openai
+    client instrumented by llm-otel too (else the model calls are ours to record from the SDK's
+    spans, and with a peer's processor spanning them, as metrics only)."""
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    providers = {"tracer_provider": tracer_provider,
+                 "meter_provider": MeterProvider(metric_readers=[reader])}  # fmt: skip
+    peer = PEERS[peer_name]()
+    ours = [
+        lambda: OpenAIAgentsInstrumentor().instrument(**providers, content_policy=ContentPolicy()),
+    ]
+    if client:
+        ours.append(
+            lambda: OpenAIInstrumentor().instrument(**providers, content_policy=ContentPolicy())
+        )
+    theirs = [lambda: peer.instrument(**providers)]
+    for step in [*ours, *theirs] if ours_first else [*theirs, *ours]:
+        step()
+    import agents  # the processors are added once the SDK is imported (it is, above)
+
+    assert agents
+    # The SDK's exporter to OpenAI's backend out (no network); both instrumentations' stay.
+    processors = get_trace_provider()._multi_processor._processors  # type: ignore[attr-defined]
+    set_trace_processors([p for p in processors if not isinstance(p, BatchTraceProcessor)])
+    sdk = openai.AsyncOpenAI(base_url=base_url, api_key="k", max_retries=0)
+    agent = Agent(name="Helper", model=OpenAIResponsesModel("gpt-test", sdk))
+
+    async def runs() -> list[Any]:
+        first = [await Runner.run(agent, "where is my parcel?")]
+        return first + list(
+            await asyncio.gather(*(Runner.run(agent, f"question {i}") for i in range(3)))
+        )
+
+    answers = [r.final_output for r in asyncio.run(runs())]
+    model_spans = [s for s in spans.get_finished_spans() if _describes_a_model_call(s)]
+    data = reader.get_metrics_data()
+    points = [
+        (metric.name, point)
+        for rm in (data.resource_metrics if data else ())
+        for sm in rm.scope_metrics
+        if sm.scope.name == "llm_otel"
+        for metric in sm.metrics
+        for point in metric.data.data_points
+    ]
+    tokens = {p.attributes["gen_ai.token.type"]: p.sum for n, p in points
+              if n == "gen_ai.client.token.usage"}  # fmt: skip
+    return {
+        "answers": answers,
+        "model_spans": [(s.name, s.instrumentation_scope.name) for s in model_spans],
+        "our_calls": sum(p.count for n, p in points if n == "gen_ai.client.operation.duration"),
+        "our_tokens": tokens,
+    }
+
+
+@pytest.mark.parametrize("client", [True, False], ids=["client instrumented", "framework only"])
+@pytest.mark.parametrize("ours_first", [True, False], ids=["ours-first", "theirs-first"])
+@pytest.mark.parametrize("peer_name", sorted(PEERS))
+def test_one_model_span_per_request_and_tokens_counted_once(
+    peer_name: str, ours_first: bool, client: bool, server: OpenAITestServer
+) -> None:
+    # Each set-up in a fresh process, as for LangChain (instrumentors are process singletons).
+    server.requests.clear()
+    code = (
+        "import json, sys; from tests.peers.test_openai_agents_coexist import scenario; "
+        f"print(json.dumps(scenario({peer_name!r}, {ours_first}, {server.base_url!r}, {client})))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["answers"] == [TEXT] * 4
+    requests = sum(1 for path, _ in server.requests if path.endswith("/responses"))
+    assert requests == 4
+    assert len(seen["model_spans"]) == requests, seen["model_spans"]
+    assert seen["our_calls"] == requests
+    assert seen["our_tokens"] == {"input": requests * INPUT, "output": requests * OUTPUT}
