@@ -41,6 +41,7 @@ TESTED_ELSEWHERE = {
     "the client libraries this harness covers",
     "llm_otel_openai_agents": "tests/test_openai_agents.py: a framework, whose model calls go "
     "through the openai client this harness covers",
+    "llm_otel_mcp": "tests/test_mcp.py: a protocol, not a model client (no model calls)",
 }
 # The extra installs the SDK users import; the instrumentor checks the package it patches.
 INSTALLED_AS = {"boto3": "botocore"}  # same version numbers, one release train

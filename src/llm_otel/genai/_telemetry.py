@@ -11,6 +11,7 @@ from opentelemetry._logs import LoggerProvider, get_logger
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as m
+from opentelemetry.semconv._incubating.metrics import mcp_metrics
 from opentelemetry.semconv.attributes import server_attributes
 from opentelemetry.trace import TracerProvider
 from opentelemetry.util.types import AttributeValue
@@ -46,6 +47,9 @@ DURATION_BUCKETS = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip
 
+# What the MCP conventions advise for mcp.{client,server}.operation.duration.
+MCP_DURATION_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+
 # Evaluation scores are usually in [0, 1].
 SCORE_BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -79,6 +83,8 @@ class GenAITelemetry:
         "event_logger",
         "job_items",
         "job_runs",
+        "mcp_client_duration",
+        "mcp_server_duration",
         "rate_limit_remaining",
         "retries",
         "retry_wait",
@@ -171,6 +177,16 @@ class GenAITelemetry:
         self.batch_cost = meter.create_counter(
             batch.LLM_OTEL_BATCH_COST, unit="{USD}",
             description="Estimated cost of provider batch requests in USD, at the batch rate.",
+        )  # fmt: skip
+        self.mcp_client_duration = meter.create_histogram(
+            mcp_metrics.MCP_CLIENT_OPERATION_DURATION, unit="s",
+            description="Duration of MCP requests as the client sees them, until the response.",
+            explicit_bucket_boundaries_advisory=MCP_DURATION_BUCKETS,
+        )  # fmt: skip
+        self.mcp_server_duration = meter.create_histogram(
+            mcp_metrics.MCP_SERVER_OPERATION_DURATION, unit="s",
+            description="Duration of MCP requests as the server handles them.",
+            explicit_bucket_boundaries_advisory=MCP_DURATION_BUCKETS,
         )  # fmt: skip
         self.job_items = meter.create_counter(
             jobs.LLM_OTEL_JOB_ITEMS, unit="{item}",

@@ -214,11 +214,10 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
                          ga.GEN_AI_AGENT_NAME: name})  # fmt: skip
         elif kind == "function":
             name = str(getattr(data, "name", None) or "tool")
-            mcp = getattr(data, "mcp_data", None)
             attributes: dict[str, AttributeValue] = {
                 ga.GEN_AI_OPERATION_NAME: "execute_tool",
                 ga.GEN_AI_TOOL_NAME: name,
-                ga.GEN_AI_TOOL_TYPE: "extension" if mcp else "function",
+                ga.GEN_AI_TOOL_TYPE: "function",  # "extension" at the end, if from an MCP server
             }
             self._start(telemetry, key, parent, f"execute_tool {name}", attributes)
         elif kind == "handoff":
@@ -252,6 +251,8 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
         if isinstance(step, _Step) and step.span is not None:
             kind = getattr(data, "type", None)
             if kind == "function":  # the SDK fills its arguments in after the span starts
+                if getattr(data, "mcp_data", None) and step.span.is_recording():
+                    step.span.set_attribute(ga.GEN_AI_TOOL_TYPE, "extension")
                 arguments, result = getattr(data, "input", None), getattr(data, "output", None)
                 self._content(step.span, ga.GEN_AI_TOOL_CALL_ARGUMENTS, arguments)
                 self._content(step.span, ga.GEN_AI_TOOL_CALL_RESULT, result)
