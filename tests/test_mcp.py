@@ -211,3 +211,28 @@ def test_uninstrument_gives_the_sdk_its_own_spans_back(telemetry: Telemetry) -> 
     MCPInstrumentor().uninstrument()
     assert dispatcher.otel_span is shared_otel.otel_span
     assert server_otel.otel_span is shared_otel.otel_span
+
+
+def test_metrics_keep_the_outcome_when_the_span_is_sampled_out() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from llm_otel.genai import GenAITelemetry
+    from llm_otel.instrumentation.mcp import _span_helper
+
+    reader = InMemoryMetricReader()
+    telemetry = GenAITelemetry(tracer_provider=TracerProvider(sampler=ALWAYS_OFF),
+                               meter_provider=MeterProvider(metric_readers=[reader]))  # fmt: skip
+    otel_span = _span_helper(telemetry)
+    with otel_span("MCP send tools/call get_weather", kind=SpanKind.CLIENT,
+                   attributes={"mcp.method.name": "tools/call"}) as span:  # fmt: skip
+        span.set_attributes({"error.type": "-32602", "rpc.response.status_code": "-32602"})
+        span.set_status(StatusCode.ERROR, "Unknown tool: get_weather for Paris")
+    data = reader.get_metrics_data()
+    (point,) = [p for rm in data.resource_metrics for sm in rm.scope_metrics
+                for m in sm.metrics for p in m.data.data_points]  # fmt: skip
+    assert point.attributes == {"mcp.method.name": "tools/call", "gen_ai.tool.name": "get_weather",
+                                "gen_ai.operation.name": "execute_tool", "error.type": "-32602",
+                                "rpc.response.status_code": "-32602"}  # fmt: skip

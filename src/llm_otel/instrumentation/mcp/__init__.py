@@ -156,17 +156,25 @@ class _RequestSpan:
     """What the mcp SDK's code gets instead of the span: the same calls, with error text kept
     only under the content policy (a tool's exception or a JSON-RPC message can carry input)."""
 
-    __slots__ = ("_span", "_telemetry", "failed")
+    __slots__ = ("_span", "_telemetry", "failed", "outcome")
 
     def __init__(self, span: Span, telemetry: GenAITelemetry) -> None:
         self._span = span
         self._telemetry = telemetry
         self.failed = False
+        self.outcome: dict[str, AttributeValue] = {}
+        """The metric attributes the SDK set (``error.type``, the status code): kept here, as a
+        span sampled out keeps none."""
 
     def set_attribute(self, key: str, value: Any) -> None:
+        if key in _METRIC_KEYS:
+            self.outcome[key] = value
         self._span.set_attribute(key, value)
 
     def set_attributes(self, attributes: dict[str, Any]) -> None:
+        for key, value in attributes.items():
+            if key in _METRIC_KEYS:
+                self.outcome[key] = value
         self._span.set_attributes(attributes)
 
     def set_status(self, status: Any, description: str | None = None) -> None:
@@ -186,7 +194,7 @@ class _RequestSpan:
     def fail(self, exc: BaseException) -> None:
         self.failed = True
         error_type = self._error_type() or type(exc).__qualname__
-        self._span.set_attribute(error_attributes.ERROR_TYPE, error_type)
+        self.set_attribute(error_attributes.ERROR_TYPE, error_type)
         record_failure(self._span, exc, error_type, self._telemetry.content)
 
     def is_recording(self) -> bool:
@@ -196,8 +204,7 @@ class _RequestSpan:
         return self._span.get_span_context()
 
     def _error_type(self) -> str | None:
-        attributes = getattr(self._span, "attributes", None) or {}
-        value = attributes.get(error_attributes.ERROR_TYPE)
+        value = self.outcome.get(error_attributes.ERROR_TYPE)
         return str(value) if value is not None else None
 
 
@@ -209,7 +216,7 @@ def _record(
     handle: _RequestSpan,
     duration: float,
 ) -> None:
-    recorded = dict(getattr(span, "attributes", None) or attrs)
+    recorded = {**attrs, **handle.outcome}
     points = {key: recorded[key] for key in _METRIC_KEYS if key in recorded}
     if kind is SpanKind.SERVER and str(points.get(error_attributes.ERROR_TYPE)) not in (
         "None", "tool_error"):  # fmt: skip
