@@ -13,10 +13,17 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-__all__ = ["exception_type", "guarded", "internal_error_count", "report_internal_error"]
+__all__ = [
+    "call_guarded",
+    "exception_type",
+    "guarded",
+    "internal_error_count",
+    "report_internal_error",
+]
 
 _logger = logging.getLogger("llm_otel")
 _lock = threading.Lock()
@@ -57,6 +64,15 @@ def guarded(where: str) -> Iterator[None]:
     reported (:func:`report_internal_error`) and the block is left; the code after it runs."""
     try:
         yield
+    except Exception as exc:
+        report_internal_error(where, exc)
+
+
+def call_guarded(where: str, fn: Callable[..., object], *args: Any) -> None:
+    """``fn(*args)`` as telemetry work (a framework's callback into us): an exception is
+    reported (:func:`report_internal_error`) and not raised."""
+    try:
+        fn(*args)
     except Exception as exc:
         report_internal_error(where, exc)
 

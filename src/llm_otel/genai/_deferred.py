@@ -25,7 +25,7 @@ from llm_otel._guard import report_internal_error
 from llm_otel.genai._abandoned import hand_off, start_drainer
 from llm_otel.genai._adapter import Adapter
 from llm_otel.genai._invocation import Invocation
-from llm_otel.genai._streams import AsyncStreamProxy, SyncStreamProxy, make_proxy
+from llm_otel.genai._streams import AsyncStreamProxy, SyncStreamProxy, async_only, make_proxy
 
 __all__ = ["closed", "defer", "parsed"]
 
@@ -81,8 +81,7 @@ def parsed(response: Any, value: Any) -> Any:
     try:
         accumulator = adapter.stream_accumulator(value, entry.capture)
         if accumulator is not None:
-            async_only = hasattr(value, "__anext__") and not hasattr(value, "__next__")
-            proxy = AsyncStreamProxy if async_only else SyncStreamProxy
+            proxy = AsyncStreamProxy if async_only(value) else SyncStreamProxy
             return make_proxy(proxy, value, invocation, accumulator)
         invocation.finish(adapter.response(value, entry.capture))
     except Exception as exc:

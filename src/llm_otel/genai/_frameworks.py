@@ -15,9 +15,19 @@ are dropped whenever the next one opens, so a context holds at most the calls op
 
 from __future__ import annotations
 
+import time
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
-__all__ = ["FrameworkCall", "claim_framework_call", "open_framework_call"]
+from opentelemetry import context as otel_context
+
+if TYPE_CHECKING:
+    from llm_otel.genai._invocation import Invocation
+    from llm_otel.genai._observe import CallObserver
+    from llm_otel.genai._telemetry import GenAITelemetry
+    from llm_otel.genai._types import LLMRequest
+
+__all__ = ["AnnouncedCall", "FrameworkCall", "claim_framework_call", "open_framework_call"]
 
 
 class FrameworkCall:
@@ -50,3 +60,30 @@ def claim_framework_call() -> FrameworkCall | None:
             call.claimed = True
             return call
     return None
+
+
+class AnnouncedCall:
+    """A framework instrumentation's record of a model call it announced: the framework call,
+    and what recording the call later needs when nobody claims it (when and where it started,
+    its online-evaluation observer)."""
+
+    __slots__ = ("call", "observer", "parent", "started")
+
+    def __init__(
+        self,
+        parent: otel_context.Context,
+        observer: CallObserver | None,
+        traced_elsewhere: bool,
+    ) -> None:
+        self.parent = parent
+        self.observer = observer
+        self.started = (time.perf_counter(), time.time_ns())
+        self.call = open_framework_call(traced_elsewhere)
+
+    def invocation(self, telemetry: GenAITelemetry, request: LLMRequest) -> Invocation:
+        """The call, recorded after the fact: from when it started, under its parent, with a span
+        of its own unless another vendor's framework tracer gave it one."""
+        from llm_otel.genai._invocation import Invocation
+
+        return Invocation(telemetry, request, observer=self.observer, started=self.started,
+                          parent=self.parent, own_span=not self.call.traced_elsewhere)  # fmt: skip

@@ -31,6 +31,7 @@ __all__ = [
     "IterableStreamProxy",
     "StreamAccumulator",
     "SyncStreamProxy",
+    "async_only",
     "make_proxy",
 ]
 
@@ -357,6 +358,11 @@ class AsyncStreamProxy(_StreamProxyBase):
 
 
 _CLASSES: dict[tuple[type, type], type] = {}
+
+
+def async_only(stream: Any) -> bool:
+    """An async iterator that is not also a sync one (LiteLLM's stream wrapper is both)."""
+    return hasattr(stream, "__anext__") and not hasattr(stream, "__next__")
 
 
 def proxy_class(base: type[_StreamProxyBase], wrapped: Any) -> type[_StreamProxyBase]:

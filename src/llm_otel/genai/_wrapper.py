@@ -27,7 +27,7 @@ from llm_otel.genai._incall import IN_CALL as _IN_CALL
 from llm_otel.genai._incall import in_instrumented_call
 from llm_otel.genai._invocation import Invocation
 from llm_otel.genai._observe import call_observer
-from llm_otel.genai._streams import AsyncStreamProxy, SyncStreamProxy, make_proxy
+from llm_otel.genai._streams import AsyncStreamProxy, SyncStreamProxy, async_only, make_proxy
 from llm_otel.genai._telemetry import GenAITelemetry
 
 __all__ = ["Adapter", "async_wrapper", "in_instrumented_call", "sync_wrapper"]
@@ -80,11 +80,6 @@ def _start(
     return invocation, invocation.attach()
 
 
-def _async_only(result: Any) -> bool:
-    """An async iterator that is not also a sync one (LiteLLM's stream wrapper is both)."""
-    return hasattr(result, "__anext__") and not hasattr(result, "__next__")
-
-
 def _result(
     telemetry: GenAITelemetry,
     adapter: Adapter,
@@ -101,7 +96,7 @@ def _result(
             )
             if embedded is not None:
                 return embedded
-            if proxy is SyncStreamProxy and _async_only(result):
+            if proxy is SyncStreamProxy and async_only(result):
                 proxy = AsyncStreamProxy  # a plain call that hands back an async generator
             return make_proxy(proxy, result, invocation, accumulator)
         if adapter.body_unread(result):  # with_streaming_response: ends when the app reads it

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal
 
 import wrapt
 
+from llm_otel._guard import report_internal_error
 from llm_otel.genai import Adapter, GenAITelemetry, async_wrapper, sync_wrapper
 from llm_otel.genai._attempts import unwatch_http, watch_http
 from llm_otel.instrumentation._support import (
@@ -38,7 +39,7 @@ from llm_otel.instrumentation._support import (
     telemetry_for,
 )
 
-__all__ = ["LLMInstrumentor", "Target"]
+__all__ = ["FrameworkInstrumentor", "LLMInstrumentor", "Target"]
 
 _MAKERS: dict[str, Callable[[GenAITelemetry, Adapter], Callable[..., Any]]] = {
     "sync": sync_wrapper,
@@ -156,6 +157,46 @@ class LLMInstrumentor(GenAIInstrumentor):
         module = importlib.import_module(module_name, package)
         adapter: Adapter = getattr(module, class_name)(**target.options)
         return adapter
+
+
+class FrameworkInstrumentor(LLMInstrumentor):
+    """An instrumentor that patches a framework when the app imports it (at once if it already
+    has): an app that merely has the framework installed does not pay its import time (seconds)
+    at start-up. ``patch()`` registers post-import hooks on :attr:`hooked_modules`; each calls
+    :meth:`when_imported`, guarded, unless the app has uninstrumented since."""
+
+    hooked_modules: ClassVar[tuple[str, ...]]
+    transports: ClassVar[tuple[str, ...]] = ()
+    _generation: ClassVar[object | None] = None
+    """The current instrument() call; post-import hooks of an earlier one do nothing."""
+
+    @property
+    def pending(self) -> bool:
+        """Instrumented, waiting for the app to import the framework (nothing patched yet)."""
+        return type(self)._generation is not None
+
+    def patch(self, telemetry: GenAITelemetry, patches: Patches) -> None:
+        cls = type(self)
+        generation = cls._generation = object()
+
+        def hook(module: Any) -> None:
+            if cls._generation is not generation:
+                return  # uninstrumented since
+            try:
+                self.when_imported(module, telemetry, patches)
+            except Exception as exc:
+                report_internal_error(f"{self.library} instrumentation", exc)
+
+        for module_name in self.hooked_modules:
+            wrapt.register_post_import_hook(hook, module_name)
+
+    def when_imported(self, module: Any, telemetry: GenAITelemetry, patches: Patches) -> None:
+        """One of :attr:`hooked_modules` was imported: patch it (through ``patches``)."""
+        raise NotImplementedError
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        type(self)._generation = None
+        super()._uninstrument(**kwargs)
 
 
 def _owner(target: Target) -> Any:

@@ -24,13 +24,12 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
-import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from llm_otel._guard import report_internal_error
 from llm_otel.genai import GenAITelemetry
-from llm_otel.instrumentation._base import LLMInstrumentor
+from llm_otel.instrumentation._base import FrameworkInstrumentor
 from llm_otel.instrumentation._support import Patches
 from llm_otel.instrumentation.langchain.package import _instruments
 
@@ -44,54 +43,27 @@ _CONTEXT_SETTERS = (
 # (The callback handler module imports langchain_core: it is imported only once LangChain is.)
 
 
-class LangChainInstrumentor(LLMInstrumentor):
+class LangChainInstrumentor(FrameworkInstrumentor):
     """Records LangChain/LangGraph runs as GenAI spans; model calls once."""
 
     library = "langchain"
     requirements = _instruments
-    transports = ()
+    hooked_modules = tuple(module_name for module_name, _ in _CONTEXT_SETTERS)
     _hook: Any = None
-    _generation: object | None = None
-    """The current instrument() call; post-import hooks of an earlier one do nothing."""
 
-    @property
-    def pending(self) -> bool:
-        """Instrumented, waiting for the app to import LangChain (nothing patched yet)."""
-        return type(self)._generation is not None
+    def when_imported(self, module: Any, telemetry: GenAITelemetry, patches: Patches) -> None:
+        if module.__name__ == _CONTEXT_SETTERS[0][0]:
+            _handler_for(telemetry)
+            from langchain_core.tracers import context as lc_context
 
-    def patch(self, telemetry: GenAITelemetry, patches: Patches) -> None:
-        generation = type(self)._generation = object()
-        cls = type(self)
-
-        def enter_parent(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            result = wrapped(*args, **kwargs)
-            _make_parent_current(args[0] if args else kwargs.get("config"))
-            return result
-
-        def when_imported(module: Any) -> None:
-            # LangChain is patched when the app imports it (at once if it already has): an app
-            # that merely has it installed does not pay its import time (seconds) at start-up.
-            if cls._generation is not generation:
-                return  # uninstrumented since
-            try:
-                if module.__name__ == _CONTEXT_SETTERS[0][0]:
-                    _handler_for(telemetry)
-                    from langchain_core.tracers import context as lc_context
-
-                    hook = (ContextVar("llm_otel_langchain", default=_state["handler"]), True,
-                            None, None)  # fmt: skip
-                    lc_context._configure_hooks.append(hook)  # register_configure_hook, undoable
-                    cls._hook = hook
-                if callable(getattr(module, "_set_config_context", None)):
-                    patches.wrap(module, "_set_config_context", enter_parent)
-            except Exception as exc:
-                report_internal_error("langchain instrumentation", exc)
-
-        for module_name, _ in _CONTEXT_SETTERS:
-            wrapt.register_post_import_hook(when_imported, module_name)
+            hook = (ContextVar("llm_otel_langchain", default=_state["handler"]), True,
+                    None, None)  # fmt: skip
+            lc_context._configure_hooks.append(hook)  # register_configure_hook, undoable
+            type(self)._hook = hook
+        if callable(getattr(module, "_set_config_context", None)):
+            patches.wrap(module, "_set_config_context", _enter_parent)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        type(self)._generation = None
         hook = type(self)._hook
         if hook is not None:
             from langchain_core.tracers import context as lc_context
@@ -121,6 +93,12 @@ def _handler_for(telemetry: GenAITelemetry) -> None:
     if handler is None:
         handler = _state["handler"] = OpenTelemetryCallbackHandler()
     handler.telemetry = telemetry
+
+
+def _enter_parent(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    result = wrapped(*args, **kwargs)
+    _make_parent_current(args[0] if args else kwargs.get("config"))
+    return result
 
 
 def _make_parent_current(config: Any) -> None:

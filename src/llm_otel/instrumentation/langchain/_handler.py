@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -35,10 +35,10 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel._guard import report_internal_error
-from llm_otel.genai import GenAITelemetry, Invocation, LLMRequest, call_observer
+from llm_otel._guard import call_guarded, report_internal_error
+from llm_otel.genai import GenAITelemetry, LLMRequest, call_observer
 from llm_otel.genai._failure import end_span, fail_span, start_span
-from llm_otel.genai._frameworks import FrameworkCall, open_framework_call
+from llm_otel.genai._frameworks import AnnouncedCall
 from llm_otel.genai._observe import CallObserver
 from llm_otel.genai._scope import scope_attributes
 from llm_otel.instrumentation.langchain import _messages
@@ -78,10 +78,10 @@ class _Hidden:
         self.visible = visible
 
 
-class _ModelRun:
+class _ModelRun(AnnouncedCall):
     """A model call LangChain announced; recorded at its end unless a client call claimed it."""
 
-    __slots__ = ("call", "chunks", "observer", "parent", "request", "started")
+    __slots__ = ("chunks", "request")
 
     def __init__(
         self,
@@ -89,12 +89,9 @@ class _ModelRun:
         parent: otel_context.Context,
         observer: CallObserver | None,
     ) -> None:
+        super().__init__(parent, observer, _foreign_langchain_tracer())
         self.request = request
-        self.parent = parent
-        self.observer = observer
-        self.started = (time.perf_counter(), time.time_ns())
         self.chunks: array[float] | None = None
-        self.call: FrameworkCall = open_framework_call(_foreign_langchain_tracer())
 
 
 _Run = _SpanRun | _Hidden | _ModelRun
@@ -230,8 +227,8 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        _guarded("on_chain_start", self._chain_start, run_id, parent_run_id, tags,
-                 metadata or {}, kwargs.get("name") or _name(serialized))  # fmt: skip
+        call_guarded("langchain on_chain_start", self._chain_start, run_id, parent_run_id, tags,
+                     metadata or {}, kwargs.get("name") or _name(serialized))  # fmt: skip
 
     def _chain_start(
         self,
@@ -269,10 +266,10 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
                     agent)  # fmt: skip
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        _guarded("on_chain_end", self._end, run_id)
+        call_guarded("langchain on_chain_end", self._end, run_id)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        _guarded("on_chain_error", self._end, run_id, error)
+        call_guarded("langchain on_chain_error", self._end, run_id, error)
 
     # tools --------------------------------------------------------------------------------
     def on_tool_start(
@@ -287,8 +284,8 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         inputs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        _guarded("on_tool_start", self._tool_start, serialized or {}, input_str, run_id,
-                 parent_run_id, inputs, kwargs)  # fmt: skip
+        call_guarded("langchain on_tool_start", self._tool_start, serialized or {}, input_str,
+                     run_id, parent_run_id, inputs, kwargs)  # fmt: skip
 
     def _tool_start(
         self,
@@ -322,7 +319,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         self._content(run, ga.GEN_AI_TOOL_CALL_ARGUMENTS, arguments)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        _guarded("on_tool_end", self._tool_end, output, run_id)
+        call_guarded("langchain on_tool_end", self._tool_end, output, run_id)
 
     def _tool_end(self, output: Any, run_id: UUID) -> None:
         run = self._runs.get(run_id)
@@ -331,7 +328,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         self._end(run_id)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        _guarded("on_tool_error", self._end, run_id, error)
+        call_guarded("langchain on_tool_error", self._end, run_id, error)
 
     # retrievers -----------------------------------------------------------------------------
     def on_retriever_start(
@@ -345,8 +342,9 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        _guarded("on_retriever_start", self._retriever_start,
-                 kwargs.get("name") or _name(serialized), query, run_id, parent_run_id)  # fmt: skip
+        name = kwargs.get("name") or _name(serialized)
+        call_guarded("langchain on_retriever_start", self._retriever_start, name, query, run_id,
+                     parent_run_id)  # fmt: skip
 
     def _retriever_start(
         self, name: str, query: str, run_id: UUID, parent_run_id: UUID | None
@@ -364,7 +362,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         self._content(run, ga.GEN_AI_RETRIEVAL_QUERY_TEXT, query)
 
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        _guarded("on_retriever_end", self._retriever_end, documents, run_id)
+        call_guarded("langchain on_retriever_end", self._retriever_end, documents, run_id)
 
     def _retriever_end(self, documents: Any, run_id: UUID) -> None:
         run = self._runs.get(run_id)
@@ -373,7 +371,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         self._end(run_id)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        _guarded("on_retriever_error", self._end, run_id, error)
+        call_guarded("langchain on_retriever_error", self._end, run_id, error)
 
     # models ----------------------------------------------------------------------------------
     def on_chat_model_start(
@@ -387,8 +385,8 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        _guarded("on_chat_model_start", self._model_start, "chat", messages, run_id,
-                 parent_run_id, metadata or {}, kwargs)  # fmt: skip
+        call_guarded("langchain on_chat_model_start", self._model_start, "chat", messages, run_id,
+                     parent_run_id, metadata or {}, kwargs)  # fmt: skip
 
     def on_llm_start(
         self,
@@ -401,8 +399,8 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        _guarded("on_llm_start", self._model_start, "text_completion", [prompts], run_id,
-                 parent_run_id, metadata or {}, kwargs)  # fmt: skip
+        call_guarded("langchain on_llm_start", self._model_start, "text_completion", [prompts],
+                     run_id, parent_run_id, metadata or {}, kwargs)  # fmt: skip
 
     def _model_start(
         self,
@@ -443,10 +441,11 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             run.chunks.append(time.perf_counter())
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        _guarded("on_llm_end", self._model_end, run_id, response, None)
+        call_guarded("langchain on_llm_end", self._model_end, run_id, response, None)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        _guarded("on_llm_error", self._model_end, run_id, kwargs.get("response"), error)
+        response = kwargs.get("response")
+        call_guarded("langchain on_llm_error", self._model_end, run_id, response, error)
 
     def _model_end(self, run_id: UUID, result: Any, error: BaseException | None) -> None:
         run = self._runs.pop(run_id, None)
@@ -459,14 +458,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         request = run.request
         if run.chunks:
             request.stream = True
-        invocation = Invocation(
-            telemetry,
-            request,
-            observer=run.observer,
-            started=run.started,
-            parent=run.parent,
-            own_span=not run.call.traced_elsewhere,
-        )
+        invocation = run.invocation(telemetry, request)
         for at in run.chunks or ():
             invocation.on_chunk(at)
         capture = telemetry.content.enabled or run.observer is not None
@@ -519,10 +511,3 @@ def _name(serialized: Mapping[str, Any] | None) -> str:
     if isinstance(ids, list) and ids and isinstance(ids[-1], str):
         return ids[-1]
     return "chain"
-
-
-def _guarded(hook: str, fn: Callable[..., object], *args: Any) -> None:
-    try:
-        fn(*args)
-    except Exception as exc:
-        report_internal_error(f"langchain {hook}", exc)

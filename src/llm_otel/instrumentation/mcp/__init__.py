@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import wrapt
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
@@ -38,7 +37,7 @@ from opentelemetry.util.types import AttributeValue
 from llm_otel._guard import report_internal_error
 from llm_otel.genai import GenAITelemetry
 from llm_otel.genai._failure import record_failure
-from llm_otel.instrumentation._base import LLMInstrumentor
+from llm_otel.instrumentation._base import FrameworkInstrumentor
 from llm_otel.instrumentation._support import Patches
 from llm_otel.instrumentation.mcp.package import _instruments
 
@@ -59,40 +58,16 @@ _METRIC_KEYS = (
 )
 
 
-class MCPInstrumentor(LLMInstrumentor):
+class MCPInstrumentor(FrameworkInstrumentor):
     """Records MCP requests, client and server side, as convention spans and metrics."""
 
     library = "mcp"
     requirements = _instruments
-    transports = ()
-    _generation: object | None = None
-    """The current instrument() call; post-import hooks of an earlier one do nothing."""
+    hooked_modules = _SPAN_USERS
 
-    @property
-    def pending(self) -> bool:
-        """Instrumented, waiting for the app to import mcp (nothing patched yet)."""
-        return type(self)._generation is not None
-
-    def patch(self, telemetry: GenAITelemetry, patches: Patches) -> None:
-        generation = type(self)._generation = object()
-        cls = type(self)
-        replacement = _span_helper(telemetry)
-
-        def when_imported(module: Any) -> None:
-            if cls._generation is not generation:
-                return  # uninstrumented since
-            try:
-                if callable(getattr(module, "otel_span", None)):
-                    patches.replace(module, "otel_span", replacement)
-            except Exception as exc:
-                report_internal_error("mcp instrumentation", exc)
-
-        for module_name in _SPAN_USERS:
-            wrapt.register_post_import_hook(when_imported, module_name)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        type(self)._generation = None
-        super()._uninstrument(**kwargs)
+    def when_imported(self, module: Any, telemetry: GenAITelemetry, patches: Patches) -> None:
+        if callable(getattr(module, "otel_span", None)):
+            patches.replace(module, "otel_span", _span_helper(telemetry))
 
 
 def _span_helper(telemetry: GenAITelemetry) -> Any:

@@ -27,13 +27,12 @@ from __future__ import annotations
 from contextvars import Token
 from typing import Any
 
-import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from llm_otel._guard import report_internal_error
 from llm_otel.genai import GenAITelemetry
-from llm_otel.instrumentation._base import LLMInstrumentor
+from llm_otel.instrumentation._base import FrameworkInstrumentor
 from llm_otel.instrumentation._support import Patches
 from llm_otel.instrumentation.openai_agents.package import _instruments
 
@@ -43,36 +42,17 @@ MAX_ATTACHED = 10_000
 """SDK scopes followed at once (the SDK resets each one it sets; past this none is attached)."""
 
 
-class OpenAIAgentsInstrumentor(LLMInstrumentor):
+class OpenAIAgentsInstrumentor(FrameworkInstrumentor):
     """Records OpenAI Agents SDK runs as GenAI spans; model calls once."""
 
     library = "openai-agents"
     requirements = _instruments
-    transports = ()
-    _generation: object | None = None
-    """The current instrument() call; post-import hooks of an earlier one do nothing."""
+    hooked_modules = ("agents",)
 
-    @property
-    def pending(self) -> bool:
-        """Instrumented, waiting for the app to import the SDK (nothing patched yet)."""
-        return type(self)._generation is not None
-
-    def patch(self, telemetry: GenAITelemetry, patches: Patches) -> None:
-        generation = type(self)._generation = object()
-        cls = type(self)
-
-        def when_imported(module: Any) -> None:
-            if cls._generation is not generation:
-                return  # uninstrumented since
-            try:
-                _install(telemetry, patches)
-            except Exception as exc:
-                report_internal_error("openai-agents instrumentation", exc)
-
-        wrapt.register_post_import_hook(when_imported, "agents")
+    def when_imported(self, module: Any, telemetry: GenAITelemetry, patches: Patches) -> None:
+        _install(telemetry, patches)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        type(self)._generation = None
         processor = processor_of_process()
         if processor is not None:
             processor.telemetry = None

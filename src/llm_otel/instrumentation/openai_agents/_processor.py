@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from agents.tracing import TracingProcessor
@@ -37,11 +36,10 @@ from opentelemetry.semconv.attributes import error_attributes
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel._guard import report_internal_error
-from llm_otel.genai import GenAITelemetry, Invocation, LLMRequest, LLMResponse, call_observer
+from llm_otel._guard import call_guarded
+from llm_otel.genai import GenAITelemetry, LLMRequest, LLMResponse, call_observer
 from llm_otel.genai._failure import end_span, start_span
-from llm_otel.genai._frameworks import FrameworkCall, open_framework_call
-from llm_otel.genai._observe import CallObserver
+from llm_otel.genai._frameworks import AnnouncedCall
 from llm_otel.genai._scope import scope_attributes
 from llm_otel.semconv import agents as ours
 
@@ -92,25 +90,13 @@ class _Step:
         self.parent = parent
 
 
-class _ModelCall:
-    """A model call the SDK announced; recorded at its end unless a client call claimed it."""
-
-    __slots__ = ("call", "observer", "parent", "started")
-
-    def __init__(self, parent: otel_context.Context, observer: CallObserver | None) -> None:
-        self.parent = parent
-        self.observer = observer
-        self.started = (time.perf_counter(), time.time_ns())
-        self.call: FrameworkCall = open_framework_call(_foreign_agents_tracer())
-
-
 class OpenTelemetryTracingProcessor(TracingProcessor):
     """Records the OpenAI Agents SDK's traces and spans as OpenTelemetry spans. Added to the
     SDK's processors by :class:`OpenAIAgentsInstrumentor`; inert while not instrumented."""
 
     def __init__(self) -> None:
         self.telemetry: GenAITelemetry | None = None
-        self._open: dict[str, _Step | _ModelCall] = {}
+        self._open: dict[str, _Step | AnnouncedCall] = {}
         self._warned = False
         self._lock = threading.Lock()
 
@@ -167,7 +153,7 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
 
     # traces ------------------------------------------------------------------------------
     def on_trace_start(self, trace_: Any) -> None:
-        _guarded("on_trace_start", self._trace_start, trace_)
+        call_guarded("openai-agents on_trace_start", self._trace_start, trace_)
 
     def _trace_start(self, trace_: Any) -> None:
         telemetry = self.telemetry
@@ -186,11 +172,12 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
         self._start(telemetry, key, None, f"invoke_workflow {name}", attributes)
 
     def on_trace_end(self, trace_: Any) -> None:
-        _guarded("on_trace_end", self._end, getattr(trace_, "trace_id", None), None, None)
+        key = getattr(trace_, "trace_id", None)
+        call_guarded("openai-agents on_trace_end", self._end, key, None, None)
 
     # spans -------------------------------------------------------------------------------
     def on_span_start(self, span: Any) -> None:
-        _guarded("on_span_start", self._span_start, span)
+        call_guarded("openai-agents on_span_start", self._span_start, span)
 
     def _span_start(self, span: Any) -> None:
         telemetry = self.telemetry
@@ -205,7 +192,7 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
             context = (trace.set_span_in_context(parent) if parent is not None
                        else otel_context.get_current())  # fmt: skip
             if self._room():
-                self._open[key] = _ModelCall(context, observer)
+                self._open[key] = AnnouncedCall(context, observer, _foreign_agents_tracer())
             return
         if kind == "agent":
             name = str(getattr(data, "name", None) or "agent")
@@ -237,14 +224,14 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
             self._open[key] = _Step(None, parent)
 
     def on_span_end(self, span: Any) -> None:
-        _guarded("on_span_end", self._span_end, span)
+        call_guarded("openai-agents on_span_end", self._span_end, span)
 
     def _span_end(self, span: Any) -> None:
         key = getattr(span, "span_id", None)
         step = self._open.get(key) if isinstance(key, str) else None
         data = getattr(span, "span_data", None)
         error = getattr(span, "error", None)
-        if isinstance(step, _ModelCall):
+        if isinstance(step, AnnouncedCall):
             del self._open[key]  # type: ignore[arg-type]
             self._model_end(step, data, error)
             return
@@ -290,21 +277,14 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
         span.set_status(Status(StatusCode.ERROR, description))
 
     # model calls ---------------------------------------------------------------------------
-    def _model_end(self, step: _ModelCall, data: Any, error: Any) -> None:
+    def _model_end(self, step: AnnouncedCall, data: Any, error: Any) -> None:
         step.call.ended = True
         telemetry = self.telemetry
         if step.call.claimed or telemetry is None:
             return  # the client library's instrumentation recorded this call
         capture = telemetry.content.enabled or step.observer is not None
         request, response = _model_call(data, capture)
-        invocation = Invocation(
-            telemetry,
-            request,
-            observer=step.observer,
-            started=step.started,
-            parent=step.parent,
-            own_span=not step.call.traced_elsewhere,
-        )
+        invocation = step.invocation(telemetry, request)
         if error:
             invocation.fail(_ModelError(_message(error) or "model call failed"), response)
         else:
@@ -316,7 +296,7 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
         for step in steps.values():
             if isinstance(step, _Step) and step.span is not None:
                 end_span(step.span)
-            elif isinstance(step, _ModelCall):
+            elif isinstance(step, AnnouncedCall):
                 step.call.ended = True
 
     def shutdown(self) -> None:
@@ -399,10 +379,3 @@ def _foreign_agents_tracer() -> bool:
     except Exception:
         return False
     return any(type(p).__module__.startswith(_FOREIGN_PROCESSORS) for p in processors)
-
-
-def _guarded(hook: str, fn: Callable[..., object], *args: Any) -> None:
-    try:
-        fn(*args)
-    except Exception as exc:
-        report_internal_error(f"openai-agents {hook}", exc)
