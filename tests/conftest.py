@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 import inspect
+import json
 import os
 import shutil
 import sys
@@ -93,6 +94,23 @@ class Telemetry:
         spans = self.spans()
         assert len(spans) == 1, [s.name for s in spans]
         return spans[0]
+
+    def span_named(self, name: str) -> ReadableSpan:
+        """The one finished span called ``name``."""
+        spans = [s for s in self.spans() if s.name == name]
+        assert len(spans) == 1, (name, [s.name for s in self.spans()])
+        return spans[0]
+
+    def recorded_text(self) -> str:
+        """Everything recorded that could hold text: span attributes, event attributes, status
+        descriptions and log records (for checks that content stays out)."""
+        out = []
+        for span in self.spans():
+            out.append(json.dumps(dict(span.attributes or {}), default=str))
+            out.extend(json.dumps(dict(e.attributes or {}), default=str) for e in span.events)
+            out.append(span.status.description or "")
+        out.extend(json.dumps(dict(r.attributes or {}), default=str) for r in self.logs())
+        return "\n".join(out)
 
     def points(self, name: str) -> list[Any]:
         drain_abandoned()

@@ -306,21 +306,11 @@ def _ask_the_agent_and_the_retriever(server: OpenAITestServer) -> None:
     _Shelf().invoke(PROMPT)
 
 
-def _recorded_text(telemetry: Telemetry) -> str:
-    out = []
-    for span in telemetry.spans():
-        out.append(json.dumps(dict(span.attributes or {}), default=str))
-        out.extend(json.dumps(dict(e.attributes or {}), default=str) for e in span.events)
-        out.append(span.status.description or "")
-    out.extend(json.dumps(dict(r.attributes or {}), default=str) for r in telemetry.logs())
-    return "\n".join(out)
-
-
 def test_content_off_records_no_prompt_tool_or_document_text(
     server: OpenAITestServer, telemetry: Telemetry
 ) -> None:
     _ask_the_agent_and_the_retriever(server)
-    recorded = _recorded_text(telemetry)
+    recorded = telemetry.recorded_text()
     for secret in (PROMPT, "Paris", TEXT, "a note about"):
         assert secret not in recorded
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gc
 import json
 import os
 import sys
@@ -25,14 +24,12 @@ import pytest
 pytest.importorskip("mcp")  # the mcp extra (and openai-agents' dependency), in .venv
 
 from mcp import Client, StdioServerParameters
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from llm_otel.genai import ContentPolicy
 from llm_otel.instrumentation.mcp import MCPInstrumentor
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
-from llm_otel.manual import _defaults as manual_defaults
-from tests.conftest import Telemetry, make_telemetry
+from tests.conftest import Telemetry, telemetry_with
 from tests.servers.openai_server import TEXT, OpenAITestServer
 from tests.servers.otlp_receiver import OTLPReceiver
 
@@ -41,19 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture
 def telemetry(content_policy: ContentPolicy) -> Iterator[Telemetry]:
-    result = make_telemetry(content_policy, instrument_openai=False)
-    MCPInstrumentor().instrument(**result.providers, content_policy=content_policy)
-    yield result
-    MCPInstrumentor().uninstrument()
-    manual_defaults.set_content_policy(None)
-    gc.collect()
-
-
-@pytest.fixture
-def receiver() -> Iterator[OTLPReceiver]:
-    server = OTLPReceiver().start()
-    yield server
-    server.stop()
+    yield from telemetry_with(MCPInstrumentor, content_policy)
 
 
 def _server_env(receiver: OTLPReceiver, **extra: str) -> dict[str, str]:
@@ -91,11 +76,6 @@ def _id(value: str | None) -> int | None:
     return int.from_bytes(base64.b64decode(value), "big") if value else None
 
 
-def _by_name(spans: list[ReadableSpan], name: str) -> ReadableSpan:
-    (span,) = [s for s in spans if s.name == name]
-    return span
-
-
 def test_a_tool_call_is_one_trace_across_the_stdio_transport(
     telemetry: Telemetry, receiver: OTLPReceiver
 ) -> None:
@@ -105,7 +85,7 @@ def test_a_tool_call_is_one_trace_across_the_stdio_transport(
 
     client = telemetry.spans()
     assert not [s.name for s in client if s.name.startswith("MCP send")]  # one span, ours
-    call = _by_name(client, "tools/call get_weather")
+    call = telemetry.span_named("tools/call get_weather")
     assert call.kind is SpanKind.CLIENT and call.instrumentation_scope.name == "llm_otel"
     assert call.attributes["mcp.method.name"] == "tools/call"
     assert call.attributes["gen_ai.operation.name"] == "execute_tool"
@@ -152,9 +132,7 @@ def test_content_off_keeps_error_text_out_on_both_sides(
 
     asyncio.run(unknown_and_broken())
     served = _server_spans(receiver, 3)
-    ours = [[dict(s.attributes or {}), s.status.description,
-             [dict(e.attributes or {}) for e in s.events]] for s in telemetry.spans()]  # fmt: skip
-    recorded = json.dumps(served) + json.dumps(ours, default=str)
+    recorded = json.dumps(served) + telemetry.recorded_text()
     assert "Lisbon" not in recorded and "weather service down" not in recorded
     failed = [s for s in telemetry.spans() if s.status.status_code is StatusCode.ERROR]
     assert failed and all(s.attributes.get("error.type") for s in failed)
@@ -190,15 +168,14 @@ def test_an_agent_uses_the_mcp_servers_tool_in_one_trace(
     finally:
         OpenAIAgentsInstrumentor().uninstrument()
         OpenAIInstrumentor().uninstrument()
-    spans = telemetry.spans()
-    tool = _by_name(spans, "execute_tool get_weather")
+    tool = telemetry.span_named("execute_tool get_weather")
     assert tool.attributes["gen_ai.tool.type"] == "extension"
-    call = _by_name(spans, "tools/call get_weather")
+    call = telemetry.span_named("tools/call get_weather")
     assert call.parent is not None and call.parent.span_id == tool.context.span_id
     served = _server_spans(receiver, 5)
     (server_call,) = [s for s in served if s["name"] == "tools/call get_weather"]
     assert _id(server_call["parent_span_id"]) == call.context.span_id
-    workflow = _by_name(spans, "invoke_workflow Agent workflow")
+    workflow = telemetry.span_named("invoke_workflow Agent workflow")
     assert _id(server_call["trace_id"]) == workflow.context.trace_id
 
 

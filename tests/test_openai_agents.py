@@ -222,16 +222,6 @@ def test_a_chat_completions_model(server: OpenAITestServer, telemetry: Telemetry
     assert sum(p.count for p in telemetry.points("gen_ai.client.operation.duration")) == 2
 
 
-def _recorded_text(telemetry: Telemetry) -> str:
-    out = []
-    for span in telemetry.spans():
-        out.append(json.dumps(dict(span.attributes or {}), default=str))
-        out.extend(json.dumps(dict(e.attributes or {}), default=str) for e in span.events)
-        out.append(span.status.description or "")
-    out.extend(json.dumps(dict(r.attributes or {}), default=str) for r in telemetry.logs())
-    return "\n".join(out)
-
-
 @function_tool
 def failing_lookup(city: str) -> str:
     """Looks a city up, and fails."""
@@ -243,7 +233,7 @@ def test_content_off_records_no_prompt_or_tool_text(
 ) -> None:
     asyncio.run(Runner.run(_agents(server), PROMPT))
     asyncio.run(Runner.run(_agents(server, tools=[failing_lookup]), PROMPT))
-    recorded = _recorded_text(telemetry)
+    recorded = telemetry.recorded_text()
     for secret in (PROMPT, "Paris", TEXT, "Sunny", "weather service down"):
         assert secret not in recorded
 
@@ -328,14 +318,9 @@ def test_a_streamed_run(server: OpenAITestServer, telemetry: Telemetry) -> None:
     (chat,) = _chat_spans(spans)
     assert _model_requests(server) == 1
     assert _parent_name(chat, spans) == "invoke_agent Streamer"
-    assert _parent_name(by_name(spans, "invoke_agent Streamer"), spans) == (
+    assert _parent_name(telemetry.span_named("invoke_agent Streamer"), spans) == (
         "invoke_workflow Agent workflow")  # fmt: skip
     assert _tokens(telemetry) == {"input": SERVER_INPUT, "output": SERVER_OUTPUT}
-
-
-def by_name(spans: list[ReadableSpan], name: str) -> ReadableSpan:
-    (span,) = [s for s in spans if s.name == name]
-    return span
 
 
 def test_an_agent_used_as_a_tool_nests_under_the_tool(
@@ -348,9 +333,9 @@ def test_an_agent_used_as_a_tool_nests_under_the_tool(
                   tools=[forecast])  # fmt: skip
     assert asyncio.run(Runner.run(outer, PROMPT)).final_output == TEXT
     spans = telemetry.spans()
-    tool = by_name(spans, "execute_tool forecast")
+    tool = telemetry.span_named("execute_tool forecast")
     assert _parent_name(tool, spans) == "invoke_agent Planner"
-    assert _parent_name(by_name(spans, "invoke_agent Forecaster"), spans) == tool.name
+    assert _parent_name(telemetry.span_named("invoke_agent Forecaster"), spans) == tool.name
     assert len([s for s in spans if s.name.startswith("invoke_workflow")]) == 1
     assert len(_chat_spans(spans)) == 3
     assert _tokens(telemetry) == {"input": 3 * SERVER_INPUT, "output": 3 * SERVER_OUTPUT}
@@ -366,7 +351,7 @@ def test_a_failing_model_call(server: OpenAITestServer, telemetry: Telemetry) ->
     assert _parent_name(chat, spans) == "invoke_agent Unlucky"
     (duration,) = telemetry.points("gen_ai.client.operation.duration")
     assert duration.count == 1 and duration.attributes["error.type"]
-    assert "test error 500" not in _recorded_text(telemetry)  # content off: no error text
+    assert "test error 500" not in telemetry.recorded_text()  # content off: no error text
 
 
 def test_open_spans_are_bounded(

@@ -11,11 +11,7 @@ instrumentation per process); what must hold is the model call: one span, counte
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -28,6 +24,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from tests.peers._scenario import in_fresh_process
 from tests.servers.openai_server import TEXT, USAGE, OpenAITestServer
 
 from llm_otel.genai import ContentPolicy
@@ -47,7 +44,6 @@ def _openinference() -> Any:
     return Peer()
 
 
-ROOT = Path(__file__).resolve().parents[2]
 PEERS: dict[str, Callable[[], Any]] = {"openllmetry": _openllmetry, "openinference": _openinference}
 
 
@@ -119,14 +115,9 @@ def test_one_model_span_per_request_and_tokens_counted_once(
     # Each set-up in a fresh process: OpenLLMetry's LangChain instrumentation does not record
     # again after an uninstrument() in the same process.
     server.requests.clear()
-    code = (
-        "import json, sys; from tests.peers.test_langchain_coexist import scenario; "
-        f"print(json.dumps(scenario({peer_name!r}, {ours_first}, {server.base_url!r})))"
+    seen = in_fresh_process(
+        "tests.peers.test_langchain_coexist", peer_name, ours_first, server.base_url
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120, check=False)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["answers"] == [TEXT] * 4
     requests = sum(1 for path, _ in server.requests if path.endswith("/chat/completions"))
     assert requests == 4
