@@ -25,8 +25,6 @@ variant under callgrind at two run counts and divide the difference by the count
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _frameworks import Counting, main
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
@@ -43,8 +42,6 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
-    SpanExporter,
-    SpanExportResult,
 )
 from worker import _completion, _http_module
 
@@ -52,18 +49,6 @@ from llm_otel.instrumentation.langchain import LangChainInstrumentor
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
 
 VARIANTS = ("baseline", "openai only", "langchain + openai", "langchain only")
-
-
-class Counting(SpanExporter):
-    def __init__(self) -> None:
-        self.count = 0
-
-    def export(self, spans: Any) -> SpanExportResult:
-        self.count += len(spans)
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        return None
 
 
 def make_chain() -> Any:
@@ -127,31 +112,5 @@ def timed(variant: str, calls: int) -> tuple[float, float]:
     return elapsed / calls * 1e6, exporter.count / calls
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--only", choices=VARIANTS, help="one variant, once (for callgrind)")
-    args = parser.parse_args()
-    if args.only:
-        micros, per_run = timed(args.only, args.calls)
-        print(f"{args.only}: {micros:.0f} µs/run, {per_run:.1f} spans/run")
-        return
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    spans: dict[str, float] = {}
-    for _ in range(args.rounds):
-        for variant in VARIANTS:
-            micros, per_run = timed(variant, args.calls)
-            times[variant].append(micros)
-            spans[variant] = per_run
-    base = statistics.median(times["baseline"])
-    print(f"{'variant':<20} {'µs/run':>8} {'min..max':>15} {'overhead':>9} {'spans/run':>10}")
-    for variant in VARIANTS:
-        median = statistics.median(times[variant])
-        spread = f"{min(times[variant]):.0f}..{max(times[variant]):.0f}"
-        overhead = "" if variant == "baseline" else f"{median - base:+.0f}"
-        print(f"{variant:<20} {median:>8.0f} {spread:>15} {overhead:>9} {spans[variant]:>10.1f}")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__.split("\n\n")[0], VARIANTS, timed, calls=300)

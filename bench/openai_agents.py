@@ -27,10 +27,8 @@ variant under callgrind at two run counts and divide the difference by the count
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -39,11 +37,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import openai
+from _frameworks import Counting, main
 from agents import Agent, OpenAIResponsesModel, Runner, set_trace_processors
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from worker import _http_module
 
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
@@ -79,18 +78,6 @@ RESPONSE = json.dumps(
         },
     }
 ).encode()
-
-
-class Counting(SpanExporter):
-    def __init__(self) -> None:
-        self.count = 0
-
-    def export(self, spans: Any) -> SpanExportResult:
-        self.count += len(spans)
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        return None
 
 
 def make_agent() -> Agent[Any]:
@@ -154,31 +141,5 @@ def timed(variant: str, calls: int) -> tuple[float, float]:
     return elapsed / calls * 1e6, exporter.count / calls
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--only", choices=VARIANTS, help="one variant, once (for callgrind)")
-    args = parser.parse_args()
-    if args.only:
-        micros, per_run = timed(args.only, args.calls)
-        print(f"{args.only}: {micros:.0f} µs/run, {per_run:.1f} spans/run")
-        return
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    spans: dict[str, float] = {}
-    for _ in range(args.rounds):
-        for variant in VARIANTS:
-            micros, per_run = timed(variant, args.calls)
-            times[variant].append(micros)
-            spans[variant] = per_run
-    base = statistics.median(times["baseline"])
-    print(f"{'variant':<20} {'µs/run':>8} {'min..max':>15} {'overhead':>9} {'spans/run':>10}")
-    for variant in VARIANTS:
-        median = statistics.median(times[variant])
-        spread = f"{min(times[variant]):.0f}..{max(times[variant]):.0f}"
-        overhead = "" if variant == "baseline" else f"{median - base:+.0f}"
-        print(f"{variant:<20} {median:>8.0f} {spread:>15} {overhead:>9} {spans[variant]:>10.1f}")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__.split("\n\n")[0], VARIANTS, timed, calls=200)
