@@ -295,8 +295,10 @@ def test_every_alert_and_dashboard_expression_returns_data(
     assert len(expressions) > 30
     empty = []
     for where, expr in expressions:
+        # A baseline appears at the first evaluation of its group (once a minute) after its
+        # 5-minute signal has: one whole interval, and some, is the wait that cannot miss it.
         try:
-            eventually(lambda e=expr: prom_query(e), 30, where)
+            eventually(lambda e=expr: prom_query(e), 75, where)
         except AssertionError:
             empty.append(f"{where}\n    {expr}")
     assert not empty, "no data for:\n" + "\n".join(empty)
