@@ -51,6 +51,25 @@ fi
 echo "== pytest (litellm: ${LITELLM[*]})"
 LLM_OTEL_LITELLM_TESTS=1 .venv-litellm/bin/python -m pytest -q -p no:cacheprovider tests/litellm
 
+# LlamaIndex in its own venv: its OpenAI LLM and embedding classes (llama-index-llms-openai) need
+# openai < 3, which the main venv has. Its coexistence tests (OpenLLMetry's and OpenInference's
+# LlamaIndex instrumentations next to ours) run here too.
+LLAMA_INDEX=(llama-index-core==0.14.25 llama-index-llms-openai==0.8.3
+             llama-index-llms-openai-like==0.8.1 llama-index-embeddings-openai==0.7.0
+             openinference-instrumentation-llama-index==4.6.1
+             opentelemetry-instrumentation-llamaindex==0.62.4)
+if [ ! -x .venv-llamaindex/bin/python ] || [ pyproject.toml -nt .venv-llamaindex/.installed ] ||
+   [ scripts/test.sh -nt .venv-llamaindex/.installed ]; then
+  rm -rf .venv-llamaindex
+  "$PYTHON" -m venv .venv-llamaindex
+  .venv-llamaindex/bin/python -m pip install -q --upgrade pip
+  .venv-llamaindex/bin/python -m pip install -q -e ".[openai]" pytest pytest-asyncio pyyaml \
+    "${LLAMA_INDEX[@]}"
+  touch .venv-llamaindex/.installed
+fi
+echo "== pytest (llama-index: ${LLAMA_INDEX[*]})"
+LLM_OTEL_LLAMA_INDEX_TESTS=1 .venv-llamaindex/bin/python -m pytest -q -p no:cacheprovider tests/llama_index
+
 # The training callbacks with the real frameworks (tests/training): torch from PyPI brings its
 # CUDA wheels (about 5.6 GB; 2-3 min to install here), so they get their own venv, made once.
 TRAINING=(torch==2.15.0 transformers==5.24.0 accelerate==1.16.0 lightning==2.6.6)

@@ -41,6 +41,9 @@ if not os.environ.get("LLM_OTEL_LITELLM_TESTS"):
 # tests/training needs torch, transformers and lightning, in their own venv (.venv-training).
 if not os.environ.get("LLM_OTEL_TRAINING_TESTS"):
     collect_ignore.append("training")
+# LlamaIndex's OpenAI classes need openai < 3: their own venv, .venv-llamaindex (scripts/test.sh).
+if not os.environ.get("LLM_OTEL_LLAMA_INDEX_TESTS"):
+    collect_ignore.append("llama_index")
 
 
 @pytest.fixture(scope="session")

@@ -158,7 +158,7 @@ def test_instrument_and_gpu_switches(arguments: str, expected: list[str] | None)
         modules = {"anthropic": "anthropic", "cohere": "cohere", "google_genai": "google.genai"}
         modules.update(groq="groq", mistralai="mistralai", ollama="ollama", openai="openai")
         modules.update(bedrock="botocore", litellm="litellm", langchain="langchain_core")
-        modules.update(openai_agents="agents", mcp="mcp")
+        modules.update(openai_agents="agents", mcp="mcp", llama_index="llama_index.core")
         expected = sorted(
             f"llm_otel_{name}"
             for name, module in modules.items()

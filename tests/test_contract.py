@@ -42,6 +42,8 @@ TESTED_ELSEWHERE = {
     "llm_otel_openai_agents": "tests/test_openai_agents.py: a framework, whose model calls go "
     "through the openai client this harness covers",
     "llm_otel_mcp": "tests/test_mcp.py: a protocol, not a model client (no model calls)",
+    "llm_otel_llama_index": "tests/llama_index, in its own venv (LlamaIndex's OpenAI classes "
+    "need openai < 3): a framework, whose model calls go through the client libraries",
 }
 # The extra installs the SDK users import; the instrumentor checks the package it patches.
 INSTALLED_AS = {"boto3": "botocore"}  # same version numbers, one release train

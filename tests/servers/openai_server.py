@@ -187,7 +187,8 @@ class _Handler(Handler):
                 )
             ):
                 return
-        if model in ("tool-model", "tool-model-whole"):
+        answered = any(m.get("role") == "tool" for m in body.get("messages") or ())
+        if model in ("tool-model", "tool-model-whole") or (model == "agent-model" and not answered):
             deltas = [
                 {
                     "tool_calls": [
