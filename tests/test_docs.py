@@ -3,7 +3,8 @@ and docs/*.md, each as a fresh process against the local OpenAI and Anthropic te
 and an OTLP receiver, must exit 0 with nothing on stderr (no traceback, no llm-otel warning) and
 export what they record. A Python block that is not to be run says so with
 ```` ```python norun ````; an unmarked one fails this suite, so a new snippet cannot be
-forgotten. ```` ```python training ```` blocks need torch and run in tests/training/.
+forgotten. ```` ```python training ```` blocks need torch and run in tests/training/;
+```` ```python llama_index ```` blocks need LlamaIndex and run in tests/llama_index/.
 """
 
 from __future__ import annotations
@@ -61,8 +62,9 @@ RUN = [b for b in PYTHON if b.marker == "run"]
 
 
 def test_every_python_block_says_whether_it_runs() -> None:
-    unmarked = [b.id for b in PYTHON if b.marker not in ("run", "norun", "training")]
-    # `training`: run with torch, transformers and lightning, by tests/training/test_docs.py
+    unmarked = [b.id for b in PYTHON if b.marker not in ("run", "norun", "training", "llama_index")]
+    # `training`: run with torch, transformers and lightning, by tests/training/test_docs.py;
+    # `llama_index`: run with LlamaIndex (openai < 3), by tests/llama_index/test_docs.py
     assert unmarked == [], "mark each ```python block `run` (tested) or `norun`"
     assert len(RUN) >= 10  # the suite is not silently emptied
 

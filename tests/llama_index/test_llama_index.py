@@ -363,3 +363,25 @@ def test_spans_past_the_bound_are_not_recorded(
     assert sum("LlamaIndex spans are open at once" in r.message for r in caplog.records) == 1
     recorder: Any = recorder_of_process()
     assert not recorder.steps and not recorder.calls
+
+
+def test_streams_the_app_stops_reading_do_not_hold_room(
+    monkeypatch: pytest.MonkeyPatch, index: VectorStoreIndex, telemetry: Telemetry
+) -> None:
+    from llama_index.core.llms import ChatMessage
+
+    from llm_otel.instrumentation.llama_index import _handler
+
+    monkeypatch.setattr(_handler, "MAX_OPEN_CALLS", 2)
+    llm = Settings.llm
+    streams = [llm.stream_chat([ChatMessage(role="user", content=f"q {i}")]) for i in range(4)]
+    for stream in streams:
+        next(stream)  # one chunk each, then never read again
+    recorder: Any = recorder_of_process()
+    assert len(recorder.calls) <= 2
+    telemetry.spans_exporter.clear()
+    assert str(llm.chat([ChatMessage(role="user", content="and now?")]).message.content) == TEXT
+    (chat,) = _operation(telemetry.spans(), "chat")  # the call after them is recorded
+    assert "gen_ai.usage.input_tokens" in chat.attributes
+    for stream in streams:
+        stream.close()

@@ -59,14 +59,19 @@ from llm_otel.genai._scope import scope_attributes
 from llm_otel.instrumentation.llama_index import _messages
 from llm_otel.semconv import manual as ours
 
-__all__ = ["MAX_OPEN", "Recorder"]
+__all__ = ["MAX_OPEN", "MAX_OPEN_CALLS", "EventHandler", "Recorder", "SpanHandler"]
 
 _logger = logging.getLogger("llm_otel")
 
 MAX_OPEN = 10_000
-"""LlamaIndex spans and model calls followed at once; past this one is not recorded (one
-warning): a bound on memory for an app whose spans never end (a stream read halfway and
-dropped leaves its model call open)."""
+"""LlamaIndex spans followed at once; past this one is not recorded (one warning): a bound on
+memory for an app whose spans never end (LlamaIndex ends them; a broken integration might
+not)."""
+
+MAX_OPEN_CALLS = 1_000
+"""Model calls followed at once. A stream the app stops reading never tells LlamaIndex it ended;
+past this the oldest call is forgotten to make room, so such streams cannot take the memory, or
+the room of the calls after them."""
 
 # Other vendors' LlamaIndex instrumentations, which add a span handler of their own to the root
 # dispatcher and give each model call a span.
@@ -345,9 +350,18 @@ class Recorder:
     def announce(
         self, span_id: str | None, request: LLMRequest, observer: CallObserver | None
     ) -> None:
-        if span_id is None or not self._room(self.calls):
+        if span_id is None:
             return
-        self.calls[span_id] = _ModelCall(request, observer, self.foreign(span_id))
+        calls = self.calls
+        while len(calls) >= MAX_OPEN_CALLS:
+            # The oldest are streams the app stopped reading (a client that went away): nothing
+            # will end them. Forgotten, unrecorded, to make room (no span was opened for them).
+            try:
+                oldest = next(iter(calls))
+                calls.pop(oldest).call.ended = True
+            except (StopIteration, KeyError, RuntimeError):
+                break  # emptied or changed by another thread meanwhile
+        calls[span_id] = _ModelCall(request, observer, self.foreign(span_id))
 
     def chunk(self, span_id: str | None) -> None:
         call = self.calls.get(span_id) if span_id is not None else None
