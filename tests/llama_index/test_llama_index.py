@@ -385,3 +385,31 @@ def test_streams_the_app_stops_reading_do_not_hold_room(
     assert "gen_ai.usage.input_tokens" in chat.attributes
     for stream in streams:
         stream.close()
+
+
+def test_a_streamed_query_answer_nests_under_the_query(
+    server: OpenAITestServer, index: VectorStoreIndex, telemetry: Telemetry
+) -> None:
+    """LlamaIndex generates a streamed answer as the app reads it, after ``query`` returned and
+    its span tree closed: the model call still nests under the query's synthesis span."""
+    engine = index.as_query_engine(similarity_top_k=1, streaming=True)
+    answer = engine.query(QUESTION)
+    assert "".join(answer.response_gen) == TEXT
+
+    async def read_async() -> str:
+        streamed = await engine.aquery(QUESTION)
+        return "".join([text async for text in streamed.async_response_gen()])
+
+    assert asyncio.run(read_async()) == TEXT
+    spans = telemetry.spans()
+    queries = [s for s in spans if s.name == "invoke_workflow RetrieverQueryEngine"]
+    syntheses = [s for s in spans if s.name == "task CompactAndRefine"]
+    chats = _operation(spans, "chat")
+    assert len(queries) == len(syntheses) == len(chats) == 2
+    assert {_parent(c, spans).context.span_id for c in chats} == {  # type: ignore[union-attr]
+        s.context.span_id for s in syntheses
+    }
+    assert all(c.attributes["gen_ai.request.stream"] for c in chats)
+    assert (
+        sum(p.count for p in telemetry.points("gen_ai.client.operation.time_to_first_chunk")) == 2
+    )

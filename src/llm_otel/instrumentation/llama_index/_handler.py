@@ -36,8 +36,9 @@ import sys
 import threading
 import time
 from array import array
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping
 from contextvars import Token
+from types import AsyncGeneratorType, GeneratorType
 from typing import Any
 
 from llama_index.core.bridge.pydantic import PrivateAttr
@@ -335,6 +336,8 @@ class Recorder:
             return
         telemetry = self.telemetry
         if error is None:
+            if step.kind in ("query", "synthesizer") and result is not None:
+                _follow_stream(result, span)
             if step.kind == "tool":
                 self._content(step, ga.GEN_AI_TOOL_CALL_RESULT, _messages.tool_result(result))
             elif step.kind == "retriever":
@@ -407,6 +410,51 @@ class Recorder:
                 end_span(step.span)
         for call in calls.values():
             call.call.ended = True
+
+
+def _follow_stream(result: Any, span: Span) -> None:
+    """A streamed query's answer (``StreamingResponse``, ``AsyncStreamingResponse``) is generated
+    as the app reads it, after the query's span ended and LlamaIndex closed its span tree: its
+    generator is wrapped so that the model call it makes nests under the query's span."""
+    generator = getattr(result, "response_gen", None)
+    if isinstance(generator, GeneratorType):
+        result.response_gen = _under(span, generator)
+    elif isinstance(generator, AsyncGeneratorType):
+        result.response_gen = _async_under(span, generator)
+
+
+def _under(span: Span, generator: Generator[Any, None, None]) -> Generator[Any, None, None]:
+    context = trace.set_span_in_context(span)
+    try:
+        while True:
+            token = otel_context.attach(context)
+            try:
+                item = next(generator)
+            except StopIteration:
+                return
+            finally:
+                otel_context.detach(token)
+            yield item
+    finally:
+        generator.close()
+
+
+async def _async_under(
+    span: Span, generator: AsyncGenerator[Any, None]
+) -> AsyncGenerator[Any, None]:
+    context = trace.set_span_in_context(span)
+    try:
+        while True:
+            token = otel_context.attach(context)
+            try:
+                item = await generator.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                otel_context.detach(token)
+            yield item
+    finally:
+        await generator.aclose()
 
 
 class SpanHandler(BaseSpanHandler[BaseSpan]):  # type: ignore[misc]
