@@ -413,3 +413,37 @@ def test_a_streamed_query_answer_nests_under_the_query(
     assert (
         sum(p.count for p in telemetry.points("gen_ai.client.operation.time_to_first_chunk")) == 2
     )
+
+
+def _broken_weather(city: str) -> str:
+    """The weather in a city."""
+    raise TimeoutError(f"no weather service for {city}")
+
+
+def test_a_failing_tool(server: OpenAITestServer, telemetry: Telemetry) -> None:
+    """The agent catches the tool's exception and goes on; the tool's span says it failed, with
+    the exception's text only under the content policy (off here)."""
+    tool = FunctionTool.from_defaults(_broken_weather, name="get_weather")
+    agent = FunctionAgent(name="weather", tools=[tool], llm=_agent_llm(server))
+    assert str(_run(agent, user_msg="weather in Paris?")) == TEXT
+    span = telemetry.span_named("execute_tool get_weather")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "TimeoutError"
+    assert "Paris" not in telemetry.recorded_text()
+    assert telemetry.span_named("invoke_agent weather").status.status_code is StatusCode.UNSET
+
+
+def test_a_stream_that_breaks_midway(server: OpenAITestServer, telemetry: Telemetry) -> None:
+    from llama_index.core.llms import ChatMessage
+
+    llm = OpenAILike(model="mid-error", api_base=server.base_url, api_key="k",
+                     is_chat_model=True, context_window=8000, max_retries=0)  # fmt: skip
+    with pytest.raises(Exception) as raised:
+        for _ in llm.stream_chat([ChatMessage(role="user", content=QUESTION)]):
+            pass
+    (chat,) = _operation(telemetry.spans(), "chat")
+    assert chat.status.status_code is StatusCode.ERROR
+    assert chat.attributes["error.type"] == type(raised.value).__qualname__
+    assert QUESTION not in telemetry.recorded_text()
+    recorder: Any = recorder_of_process()
+    assert not recorder.calls and not recorder.steps
