@@ -447,3 +447,24 @@ def test_a_stream_that_breaks_midway(server: OpenAITestServer, telemetry: Teleme
     assert QUESTION not in telemetry.recorded_text()
     recorder: Any = recorder_of_process()
     assert not recorder.calls and not recorder.steps
+
+
+@pytest.mark.parametrize("content_policy", [ON])
+def test_a_failure_of_ours_ends_the_span_and_the_query_goes_on(
+    monkeypatch: pytest.MonkeyPatch, index: VectorStoreIndex, telemetry: Telemetry
+) -> None:
+    from llm_otel.instrumentation.llama_index import _messages
+
+    def boom(*args: Any) -> Any:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(_messages, "documents", boom)
+    monkeypatch.setattr(_messages, "query_text", boom)
+    opened = OpenSpans()
+    telemetry.tracer_provider.add_span_processor(opened)
+    assert str(index.as_query_engine(similarity_top_k=1).query(QUESTION)) == TEXT
+    retrieval = telemetry.span_named("retrieval VectorIndexRetriever")
+    assert "gen_ai.retrieval.documents" not in retrieval.attributes
+    assert opened.started > 0 and opened.open == 0
+    recorder: Any = recorder_of_process()
+    assert not recorder.steps

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from array import array
-from collections.abc import AsyncGenerator, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextvars import Token
 from types import AsyncGeneratorType, GeneratorType
 from typing import Any
@@ -235,7 +235,7 @@ class Recorder:
     ) -> _Step:
         name = type(instance).__name__
         attributes: dict[str, AttributeValue]
-        content: tuple[str, Any] | None = None
+        content: tuple[str, Callable[[], Any]] | None = None
         steps = None
         span_kind = SpanKind.INTERNAL
         if kind == "agent":
@@ -254,12 +254,13 @@ class Recorder:
             if isinstance(description, str) and description:
                 attributes[ga.GEN_AI_TOOL_DESCRIPTION] = description[:1024]
             span_name = f"execute_tool {tool}"
-            content = (ga.GEN_AI_TOOL_CALL_ARGUMENTS, _messages.tool_arguments(bound.arguments))
+            content = (ga.GEN_AI_TOOL_CALL_ARGUMENTS,
+                       lambda: _messages.tool_arguments(bound.arguments))  # fmt: skip
         elif kind == "retriever":
             attributes = {ga.GEN_AI_OPERATION_NAME: "retrieval", ga.GEN_AI_DATA_SOURCE_ID: name}
             span_name, span_kind = f"retrieval {name}", SpanKind.CLIENT
             query = bound.arguments.get("str_or_query_bundle")
-            content = (ga.GEN_AI_RETRIEVAL_QUERY_TEXT, _messages.query_text(query))
+            content = (ga.GEN_AI_RETRIEVAL_QUERY_TEXT, lambda: _messages.query_text(query))
         elif visible is None and kind != "synthesizer":
             attributes = {ga.GEN_AI_OPERATION_NAME: "invoke_workflow",
                           ga.GEN_AI_WORKFLOW_NAME: name}  # fmt: skip
@@ -274,7 +275,7 @@ class Recorder:
         step = self._start(telemetry, span_name, span_kind, attributes, visible)
         step.steps, step.kind = steps, kind
         if content is not None:
-            self._content(step, *content)
+            call_guarded("llama_index span content", self._content, step, *content)
         return step
 
     def _workflow_step(
@@ -310,44 +311,50 @@ class Recorder:
             context = trace.set_span_in_context(parent.span)
         return _Step(start_span(telemetry.tracer, name, kind, attributes, context), None, None)
 
-    def _content(self, step: _Step, key: str, value: Any) -> None:
+    def _content(self, step: _Step, key: str, compute: Callable[[], Any]) -> None:
+        """``key`` on the step's span, its value computed only when content goes on spans."""
         telemetry = self.telemetry
         span = step.span
-        if telemetry is None or span is None or value is None or not telemetry.content.on_span:
+        if telemetry is None or span is None or not telemetry.content.on_span:
             return
         if span.is_recording():
-            span.set_attribute(key, telemetry.content.attribute_text(value))
+            value = compute()
+            if value is not None:
+                span.set_attribute(key, telemetry.content.attribute_text(value))
 
     def exit(self, id_: str, result: Any, error: BaseException | None) -> None:
         step = self.steps.pop(id_, None)
-        if error is not None:
-            call = self.calls.pop(id_, None)
-            if call is not None:
-                self._end_call(call, None, error)
-        if step is None:
-            return
-        token = step.token
+        token = step.token if step is not None else None
         if token is not None:
             # ValueError: ended in another context than it began (a future's callback)
             with contextlib.suppress(ValueError):
                 token.var.reset(token)
-        span = step.span
-        if span is None:
+        if error is not None:
+            call = self.calls.pop(id_, None)
+            if call is not None:
+                call_guarded("llama_index model call end", self._end_call, call, None, error)
+        span = step.span if step is not None else None
+        if step is None or span is None:
             return
+        try:
+            self._outcome(step, span, result, error)
+        except Exception as internal:
+            report_internal_error("llama_index span end", internal)
+        finally:
+            end_span(span)
+
+    def _outcome(self, step: _Step, span: Span, result: Any, error: BaseException | None) -> None:
+        """What the span says about how its step ended, before it ends."""
         telemetry = self.telemetry
-        if error is None:
-            if step.kind in ("query", "synthesizer") and result is not None:
-                _follow_stream(result, span)
-            if step.kind == "tool":
-                self._content(step, ga.GEN_AI_TOOL_CALL_RESULT, _messages.tool_result(result))
-            elif step.kind == "retriever":
-                self._content(step, ga.GEN_AI_RETRIEVAL_DOCUMENTS, _messages.documents(result))
-        elif telemetry is not None and type(error).__name__ not in _CONTROL_FLOW:
-            try:
+        if error is not None:
+            if telemetry is not None and type(error).__name__ not in _CONTROL_FLOW:
                 fail_span(span, error, telemetry.content)
-            except Exception as internal:
-                report_internal_error("llama_index span failure", internal)
-        end_span(span)
+        elif step.kind in ("query", "synthesizer") and result is not None:
+            _follow_stream(result, span)
+        elif step.kind == "tool":
+            self._content(step, ga.GEN_AI_TOOL_CALL_RESULT, lambda: _messages.tool_result(result))
+        elif step.kind == "retriever":
+            self._content(step, ga.GEN_AI_RETRIEVAL_DOCUMENTS, lambda: _messages.documents(result))
 
     # model and embedding calls ----------------------------------------------------------------
     def announce(
