@@ -31,7 +31,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 from llm_otel.genai import ContentPolicy
 from llm_otel.instrumentation.llama_index import LlamaIndexInstrumentor
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
-from tests.peers._scenario import in_fresh_process
+from tests.peers._scenario import (
+    assert_once_per_request,
+    in_fresh_process,
+    our_calls_and_tokens,
+)
 from tests.servers.openai_server import TEXT, USAGE, OpenAITestServer
 
 
@@ -97,23 +101,10 @@ def scenario(peer_name: str, ours_first: bool, base_url: str, client: bool) -> d
 
     answers = [str(r) for r in asyncio.run(queries())]
     chats = [s for s in spans.get_finished_spans() if _describes_a_chat(s)]
-    data = reader.get_metrics_data()
-    points = [
-        (metric.name, point)
-        for rm in (data.resource_metrics if data else ())
-        for sm in rm.scope_metrics
-        if sm.scope.name == "llm_otel"
-        for metric in sm.metrics
-        for point in metric.data.data_points
-        if point.attributes.get("gen_ai.operation.name") == "chat"
-    ]
-    tokens = {p.attributes["gen_ai.token.type"]: p.sum for n, p in points
-              if n == "gen_ai.client.token.usage"}  # fmt: skip
     return {
         "answers": answers,
         "chat_spans": [(s.name, s.instrumentation_scope.name) for s in chats],
-        "our_calls": sum(p.count for n, p in points if n == "gen_ai.client.operation.duration"),
-        "our_tokens": tokens,
+        **our_calls_and_tokens(reader, "chat"),
     }
 
 
@@ -130,7 +121,5 @@ def test_one_model_span_per_request_and_tokens_counted_once(
     assert seen["answers"] == [TEXT] * 4
     requests = sum(1 for path, _ in server.requests if path.endswith("/chat/completions"))
     assert requests == 4
-    assert len(seen["chat_spans"]) == requests, seen["chat_spans"]
-    assert seen["our_calls"] == requests
-    assert seen["our_tokens"] == {"input": requests * USAGE["prompt_tokens"],
-                                  "output": requests * USAGE["completion_tokens"]}  # fmt: skip
+    assert_once_per_request(seen, requests, "chat_spans",
+                            (USAGE["prompt_tokens"], USAGE["completion_tokens"]))  # fmt: skip

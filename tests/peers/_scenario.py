@@ -20,3 +20,32 @@ def in_fresh_process(module: str, *args: Any) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     seen: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return seen
+
+
+def our_calls_and_tokens(reader: Any, operation: str | None = None) -> dict[str, Any]:
+    """What llm-otel's metrics in ``reader`` (an InMemoryMetricReader) counted: calls, and tokens
+    by type; only ``operation``'s when given."""
+    data = reader.get_metrics_data()
+    points = [
+        (metric.name, point)
+        for rm in (data.resource_metrics if data else ())
+        for sm in rm.scope_metrics
+        if sm.scope.name == "llm_otel"
+        for metric in sm.metrics
+        for point in metric.data.data_points
+        if operation is None or point.attributes.get("gen_ai.operation.name") == operation
+    ]
+    tokens = {p.attributes["gen_ai.token.type"]: p.sum for n, p in points
+              if n == "gen_ai.client.token.usage"}  # fmt: skip
+    calls = sum(p.count for n, p in points if n == "gen_ai.client.operation.duration")
+    return {"our_calls": calls, "our_tokens": tokens}
+
+
+def assert_once_per_request(
+    seen: dict[str, Any], requests: int, spans_key: str, usage: tuple[int, int]
+) -> None:
+    """One model span per HTTP request to the model, and llm-otel's metrics counting each call
+    once: ``usage`` is the server's (input, output) tokens per request."""
+    assert len(seen[spans_key]) == requests, seen[spans_key]
+    assert seen["our_calls"] == requests
+    assert seen["our_tokens"] == {"input": requests * usage[0], "output": requests * usage[1]}

@@ -24,7 +24,11 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from tests.peers._scenario import in_fresh_process
+from tests.peers._scenario import (
+    assert_once_per_request,
+    in_fresh_process,
+    our_calls_and_tokens,
+)
 from tests.servers.openai_server import TEXT, OpenAITestServer
 
 from llm_otel.genai import ContentPolicy
@@ -96,22 +100,10 @@ def scenario(peer_name: str, ours_first: bool, base_url: str, client: bool) -> d
 
     answers = [r.final_output for r in asyncio.run(runs())]
     model_spans = [s for s in spans.get_finished_spans() if _describes_a_model_call(s)]
-    data = reader.get_metrics_data()
-    points = [
-        (metric.name, point)
-        for rm in (data.resource_metrics if data else ())
-        for sm in rm.scope_metrics
-        if sm.scope.name == "llm_otel"
-        for metric in sm.metrics
-        for point in metric.data.data_points
-    ]
-    tokens = {p.attributes["gen_ai.token.type"]: p.sum for n, p in points
-              if n == "gen_ai.client.token.usage"}  # fmt: skip
     return {
         "answers": answers,
         "model_spans": [(s.name, s.instrumentation_scope.name) for s in model_spans],
-        "our_calls": sum(p.count for n, p in points if n == "gen_ai.client.operation.duration"),
-        "our_tokens": tokens,
+        **our_calls_and_tokens(reader),
     }
 
 
@@ -129,6 +121,4 @@ def test_one_model_span_per_request_and_tokens_counted_once(
     assert seen["answers"] == [TEXT] * 4
     requests = sum(1 for path, _ in server.requests if path.endswith("/responses"))
     assert requests == 4
-    assert len(seen["model_spans"]) == requests, seen["model_spans"]
-    assert seen["our_calls"] == requests
-    assert seen["our_tokens"] == {"input": requests * INPUT, "output": requests * OUTPUT}
+    assert_once_per_request(seen, requests, "model_spans", (INPUT, OUTPUT))

@@ -16,6 +16,7 @@ are dropped whenever the next one opens, so a context holds at most the calls op
 from __future__ import annotations
 
 import time
+from array import array
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from llm_otel.genai._invocation import Invocation
     from llm_otel.genai._observe import CallObserver
     from llm_otel.genai._telemetry import GenAITelemetry
-    from llm_otel.genai._types import LLMRequest
+    from llm_otel.genai._types import LLMRequest, LLMResponse
 
 __all__ = ["AnnouncedCall", "FrameworkCall", "claim_framework_call", "open_framework_call"]
 
@@ -67,7 +68,7 @@ class AnnouncedCall:
     and what recording the call later needs when nobody claims it (when and where it started,
     its online-evaluation observer)."""
 
-    __slots__ = ("call", "observer", "parent", "started")
+    __slots__ = ("call", "chunks", "observer", "parent", "started")
 
     def __init__(
         self,
@@ -79,6 +80,42 @@ class AnnouncedCall:
         self.observer = observer
         self.started = (time.perf_counter(), time.time_ns())
         self.call = open_framework_call(traced_elsewhere)
+        self.chunks: array[float] | None = None
+
+    def note_chunk(self) -> None:
+        """A streamed chunk arrived (kept for time to first chunk and time per chunk, unless a
+        client call claimed the call and times its chunks itself)."""
+        if not self.call.claimed:
+            if self.chunks is None:
+                self.chunks = array("d")
+            self.chunks.append(time.perf_counter())
+
+    @property
+    def unclaimed(self) -> bool:
+        """No client library call recorded it: the framework instrumentation records it."""
+        return not self.call.claimed
+
+    def record(
+        self,
+        telemetry: GenAITelemetry | None,
+        request: LLMRequest,
+        response: LLMResponse | None,
+        error: BaseException | None,
+    ) -> None:
+        """The framework says the call ended: recorded here unless a client call claimed it
+        (its span is the call's) or the instrumentation is off (``telemetry`` None)."""
+        self.call.ended = True
+        if self.call.claimed or telemetry is None:
+            return
+        if self.chunks:
+            request.stream = True
+        invocation = self.invocation(telemetry, request)
+        for at in self.chunks or ():
+            invocation.on_chunk(at)
+        if error is not None:
+            invocation.fail(error, response)
+        else:
+            invocation.finish(response)
 
     def invocation(self, telemetry: GenAITelemetry, request: LLMRequest) -> Invocation:
         """The call, recorded after the fact: from when it started, under its parent, with a span

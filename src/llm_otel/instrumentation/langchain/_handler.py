@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from array import array
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
@@ -81,7 +79,7 @@ class _Hidden:
 class _ModelRun(AnnouncedCall):
     """A model call LangChain announced; recorded at its end unless a client call claimed it."""
 
-    __slots__ = ("chunks", "request")
+    __slots__ = ("request",)
 
     def __init__(
         self,
@@ -91,7 +89,6 @@ class _ModelRun(AnnouncedCall):
     ) -> None:
         super().__init__(parent, observer, _foreign_langchain_tracer())
         self.request = request
-        self.chunks: array[float] | None = None
 
 
 _Run = _SpanRun | _Hidden | _ModelRun
@@ -435,10 +432,8 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
-        if isinstance(run, _ModelRun) and not run.call.claimed:
-            if run.chunks is None:
-                run.chunks = array("d")
-            run.chunks.append(time.perf_counter())
+        if isinstance(run, _ModelRun):
+            run.note_chunk()
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         call_guarded("langchain on_llm_end", self._model_end, run_id, response, None)
@@ -451,27 +446,15 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         run = self._runs.pop(run_id, None)
         if not isinstance(run, _ModelRun):
             return
-        run.call.ended = True
         telemetry = self.telemetry
-        if run.call.claimed or telemetry is None:
-            return  # the client library's instrumentation recorded this call
-        request = run.request
-        if run.chunks:
-            request.stream = True
-        invocation = run.invocation(telemetry, request)
-        for at in run.chunks or ():
-            invocation.on_chunk(at)
-        capture = telemetry.content.enabled or run.observer is not None
         response = None
-        if result is not None:
+        if result is not None and telemetry is not None and run.unclaimed:
+            capture = telemetry.content.enabled or run.observer is not None
             try:
                 response = _messages.response_of(result, capture)
             except Exception as internal:
                 report_internal_error("langchain model result", internal)
-        if error is not None:
-            invocation.fail(error, response)
-        else:
-            invocation.finish(response)
+        run.record(telemetry, run.request, response, error)
 
     def close(self) -> None:
         """End every run still open (uninstrument): no span is left open."""

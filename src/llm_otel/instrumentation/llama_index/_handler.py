@@ -34,8 +34,6 @@ import contextlib
 import logging
 import sys
 import threading
-import time
-from array import array
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextvars import Token
 from types import AsyncGeneratorType, GeneratorType
@@ -126,12 +124,11 @@ class _Step:
 class _ModelCall(AnnouncedCall):
     """A model or embedding call LlamaIndex announced; recorded at its end unless claimed."""
 
-    __slots__ = ("chunks", "request")
+    __slots__ = ("request",)
 
     def __init__(self, request: LLMRequest, observer: CallObserver | None, foreign: bool) -> None:
         super().__init__(otel_context.get_current(), observer, foreign)
         self.request = request
-        self.chunks: array[float] | None = None
 
 
 class Recorder:
@@ -375,10 +372,8 @@ class Recorder:
 
     def chunk(self, span_id: str | None) -> None:
         call = self.calls.get(span_id) if span_id is not None else None
-        if call is not None and not call.call.claimed:
-            if call.chunks is None:
-                call.chunks = array("d")
-            call.chunks.append(time.perf_counter())
+        if call is not None:
+            call.note_chunk()
 
     def end_call(self, span_id: str | None, response: LLMResponse | None,
                  error: BaseException | None) -> None:  # fmt: skip
@@ -389,20 +384,7 @@ class Recorder:
     def _end_call(
         self, call: _ModelCall, response: LLMResponse | None, error: BaseException | None
     ) -> None:
-        call.call.ended = True
-        telemetry = self.telemetry
-        if call.call.claimed or telemetry is None:
-            return  # the client library's instrumentation recorded this call
-        request = call.request
-        if call.chunks:
-            request.stream = True
-        invocation = call.invocation(telemetry, request)
-        for at in call.chunks or ():
-            invocation.on_chunk(at)
-        if error is not None:
-            invocation.fail(error, response)
-        else:
-            invocation.finish(response)
+        call.record(self.telemetry, call.request, response, error)
 
     def capture(self, observer: CallObserver | None) -> bool:
         telemetry = self.telemetry
@@ -563,6 +545,6 @@ class EventHandler(BaseEventHandler):  # type: ignore[misc]
             recorder.end_call(span_id, _messages.embedding_response(event.embeddings), None)
             return
         response = None
-        if event.response is not None and not call.call.claimed:
+        if event.response is not None and call.unclaimed:
             response = _messages.model_response(event.response, recorder.capture(call.observer))
         recorder.end_call(span_id, response, None)

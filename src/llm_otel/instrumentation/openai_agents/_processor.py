@@ -278,17 +278,14 @@ class OpenTelemetryTracingProcessor(TracingProcessor):
 
     # model calls ---------------------------------------------------------------------------
     def _model_end(self, step: AnnouncedCall, data: Any, error: Any) -> None:
-        step.call.ended = True
         telemetry = self.telemetry
-        if step.call.claimed or telemetry is None:
+        if not step.unclaimed or telemetry is None:
+            step.call.ended = True
             return  # the client library's instrumentation recorded this call
         capture = telemetry.content.enabled or step.observer is not None
         request, response = _model_call(data, capture)
-        invocation = step.invocation(telemetry, request)
-        if error:
-            invocation.fail(_ModelError(_message(error) or "model call failed"), response)
-        else:
-            invocation.finish(response)
+        failure = _ModelError(_message(error) or "model call failed") if error else None
+        step.record(telemetry, request, response, failure)
 
     def close(self) -> None:
         """End every span still open (uninstrument): no span is left open."""
