@@ -5,6 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
+
+# make_venv DIR PIP-ARGS...: a venv of its own for a suite whose packages cannot share .venv, made
+# once and remade when pyproject.toml or this script changes.
+make_venv() {
+  local dir=$1; shift
+  if [ ! -x "$dir/bin/python" ] || [ pyproject.toml -nt "$dir/.installed" ] ||
+     [ scripts/test.sh -nt "$dir/.installed" ]; then
+    rm -rf "$dir"
+    "$PYTHON" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --upgrade pip
+    "$dir/bin/python" -m pip install -q "$@"
+    touch "$dir/.installed"
+  fi
+}
 echo "== ruff"; ruff check src tests examples scripts semconv bench
 ruff format --check src tests examples scripts semconv bench
 echo "== mypy"; mypy
@@ -25,29 +39,14 @@ PEERS=(opentelemetry-instrumentation-openai==0.62.4 openinference-instrumentatio
        opentelemetry-instrumentation-langchain==0.62.4 openinference-instrumentation-langchain==0.1.80
        opentelemetry-instrumentation-openai-agents==0.62.4 openinference-instrumentation-openai-agents==2.6.0
        "opentelemetry-distro==$(.venv/bin/python -c "import importlib.metadata as m; print(m.version('opentelemetry-instrumentation'))")")
-if [ ! -x .venv-peers/bin/python ] || [ pyproject.toml -nt .venv-peers/.installed ] ||
-   [ scripts/test.sh -nt .venv-peers/.installed ]; then
-  rm -rf .venv-peers
-  "$PYTHON" -m venv .venv-peers
-  .venv-peers/bin/python -m pip install -q --upgrade pip
-  .venv-peers/bin/python -m pip install -q -e ".[dev]" "${PEERS[@]}"
-  touch .venv-peers/.installed
-fi
+make_venv .venv-peers -e ".[dev]" "${PEERS[@]}"
 echo "== pytest (next to other vendors' instrumentations: ${PEERS[*]})"
 LLM_OTEL_PEER_TESTS=1 .venv-peers/bin/python -m pytest -q -p no:cacheprovider tests/peers
 
 # LiteLLM in its own venv: every litellm that accepts openai 3 (1.108+) needs a certifi newer
 # than this machine's PyPI mirror has, so it runs with the newest one that installs, on openai 2.
 LITELLM=(litellm==1.103.0)
-if [ ! -x .venv-litellm/bin/python ] || [ pyproject.toml -nt .venv-litellm/.installed ] ||
-   [ scripts/test.sh -nt .venv-litellm/.installed ]; then
-  rm -rf .venv-litellm
-  "$PYTHON" -m venv .venv-litellm
-  .venv-litellm/bin/python -m pip install -q --upgrade pip
-  .venv-litellm/bin/python -m pip install -q -e ".[openai,anthropic]" pytest pytest-asyncio pyyaml \
-    "${LITELLM[@]}"
-  touch .venv-litellm/.installed
-fi
+make_venv .venv-litellm -e ".[openai,anthropic]" pytest pytest-asyncio pyyaml "${LITELLM[@]}"
 echo "== pytest (litellm: ${LITELLM[*]})"
 LLM_OTEL_LITELLM_TESTS=1 .venv-litellm/bin/python -m pytest -q -p no:cacheprovider tests/litellm
 
@@ -58,30 +57,14 @@ LLAMA_INDEX=(llama-index-core==0.14.25 llama-index-llms-openai==0.8.3
              llama-index-llms-openai-like==0.8.1 llama-index-embeddings-openai==0.7.0
              openinference-instrumentation-llama-index==4.6.1
              opentelemetry-instrumentation-llamaindex==0.62.4)
-if [ ! -x .venv-llamaindex/bin/python ] || [ pyproject.toml -nt .venv-llamaindex/.installed ] ||
-   [ scripts/test.sh -nt .venv-llamaindex/.installed ]; then
-  rm -rf .venv-llamaindex
-  "$PYTHON" -m venv .venv-llamaindex
-  .venv-llamaindex/bin/python -m pip install -q --upgrade pip
-  .venv-llamaindex/bin/python -m pip install -q -e ".[openai]" pytest pytest-asyncio pyyaml \
-    "${LLAMA_INDEX[@]}"
-  touch .venv-llamaindex/.installed
-fi
+make_venv .venv-llamaindex -e ".[openai]" pytest pytest-asyncio pyyaml "${LLAMA_INDEX[@]}"
 echo "== pytest (llama-index: ${LLAMA_INDEX[*]})"
 LLM_OTEL_LLAMA_INDEX_TESTS=1 .venv-llamaindex/bin/python -m pytest -q -p no:cacheprovider tests/llama_index
 
 # The training callbacks with the real frameworks (tests/training): torch from PyPI brings its
 # CUDA wheels (about 5.6 GB; 2-3 min to install here), so they get their own venv, made once.
 TRAINING=(torch==2.15.0 transformers==5.24.0 accelerate==1.16.0 lightning==2.6.6)
-if [ ! -x .venv-training/bin/python ] || [ pyproject.toml -nt .venv-training/.installed ] ||
-   [ scripts/test.sh -nt .venv-training/.installed ]; then
-  rm -rf .venv-training
-  "$PYTHON" -m venv .venv-training
-  .venv-training/bin/python -m pip install -q --upgrade pip
-  .venv-training/bin/python -m pip install -q -e ".[openai]" pytest pytest-asyncio pyyaml \
-    "${TRAINING[@]}"
-  touch .venv-training/.installed
-fi
+make_venv .venv-training -e ".[openai]" pytest pytest-asyncio pyyaml "${TRAINING[@]}"
 echo "== pytest (training callbacks: ${TRAINING[*]})"
 LLM_OTEL_TRAINING_TESTS=1 .venv-training/bin/python -m pytest -q -p no:cacheprovider tests/training
 
@@ -91,14 +74,7 @@ OLDEST=(openai==1.66.0 opentelemetry-api==1.42.0 opentelemetry-sdk==1.42.0
         opentelemetry-semantic-conventions==0.63b0 wrapt==1.14.0 anthropic==0.49.0
         groq==0.30.0 ollama==0.4.7 mistralai==1.5.0 cohere==5.18.0
         google-genai==1.30.0 boto3==1.35.0 botocore==1.35.0 rich==13.0.0)
-if [ ! -x .venv-oldest/bin/python ] || [ pyproject.toml -nt .venv-oldest/.installed ] ||
-   [ scripts/test.sh -nt .venv-oldest/.installed ]; then
-  rm -rf .venv-oldest
-  "$PYTHON" -m venv .venv-oldest
-  .venv-oldest/bin/python -m pip install -q --upgrade pip
-  .venv-oldest/bin/python -m pip install -q -e . pytest pytest-asyncio pyyaml "${OLDEST[@]}"
-  touch .venv-oldest/.installed
-fi
+make_venv .venv-oldest -e . pytest pytest-asyncio pyyaml "${OLDEST[@]}"
 echo "== pytest (oldest supported: ${OLDEST[*]})"
 PATH="$PWD/.venv-oldest/bin:$PATH" .venv-oldest/bin/python -m pytest -q -p no:cacheprovider \
   -m "not e2e" "$@"
