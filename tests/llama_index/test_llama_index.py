@@ -468,3 +468,26 @@ def test_a_failure_of_ours_ends_the_span_and_the_query_goes_on(
     assert opened.started > 0 and opened.open == 0
     recorder: Any = recorder_of_process()
     assert not recorder.steps
+
+
+def test_a_trace_carried_to_another_process(index: VectorStoreIndex, telemetry: Telemetry) -> None:
+    """LlamaIndex's distributed workflows carry what each span handler captures to the process
+    that goes on with the work: there, the query joins the sender's trace."""
+    import contextvars
+    import json
+
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("sender") as sender:
+        carried = json.dumps(get_dispatcher().capture_propagation_context())
+
+    def receiver() -> None:  # a fresh context, as another process has
+        get_dispatcher().restore_propagation_context(json.loads(carried))
+        index.as_query_engine(similarity_top_k=1).query(QUESTION)
+
+    contextvars.Context().run(receiver)
+    query = telemetry.span_named("invoke_workflow RetrieverQueryEngine")
+    assert query.context.trace_id == sender.get_span_context().trace_id
+    assert query.parent is not None and query.parent.span_id == sender.get_span_context().span_id
+    index.as_query_engine(similarity_top_k=1).query(QUESTION)  # here, nothing was restored
+    roots = [s for s in telemetry.spans() if s.name == query.name and s.parent is None]
+    assert len(roots) == 1

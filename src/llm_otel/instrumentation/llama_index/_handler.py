@@ -35,7 +35,7 @@ import logging
 import sys
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
-from contextvars import Token
+from contextvars import ContextVar, Token
 from types import AsyncGeneratorType, GeneratorType
 from typing import Any
 
@@ -44,7 +44,7 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.span.base import BaseSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
@@ -103,6 +103,14 @@ _METHODS = {
 # LlamaIndex ends a workflow with these: not failures of the spans they leave.
 _CONTROL_FLOW = frozenset({"WorkflowDone", "WorkflowCancelledByUser"})
 _UUID_SUFFIX = 37  # LlamaIndex's span ids are "{Class}.{method}-{uuid4}"
+
+
+_PROPAGATION_KEY = "llm_otel"
+# The trace context a distributed workflow's sender captured, restored in this context (as
+# LlamaIndex restores its own tags: for what runs here from now on).
+_REMOTE_PARENT: ContextVar[otel_context.Context | None] = ContextVar(
+    "llm_otel_llama_index_remote_parent", default=None
+)
 
 
 class _Step:
@@ -306,6 +314,10 @@ class Recorder:
         context = None
         if parent is not None and parent.span is not None:
             context = trace.set_span_in_context(parent.span)
+        else:
+            remote = _REMOTE_PARENT.get()
+            if remote is not None and not trace.get_current_span().get_span_context().is_valid:
+                context = remote
         return _Step(start_span(telemetry.tracer, name, kind, attributes, context), None, None)
 
     def _content(self, step: _Step, key: str, compute: Callable[[], Any]) -> None:
@@ -472,6 +484,19 @@ class SpanHandler(BaseSpanHandler[BaseSpan]):  # type: ignore[misc]
                   err: BaseException | None = None, **kwargs: Any) -> None:  # fmt: skip
         call_guarded("llama_index span drop", self._recorder.exit, id_, None,
                      err if err is not None else RuntimeError("dropped"))  # fmt: skip
+
+    # Across processes (LlamaIndex's distributed workflows): the trace context of the span
+    # current where LlamaIndex captures, in W3C form under a key of ours; restored as the
+    # parent of the spans the receiving side starts with no parent of its own.
+    def capture_propagation_context(self) -> dict[str, Any]:
+        carrier: dict[str, str] = {}
+        call_guarded("llama_index propagation capture", propagate.inject, carrier)
+        return {_PROPAGATION_KEY: carrier} if carrier else {}
+
+    def restore_propagation_context(self, context: dict[str, Any]) -> None:
+        carrier = context.get(_PROPAGATION_KEY) if isinstance(context, Mapping) else None
+        if isinstance(carrier, Mapping):
+            _REMOTE_PARENT.set(propagate.extract(dict(carrier)))
 
     # The base class's bookkeeping (open_spans) is not used: the recorder keeps its own.
     def new_span(self, *args: Any, **kwargs: Any) -> None:
