@@ -491,3 +491,20 @@ def test_a_trace_carried_to_another_process(index: VectorStoreIndex, telemetry: 
     index.as_query_engine(similarity_top_k=1).query(QUESTION)  # here, nothing was restored
     roots = [s for s in telemetry.spans() if s.name == query.name and s.parent is None]
     assert len(roots) == 1
+
+
+def test_a_chat_engine(
+    server: OpenAITestServer, index: VectorStoreIndex, telemetry: Telemetry
+) -> None:
+    engine = index.as_chat_engine(chat_mode="context", similarity_top_k=1)
+    assert str(engine.chat(QUESTION)) == TEXT
+    spans = telemetry.spans()
+    chat_engine = telemetry.span_named("invoke_workflow ContextChatEngine")
+    retrieval = telemetry.span_named("retrieval VectorIndexRetriever")
+    (chat,) = _operation(spans, "chat")
+    ancestors = set()
+    node: ReadableSpan | None = chat
+    while (node := _parent(node, spans) if node else None) is not None:
+        ancestors.add(node.name)
+    assert chat_engine.name in ancestors
+    assert _parent(retrieval, spans) is chat_engine
