@@ -26,27 +26,19 @@ variant under callgrind at two run counts and divide the difference by the count
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _frameworks import Counting, main
+from _frameworks import main, measure
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-)
 from worker import _completion, _http_module
 
 from llm_otel.instrumentation.langchain import LangChainInstrumentor
-from llm_otel.instrumentation.openai import OpenAIInstrumentor
 
 VARIANTS = ("baseline", "openai only", "langchain + openai", "langchain only")
 
@@ -69,47 +61,16 @@ def make_chain() -> Any:
     return prompt | model | StrOutputParser()
 
 
-def instrument(variant: str, tracer_provider: Any, meter_provider: Any) -> None:
-    providers = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
-    if variant in ("openai only", "langchain + openai"):
-        OpenAIInstrumentor().instrument(**providers)
-    if variant in ("langchain + openai", "langchain only"):
-        LangChainInstrumentor().instrument(**providers)
-
-
-def uninstrument(variant: str) -> None:
-    if variant in ("openai only", "langchain + openai"):
-        OpenAIInstrumentor().uninstrument()
-    if variant in ("langchain + openai", "langchain only"):
-        LangChainInstrumentor().uninstrument()
-
-
 def timed(variant: str, calls: int) -> tuple[float, float]:
-    """Microseconds per run, and spans exported per run."""
-    exporter = Counting()
-    tracer_provider = TracerProvider()
-    processor = BatchSpanProcessor(exporter)
-    tracer_provider.add_span_processor(processor)
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    instrument(variant, tracer_provider, meter_provider)
-    # Made after instrumenting, as in an app: the openai SDK binds its raw-response methods
-    # (which langchain-openai calls) when first used.
-    chain = make_chain()
-    try:
-        run: Callable[[], Any] = lambda: chain.invoke({"q": "where is my parcel?"})  # noqa: E731
-        for _ in range(20):  # warm-up
-            run()
-        processor.force_flush()
-        exporter.count = 0
-        start = time.perf_counter()
-        for _ in range(calls):
-            run()
-        elapsed = time.perf_counter() - start
-        processor.force_flush()
-    finally:
-        uninstrument(variant)
-        tracer_provider.shutdown()
-    return elapsed / calls * 1e6, exporter.count / calls
+    """Microseconds per run, and spans exported per run. The chain is made after instrumenting,
+    as in an app: the openai SDK binds its raw-response methods (which langchain-openai calls)
+    when first used."""
+
+    def make() -> Callable[[], Any]:
+        chain = make_chain()
+        return lambda: chain.invoke({"q": "where is my parcel?"})
+
+    return measure(variant, LangChainInstrumentor, make, calls)
 
 
 if __name__ == "__main__":

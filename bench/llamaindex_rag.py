@@ -24,27 +24,21 @@ and spans per run. For instruction counts, as in bench/openai_agents.py:
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
-from _frameworks import Counting, main
+from _frameworks import main, measure
 from llama_index.core import Document, Settings, VectorStoreIndex
 from llama_index.embeddings.openai import OpenAIEmbedding
 from llama_index.llms.openai import OpenAI
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from llm_otel.instrumentation.llama_index import LlamaIndexInstrumentor
-from llm_otel.instrumentation.openai import OpenAIInstrumentor
 
 VARIANTS = ("baseline", "openai only", "llama-index + openai", "llama-index only")
 USAGE = {"prompt_tokens": 120, "completion_tokens": 8, "total_tokens": 128}
@@ -91,50 +85,17 @@ def make_engine() -> Any:
     return VectorStoreIndex.from_documents(documents).as_query_engine(similarity_top_k=1)
 
 
-def instrument(variant: str, tracer_provider: Any, meter_provider: Any) -> None:
-    providers = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
-    if variant in ("openai only", "llama-index + openai"):
-        OpenAIInstrumentor().instrument(**providers)
-    if variant in ("llama-index + openai", "llama-index only"):
-        LlamaIndexInstrumentor().instrument(**providers)
-
-
-def uninstrument(variant: str) -> None:
-    if variant in ("openai only", "llama-index + openai"):
-        OpenAIInstrumentor().uninstrument()
-    if variant in ("llama-index + openai", "llama-index only"):
-        LlamaIndexInstrumentor().uninstrument()
-
-
 def timed(variant: str, calls: int) -> tuple[float, float]:
-    """Microseconds per run, and spans exported per run."""
-    exporter = Counting()
-    tracer_provider = TracerProvider()
-    processor = BatchSpanProcessor(exporter)
-    tracer_provider.add_span_processor(processor)
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    engine = make_engine()
-    instrument(variant, tracer_provider, meter_provider)
-    try:
-        for _ in range(20):  # warm-up
-            engine.query("What is the capital of France?")
-        # LlamaIndex's import leaves ~270k objects for each full collection to walk (tens of
-        # millions of instructions), which land on whichever run happens to trigger one: frozen,
-        # as a long-running server would, the runs differ by what they do, not by when they hit
-        # a collection.
-        gc.collect()
-        gc.freeze()
-        processor.force_flush()
-        exporter.count = 0
-        start = time.perf_counter()
-        for _ in range(calls):
-            engine.query("What is the capital of France?")
-        elapsed = time.perf_counter() - start
-        processor.force_flush()
-    finally:
-        uninstrument(variant)
-        tracer_provider.shutdown()
-    return elapsed / calls * 1e6, exporter.count / calls
+    """Microseconds per run, and spans exported per run. LlamaIndex's import leaves ~270k
+    objects for each full collection to walk (tens of millions of instructions): the heap is
+    frozen after the warm-up, as a long-running server's would be, so that runs differ by what
+    they do, not by when they hit a collection."""
+
+    def make() -> Callable[[], Any]:
+        engine = make_engine()
+        return lambda: engine.query("What is the capital of France?")
+
+    return measure(variant, LlamaIndexInstrumentor, make, calls, freeze=True)
 
 
 if __name__ == "__main__":

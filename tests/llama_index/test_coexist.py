@@ -20,21 +20,14 @@ import pytest
 pytest.importorskip("openinference.instrumentation.llama_index")
 pytest.importorskip("opentelemetry.instrumentation.llamaindex")
 
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
-    InMemorySpanExporter,
-)
+from opentelemetry.sdk.trace import ReadableSpan
 
-from llm_otel.genai import ContentPolicy
 from llm_otel.instrumentation.llama_index import LlamaIndexInstrumentor
-from llm_otel.instrumentation.openai import OpenAIInstrumentor
 from tests.peers._scenario import (
     assert_once_per_request,
     in_fresh_process,
     our_calls_and_tokens,
+    side_by_side,
 )
 from tests.servers.openai_server import TEXT, USAGE, OpenAITestServer
 
@@ -67,23 +60,7 @@ def _describes_a_chat(span: ReadableSpan) -> bool:
 
 def scenario(peer_name: str, ours_first: bool, base_url: str, client: bool) -> dict[str, Any]:
     """One RAG query and three concurrent ones; what each side recorded."""
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    reader = InMemoryMetricReader()
-    providers = {"tracer_provider": tracer_provider,
-                 "meter_provider": MeterProvider(metric_readers=[reader])}  # fmt: skip
-    peer = PEERS[peer_name]()
-    ours = [
-        lambda: LlamaIndexInstrumentor().instrument(**providers, content_policy=ContentPolicy())
-    ]
-    if client:
-        ours.append(
-            lambda: OpenAIInstrumentor().instrument(**providers, content_policy=ContentPolicy())
-        )
-    theirs = [lambda: peer.instrument(**providers)]
-    for step in [*ours, *theirs] if ours_first else [*theirs, *ours]:
-        step()
+    spans, reader = side_by_side(LlamaIndexInstrumentor, PEERS[peer_name](), ours_first, client)
     from llama_index.core import Document, Settings, VectorStoreIndex
     from llama_index.embeddings.openai import OpenAIEmbedding
     from llama_index.llms.openai import OpenAI

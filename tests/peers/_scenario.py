@@ -49,3 +49,32 @@ def assert_once_per_request(
     assert len(seen[spans_key]) == requests, seen[spans_key]
     assert seen["our_calls"] == requests
     assert seen["our_tokens"] == {"input": requests * usage[0], "output": requests * usage[1]}
+
+
+def side_by_side(framework: Any, peer: Any, ours_first: bool, client: bool) -> tuple[Any, Any]:
+    """Fresh providers with ``framework`` (our instrumentor class) and, with ``client``, our
+    openai instrumentation on them, and another vendor's ``peer`` instrumentor, ours first or
+    theirs; returns the span exporter and the metric reader."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from llm_otel.genai import ContentPolicy
+    from llm_otel.instrumentation.openai import OpenAIInstrumentor
+
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    providers = {"tracer_provider": tracer_provider,
+                 "meter_provider": MeterProvider(metric_readers=[reader])}  # fmt: skip
+    ours = [framework(), *([OpenAIInstrumentor()] if client else [])]
+    order = [*ours, peer] if ours_first else [peer, *ours]
+    for instrumentor in order:
+        if instrumentor is peer:
+            peer.instrument(**providers)
+        else:
+            instrumentor.instrument(**providers, content_policy=ContentPolicy())
+    return spans, reader

@@ -19,20 +19,15 @@ import pytest
 from agents import Agent, OpenAIResponsesModel, Runner, set_trace_processors
 from agents.tracing import get_trace_provider
 from agents.tracing.processors import BatchTraceProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 from tests.peers._scenario import (
     assert_once_per_request,
     in_fresh_process,
     our_calls_and_tokens,
+    side_by_side,
 )
 from tests.servers.openai_server import TEXT, OpenAITestServer
 
-from llm_otel.genai import ContentPolicy
-from llm_otel.instrumentation.openai import OpenAIInstrumentor
 from llm_otel.instrumentation.openai_agents import OpenAIAgentsInstrumentor
 
 INPUT, OUTPUT = 11, 6  # the test server's Responses usage, per request
@@ -66,23 +61,7 @@ def scenario(peer_name: str, ours_first: bool, base_url: str, client: bool) -> d
     """One agent run and three concurrent ones; what each side recorded. ``client``: the openai
     client instrumented by llm-otel too (else the model calls are ours to record from the SDK's
     spans, and with a peer's processor spanning them, as metrics only)."""
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    reader = InMemoryMetricReader()
-    providers = {"tracer_provider": tracer_provider,
-                 "meter_provider": MeterProvider(metric_readers=[reader])}  # fmt: skip
-    peer = PEERS[peer_name]()
-    ours = [
-        lambda: OpenAIAgentsInstrumentor().instrument(**providers, content_policy=ContentPolicy()),
-    ]
-    if client:
-        ours.append(
-            lambda: OpenAIInstrumentor().instrument(**providers, content_policy=ContentPolicy())
-        )
-    theirs = [lambda: peer.instrument(**providers)]
-    for step in [*ours, *theirs] if ours_first else [*theirs, *ours]:
-        step()
+    spans, reader = side_by_side(OpenAIAgentsInstrumentor, PEERS[peer_name](), ours_first, client)
     import agents  # the processors are added once the SDK is imported (it is, above)
 
     assert agents
