@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
@@ -22,6 +22,7 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
 from llm_otel.genai._failure import end_span, fail_span, start_span
+from llm_otel.genai._iterate import aiterate_under, iterate_under
 from llm_otel.genai._scope import scope_attributes
 from llm_otel.manual._defaults import default_telemetry
 from llm_otel.semconv import manual as ours
@@ -137,19 +138,10 @@ class _Operation:
         @functools.wraps(fn)
         async def agen(*args: Any, **kwargs: Any) -> Any:
             with self._run(content_for(args, kwargs), attach=False) as handle:
-                inner = fn(*args, **kwargs)
-                try:
-                    while True:
-                        token = otel_context.attach(trace.set_span_in_context(handle.span))
-                        try:
-                            item = await inner.__anext__()
-                        except StopAsyncIteration:
-                            return
-                        finally:
-                            otel_context.detach(token)
+                items = aiterate_under(handle.span, fn(*args, **kwargs))
+                async with aclosing(items):
+                    async for item in items:
                         yield item
-                finally:
-                    await inner.aclose()
 
         return agen
 
@@ -157,19 +149,7 @@ class _Operation:
         @functools.wraps(fn)
         def gen(*args: Any, **kwargs: Any) -> Any:
             with self._run(content_for(args, kwargs), attach=False) as handle:
-                inner = fn(*args, **kwargs)
-                try:
-                    while True:
-                        token = otel_context.attach(trace.set_span_in_context(handle.span))
-                        try:
-                            item = next(inner)
-                        except StopIteration as stop:
-                            return stop.value
-                        finally:
-                            otel_context.detach(token)
-                        yield item
-                finally:
-                    inner.close()
+                return (yield from iterate_under(handle.span, fn(*args, **kwargs)))
 
         return gen
 

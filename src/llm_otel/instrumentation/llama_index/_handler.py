@@ -34,7 +34,7 @@ import contextlib
 import logging
 import sys
 import threading
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from types import AsyncGeneratorType, GeneratorType
 from typing import Any
@@ -53,6 +53,7 @@ from llm_otel._guard import call_guarded, report_internal_error
 from llm_otel.genai import GenAITelemetry, LLMRequest, LLMResponse, call_observer
 from llm_otel.genai._failure import end_span, fail_span, start_span
 from llm_otel.genai._frameworks import AnnouncedCall
+from llm_otel.genai._iterate import aiterate_under, iterate_under
 from llm_otel.genai._observe import CallObserver
 from llm_otel.genai._scope import scope_attributes
 from llm_otel.instrumentation.llama_index import _messages
@@ -118,14 +119,13 @@ class _Step:
     nearest with one (itself, an ancestor, or None), ``steps`` what a workflow run's steps
     become (``"task"``, ``"agents"``, ``"hidden"``; None: not a workflow run)."""
 
-    __slots__ = ("agent", "kind", "span", "steps", "token", "visible")
+    __slots__ = ("kind", "span", "steps", "token", "visible")
 
     def __init__(self, span: Span | None, visible: _Step | None, kind: str | None) -> None:
         self.span = span
         self.visible = visible if span is None else self
         self.kind = kind
         self.steps: str | None = None
-        self.agent: str | None = None
         self.token: Token[Any] | None = None
 
 
@@ -176,8 +176,8 @@ class Recorder:
             return span_id.partition(".")[0] not in deferred
         return False
 
-    def _room(self, table: Mapping[str, Any]) -> bool:
-        if len(table) < MAX_OPEN:
+    def _room(self) -> bool:
+        if len(self.steps) < MAX_OPEN:
             return True
         with self._lock:
             if not self._warned:
@@ -204,7 +204,7 @@ class Recorder:
     # spans ---------------------------------------------------------------------------------
     def enter(self, id_: str, bound: Any, instance: Any, parent_id: str | None) -> None:
         telemetry = self.telemetry
-        if telemetry is None or not self._room(self.steps):
+        if telemetry is None or not self._room():
             return
         parent = self.steps.get(parent_id) if parent_id is not None else None
         visible = parent.visible if parent is not None else None
@@ -341,7 +341,7 @@ class Recorder:
         if error is not None:
             call = self.calls.pop(id_, None)
             if call is not None:
-                call_guarded("llama_index model call end", self._end_call, call, None, error)
+                call_guarded("llama_index model call end", self.end_call, call, None, error)
         span = step.span if step is not None else None
         if step is None or span is None:
             return
@@ -387,15 +387,10 @@ class Recorder:
         if call is not None:
             call.note_chunk()
 
-    def end_call(self, span_id: str | None, response: LLMResponse | None,
-                 error: BaseException | None) -> None:  # fmt: skip
-        call = self.calls.pop(span_id, None) if span_id is not None else None
-        if call is not None:
-            self._end_call(call, response, error)
-
-    def _end_call(
+    def end_call(
         self, call: _ModelCall, response: LLMResponse | None, error: BaseException | None
     ) -> None:
+        """LlamaIndex said the call ended (``call`` is out of :attr:`calls`)."""
         call.record(self.telemetry, call.request, response, error)
 
     def capture(self, observer: CallObserver | None) -> bool:
@@ -419,43 +414,9 @@ def _follow_stream(result: Any, span: Span) -> None:
     generator is wrapped so that the model call it makes nests under the query's span."""
     generator = getattr(result, "response_gen", None)
     if isinstance(generator, GeneratorType):
-        result.response_gen = _under(span, generator)
+        result.response_gen = iterate_under(span, generator)
     elif isinstance(generator, AsyncGeneratorType):
-        result.response_gen = _async_under(span, generator)
-
-
-def _under(span: Span, generator: Generator[Any, None, None]) -> Generator[Any, None, None]:
-    context = trace.set_span_in_context(span)
-    try:
-        while True:
-            token = otel_context.attach(context)
-            try:
-                item = next(generator)
-            except StopIteration:
-                return
-            finally:
-                otel_context.detach(token)
-            yield item
-    finally:
-        generator.close()
-
-
-async def _async_under(
-    span: Span, generator: AsyncGenerator[Any, None]
-) -> AsyncGenerator[Any, None]:
-    context = trace.set_span_in_context(span)
-    try:
-        while True:
-            token = otel_context.attach(context)
-            try:
-                item = await generator.__anext__()
-            except StopAsyncIteration:
-                return
-            finally:
-                otel_context.detach(token)
-            yield item
-    finally:
-        await generator.aclose()
+        result.response_gen = aiterate_under(span, generator)
 
 
 class SpanHandler(BaseSpanHandler[BaseSpan]):  # type: ignore[misc]
@@ -560,16 +521,17 @@ class EventHandler(BaseEventHandler):  # type: ignore[misc]
     @staticmethod
     def _end(recorder: Recorder, name: str, event: Any) -> None:
         span_id = event.span_id
-        call = recorder.calls.get(span_id) if span_id is not None else None
+        call = recorder.calls.pop(span_id, None) if span_id is not None else None
         if call is None:
             return
-        if name == "ExceptionEvent":
-            recorder.end_call(span_id, None, event.exception)
-            return
-        if name in _EMBEDDING_ENDS:
-            recorder.end_call(span_id, _messages.embedding_response(event.embeddings), None)
-            return
+        error = event.exception if name == "ExceptionEvent" else None
         response = None
-        if event.response is not None and call.unclaimed:
-            response = _messages.model_response(event.response, recorder.capture(call.observer))
-        recorder.end_call(span_id, response, None)
+        try:
+            if name in _EMBEDDING_ENDS:
+                response = _messages.embedding_response(event.embeddings)
+            elif error is None and event.response is not None and call.unclaimed:
+                capture = recorder.capture(call.observer)
+                response = _messages.model_response(event.response, capture)
+        except Exception as internal:
+            report_internal_error("llama_index model result", internal)
+        recorder.end_call(call, response, error)
