@@ -168,6 +168,23 @@ def make_telemetry(policy: ContentPolicy, *, instrument_openai: bool = True) -> 
     return Telemetry(spans, reader, logs, tracer_provider, meter_provider, logger_provider)
 
 
+def framework_telemetry(
+    instrumentor: Any, policy: ContentPolicy, client: bool, then: Any = None
+) -> Iterator[Telemetry]:
+    """A framework ``instrumentor`` (LangChain, the Agents SDK, LlamaIndex) on fresh in-memory
+    providers, with (``client``: the usual set-up) or without the openai instrumentation, ``then``
+    called after; all undone at the end. For a fixture to ``yield from``."""
+    result = make_telemetry(policy, instrument_openai=client)
+    instrumentor.instrument(**result.providers, content_policy=policy)
+    if then is not None:
+        then()
+    yield result
+    instrumentor.uninstrument()
+    OpenAIInstrumentor().uninstrument()
+    manual_defaults.set_content_policy(None)
+    gc.collect()
+
+
 class OpenSpans(SpanProcessor):
     """Tracks spans started and not yet ended."""
 

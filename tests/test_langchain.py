@@ -9,7 +9,6 @@ LangGraph's parallel branches, content only when capture is on, failures, and un
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import operator
 import subprocess
@@ -40,7 +39,7 @@ from llm_otel.genai import ContentMode, ContentPolicy  # noqa: E402
 from llm_otel.instrumentation.langchain import LangChainInstrumentor  # noqa: E402
 from llm_otel.instrumentation.openai import OpenAIInstrumentor  # noqa: E402
 from llm_otel.manual import _defaults as manual_defaults  # noqa: E402
-from tests.conftest import OpenSpans, Telemetry, make_telemetry  # noqa: E402
+from tests.conftest import OpenSpans, Telemetry, framework_telemetry, make_telemetry  # noqa: E402
 from tests.servers.openai_server import TEXT, USAGE, OpenAITestServer  # noqa: E402
 
 PROMPT = "what is the weather in Paris today?"
@@ -50,13 +49,8 @@ PROMPT = "what is the weather in Paris today?"
 def telemetry(request: pytest.FixtureRequest, content_policy: ContentPolicy) -> Iterator[Telemetry]:
     """LangChain instrumented, with (the usual set-up) or without the openai instrumentation:
     either way each model call gets one span."""
-    result = make_telemetry(content_policy, instrument_openai=request.param != "framework only")
-    LangChainInstrumentor().instrument(**result.providers, content_policy=content_policy)
-    yield result
-    LangChainInstrumentor().uninstrument()
-    OpenAIInstrumentor().uninstrument()
-    manual_defaults.set_content_policy(None)
-    gc.collect()
+    client = request.param != "framework only"
+    yield from framework_telemetry(LangChainInstrumentor(), content_policy, client)
 
 
 def _model(server: OpenAITestServer, model: str = "gpt-test", **kwargs: Any) -> Any:

@@ -10,7 +10,6 @@ content only when capture is on, failures, ``set_trace_processors`` and uninstru
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -43,8 +42,7 @@ from llm_otel.instrumentation.openai_agents import (  # noqa: E402
     OpenAIAgentsInstrumentor,
     processor_of_process,
 )
-from llm_otel.manual import _defaults as manual_defaults  # noqa: E402
-from tests.conftest import OpenSpans, Telemetry, make_telemetry  # noqa: E402
+from tests.conftest import OpenSpans, Telemetry, framework_telemetry  # noqa: E402
 from tests.servers.openai_server import TEXT, OpenAITestServer  # noqa: E402
 
 PROMPT = "what is the weather in Paris today?"
@@ -56,14 +54,10 @@ def telemetry(request: pytest.FixtureRequest, content_policy: ContentPolicy) -> 
     """The Agents SDK instrumented, with (the usual set-up) or without the openai
     instrumentation: either way each model call gets one span. The SDK's own exporter to
     OpenAI's backend is removed (no network); ours stays, as it would in an app."""
-    result = make_telemetry(content_policy, instrument_openai=request.param != "framework only")
-    OpenAIAgentsInstrumentor().instrument(**result.providers, content_policy=content_policy)
-    set_trace_processors([])
-    yield result
-    OpenAIAgentsInstrumentor().uninstrument()
-    OpenAIInstrumentor().uninstrument()
-    manual_defaults.set_content_policy(None)
-    gc.collect()
+    client = request.param != "framework only"
+    yield from framework_telemetry(
+        OpenAIAgentsInstrumentor(), content_policy, client, lambda: set_trace_processors([])
+    )
 
 
 @function_tool

@@ -14,7 +14,6 @@ failures; uninstrument.
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,9 +40,7 @@ from llm_otel.instrumentation.llama_index import (
     LlamaIndexInstrumentor,
     recorder_of_process,
 )
-from llm_otel.instrumentation.openai import OpenAIInstrumentor
-from llm_otel.manual import _defaults as manual_defaults
-from tests.conftest import OpenSpans, Telemetry, make_telemetry
+from tests.conftest import OpenSpans, Telemetry, framework_telemetry
 from tests.servers.openai_server import TEXT, USAGE, OpenAITestServer
 
 QUESTION = "What is the capital of France?"
@@ -55,13 +52,8 @@ ON = ContentPolicy(ContentMode.SPAN_ONLY)
 def telemetry(request: pytest.FixtureRequest, content_policy: ContentPolicy) -> Iterator[Telemetry]:
     """LlamaIndex instrumented, with (the usual set-up) or without the openai instrumentation:
     either way each model call gets one span."""
-    result = make_telemetry(content_policy, instrument_openai=request.param != "framework only")
-    LlamaIndexInstrumentor().instrument(**result.providers, content_policy=content_policy)
-    yield result
-    LlamaIndexInstrumentor().uninstrument()
-    OpenAIInstrumentor().uninstrument()
-    manual_defaults.set_content_policy(None)
-    gc.collect()
+    client = request.param != "framework only"
+    yield from framework_telemetry(LlamaIndexInstrumentor(), content_policy, client)
 
 
 @pytest.fixture
