@@ -186,6 +186,30 @@ def test_retries_of_async_and_streamed_calls(env: Env) -> None:
     assert _retry_points(env) == {"429": 1, "503": 2}
 
 
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("env", [p for p in LIBS if p.values[0].name == "google_genai"], indirect=True)
+def test_google_genai_async_retries_are_counted_on_either_transport(env: Env, transport: str) -> None:
+    # google-genai sends its async calls through aiohttp whenever aiohttp is installed (most
+    # apps have it), through httpx otherwise or when given an httpx transport.
+    import httpx
+
+    client = _gemini(env.server)
+    if transport == "httpx":
+        options = client._api_client._http_options
+        options.async_client_args = {"transport": httpx.AsyncHTTPTransport()}
+    assert client._api_client._use_aiohttp() is (transport == "aiohttp")
+
+    async def run() -> None:
+        for model in (_model(2, 429), _model(1, 503)):
+            stream = await env.library.astream(client, model, "hello")
+            assert len([item async for item in stream]) > 0
+
+    asyncio.run(run())
+    retries = sorted(s.attributes.get("llm_otel.request.retries", 0) for s in env.telemetry.spans())
+    assert retries == [1, 2]
+    assert _retry_points(env) == {"429": 2, "503": 1}
+
+
 def test_uninstrument_restores_the_http_transport() -> None:
     import httpx
 
@@ -202,3 +226,19 @@ def test_uninstrument_restores_the_http_transport() -> None:
     assert httpx.Client.__dict__["send"] is not original  # anthropic still needs it
     AnthropicInstrumentor().uninstrument()
     assert httpx.Client.__dict__["send"] is original
+
+
+def test_uninstrument_restores_aiohttp() -> None:
+    import aiohttp
+    import google.genai  # noqa: F401  (imports aiohttp, as an app using it does)
+
+    from llm_otel.genai import ContentMode, ContentPolicy
+    from llm_otel.instrumentation.google_genai import GoogleGenAIInstrumentor
+    from tests.conftest import make_telemetry
+
+    original = aiohttp.ClientSession.__dict__["_request"]
+    telemetry = make_telemetry(ContentPolicy(ContentMode.NO_CONTENT))
+    GoogleGenAIInstrumentor().instrument(**telemetry.providers)
+    assert aiohttp.ClientSession.__dict__["_request"] is not original
+    GoogleGenAIInstrumentor().uninstrument()
+    assert aiohttp.ClientSession.__dict__["_request"] is original

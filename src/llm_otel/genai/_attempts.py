@@ -6,7 +6,8 @@ The client libraries retry inside one call (429, 408, 409, 5xx; backoff honourin
 watches the HTTP requests that run inside a recorded call, at the two places every supported
 SDK sends them through: ``httpx.Client.send`` / ``httpx.AsyncClient.send`` (openai, anthropic,
 groq, mistralai, cohere, google-genai, ollama, litellm; the newest openai and anthropic use its
-fork ``httpx2``, watched the same way) and botocore's
+fork ``httpx2``, watched the same way), aiohttp's ``ClientSession._request`` (google-genai sends
+its async calls through aiohttp whenever it is installed) and botocore's
 ``URLLib3Session.send`` (Bedrock). Outside a recorded call the watcher only passes through.
 """
 
@@ -112,6 +113,11 @@ def _header_items(headers: Any) -> Any:
     return items() if items is not None else ()
 
 
+def _status(response: Any) -> int | None:
+    status = getattr(response, "status_code", None)  # httpx, botocore
+    return getattr(response, "status", None) if status is None else status  # aiohttp
+
+
 def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     invocation = IN_CALL.get()
     if invocation is None:
@@ -122,8 +128,7 @@ def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) ->
     except BaseException as exc:
         _observe(invocation, started, None, exc, None)
         raise
-    _observe(invocation, started, getattr(response, "status_code", None), None,
-             getattr(response, "headers", None))  # fmt: skip
+    _observe(invocation, started, _status(response), None, getattr(response, "headers", None))
     return response
 
 
@@ -137,8 +142,7 @@ async def _asend(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: 
     except BaseException as exc:
         _observe(invocation, started, None, exc, None)
         raise
-    _observe(invocation, started, getattr(response, "status_code", None), None,
-             getattr(response, "headers", None))  # fmt: skip
+    _observe(invocation, started, _status(response), None, getattr(response, "headers", None))
     return response
 
 
@@ -150,6 +154,8 @@ _TRANSPORTS: dict[str, tuple[tuple[str, str, str, Callable[..., Any]], ...]] = {
         ("httpx2", "Client", "send", _send),
         ("httpx2", "AsyncClient", "send", _asend),
     ),
+    # ClientSession.request() hands _request()'s coroutine to a context manager; one per attempt.
+    "aiohttp": (("aiohttp", "ClientSession", "_request", _asend),),
     "botocore": (("botocore.httpsession", "URLLib3Session", "send", _send),),
 }
 _lock = threading.Lock()
@@ -158,7 +164,7 @@ _undo: dict[str, list[tuple[Any, str, Any]]] = {}
 
 
 def watch_http(transport: str) -> None:
-    """Watch the HTTP attempts of ``transport`` ("httpx" or "botocore"); counted, so each
+    """Watch the HTTP attempts of ``transport`` ("httpx", "aiohttp" or "botocore"); counted, so each
     instrumentation that needs it calls this once and :func:`unwatch_http` once. Only modules
     already imported are wrapped (instrumenting imported the SDK, and with it its HTTP stack):
     importing an HTTP library nobody uses (httpx2 next to an SDK on httpx) would cost its import

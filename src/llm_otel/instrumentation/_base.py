@@ -94,7 +94,7 @@ class LLMInstrumentor(GenAIInstrumentor):
     targets: ClassVar[tuple[Target, ...]] = ()
     transports: ClassVar[tuple[str, ...]] = ("httpx",)
     """The HTTP stacks the SDK sends through, watched for retries and rate-limit headers
-    during recorded calls (``"httpx"``, ``"botocore"``)."""
+    during recorded calls (``"httpx"``, ``"aiohttp"``, ``"botocore"``)."""
     _patches: ClassVar[Patches]
     _watching: ClassVar[tuple[str, ...]] = ()
 

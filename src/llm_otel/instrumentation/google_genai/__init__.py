@@ -23,6 +23,7 @@ class GoogleGenAIInstrumentor(LLMInstrumentor):
 
     library = "google-genai"
     requirements = _instruments
+    transports = ("httpx", "aiohttp")  # its async calls go through aiohttp when installed
     targets = (
         *Target.pair(*_MODELS, ("_generate_content",), "._adapters:GenerateAdapter"),
         *Target.pair(*_MODELS, ("_generate_content_stream",), "._adapters:GenerateAdapter",
