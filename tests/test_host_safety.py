@@ -330,7 +330,7 @@ def _shared_fault_sites() -> dict[str, tuple[Any, str]]:
         "cost lookup": (_invocation, "prices"),
         "histogram record": (Histogram, "record"),
         "event emit": (Logger, "emit"),
-        "chunk timing": (_invocation.Invocation, "on_chunk"),
+        "chunk timing": (_invocation.Invocation, "on_chunks"),
     }
 
 

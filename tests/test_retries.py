@@ -186,9 +186,14 @@ def test_retries_of_async_and_streamed_calls(env: Env) -> None:
     assert _retry_points(env) == {"429": 1, "503": 2}
 
 
+GEMINI = [p for p in LIBS if p.values[0].name == "google_genai"]
+
+
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
-@pytest.mark.parametrize("env", [p for p in LIBS if p.values[0].name == "google_genai"], indirect=True)
-def test_google_genai_async_retries_are_counted_on_either_transport(env: Env, transport: str) -> None:
+@pytest.mark.parametrize("env", GEMINI, indirect=True)
+def test_google_genai_async_retries_are_counted_on_either_transport(
+    env: Env, transport: str
+) -> None:
     # google-genai sends its async calls through aiohttp whenever aiohttp is installed (most
     # apps have it), through httpx otherwise or when given an httpx transport.
     import httpx

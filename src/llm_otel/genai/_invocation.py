@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -179,6 +179,24 @@ class Invocation:
         else:
             self._gaps.append(now - self._last_chunk)  # type: ignore[union-attr]
         self._last_chunk = now
+
+    def on_chunks(self, times: array[float]) -> None:
+        """Note the chunks a stream proxy saw, by their arrival times (perf_counter seconds, in
+        order): as :meth:`on_chunk` once per chunk, in one call when the stream ends."""
+        if not times:
+            return
+        gaps = self._gaps
+        if self._first_chunk is None or gaps is None:
+            self._first_chunk = last = times[0]
+            gaps = self._gaps = array("d")
+            rest: Iterator[float] = itertools.islice(times, 1, None)
+        else:
+            last, rest = self._last_chunk, iter(times)
+        append = gaps.append
+        for at in rest:
+            append(at - last)
+            last = at
+        self._last_chunk = last
 
     def on_attempt(
         self, started: float, ended: float, error_type: str | None, headers: Any

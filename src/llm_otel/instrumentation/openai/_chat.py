@@ -234,8 +234,10 @@ class ChatStreamAccumulator:
 
     def add(self, chunk: Any) -> None:
         # Hot path (once per streamed chunk): SDK objects are read with plain getattr; the
-        # generic field() helper is for the rare dict-shaped chunk.
-        if isinstance(chunk, dict):
+        # generic field() helper is for the rare dict-shaped chunk (which has no attribute
+        # "choices": checked only then, as isinstance against dict costs a getattr here).
+        choices = getattr(chunk, "choices", None)
+        if choices is None and isinstance(chunk, dict):
             self._add_mapping(chunk)
             return
         response = self._response
@@ -247,7 +249,6 @@ class ChatStreamAccumulator:
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             usage_into(response, usage)
-        choices = getattr(chunk, "choices", None)
         if not choices or not isinstance(choices, list):
             return
         states = self._choices
