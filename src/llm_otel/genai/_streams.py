@@ -163,12 +163,17 @@ class _StreamProxyBase(_Proxy):
             exhausted=exhausted,
         )  # fmt: skip
 
-    def _self_observe(self, item: Any) -> None:
+    def _self_heat(self, puller: Callable[[], Callable[[], Any]]) -> None:
+        """Set the per-chunk work at the first pull; ``puller`` gives the wrapped stream's own
+        next-item callable (never a method of this proxy, which keeps it: a reference to itself
+        would leave its collection to the cycle collector). A stream that cannot be pulled
+        ends the call, as a failing pull does."""
         try:
-            self._self_times.append(time.perf_counter())
-            self._self_accumulator.add(item)
-        except Exception as internal:
-            report_internal_error("stream chunk", internal)
+            pull = puller()
+        except BaseException as exc:
+            self._self_finalize(exc)
+            raise
+        self._self_hot = (pull, self._self_times.append, self._self_accumulator.add)
 
     @property
     def response(self) -> Any:
@@ -278,23 +283,12 @@ class SyncStreamProxy(_StreamProxyBase):
         # this call; later pulls read a response already under way.
         in_call = IN_CALL.set(self._self_invocation)
         try:
-            pull = self._self_puller()
-            item = pull()
-        except StopIteration:
-            self._self_finalize(None, exhausted=True)
-            raise
-        except BaseException as exc:
-            self._self_finalize(exc)
-            raise
+            self._self_heat(self._self_puller)
+            return SyncStreamProxy.__next__(self)  # (an IterableStreamProxy has no __next__)
         finally:
             IN_CALL.reset(in_call)
-        self._self_hot = (pull, self._self_times.append, self._self_accumulator.add)
-        self._self_observe(item)
-        return item
 
     def _self_puller(self) -> Callable[[], Any]:
-        """The wrapped stream's own next-item callable (never a method of this proxy: the proxy
-        keeps it, and a reference to itself would delay its collection to the cycle collector)."""
         return self.__wrapped__.__next__  # type: ignore[no-any-return]
 
     def __enter__(self) -> SyncStreamProxy:
@@ -378,19 +372,10 @@ class AsyncStreamProxy(_StreamProxyBase):
         # part of this call; later pulls read a response already under way.
         in_call = IN_CALL.set(self._self_invocation)
         try:
-            pull = self.__wrapped__.__anext__
-            item = await pull()
-        except StopAsyncIteration:
-            self._self_finalize(None, exhausted=True)
-            raise
-        except BaseException as exc:
-            self._self_finalize(exc)
-            raise
+            self._self_heat(lambda: self.__wrapped__.__anext__)
+            return await AsyncStreamProxy.__anext__(self)
         finally:
             IN_CALL.reset(in_call)
-        self._self_hot = (pull, self._self_times.append, self._self_accumulator.add)
-        self._self_observe(item)
-        return item
 
     async def __aenter__(self) -> AsyncStreamProxy:
         await self.__wrapped__.__aenter__()
