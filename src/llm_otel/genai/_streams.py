@@ -149,8 +149,9 @@ class _StreamProxyBase(_Proxy):
         # (next item, note its time, fold it into the response), set at the first pull: the
         # per-chunk work, read with one attribute lookup and run without a frame of ours
         # besides the accumulator's. None before the first pull.
-        self._self_hot: tuple[Callable[[], Any], Callable[[float], None], Callable[[Any], None]]
-        self._self_hot = None  # type: ignore[assignment]
+        self._self_hot: (
+            tuple[Callable[[], Any], Callable[[float], None], Callable[[Any], None]] | None
+        ) = None
         self._self_response: Any = None
         # Copies share the call; it is abandoned when the last of them is collected.
         self._self_owners = _owners if _owners is not None else [0]
