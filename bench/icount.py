@@ -4,8 +4,14 @@
     python bench/icount.py --variants baseline,manual,llm_otel --calls 10,60
 
 Each (variant, content, scenario) runs ``bench/worker.py`` twice under valgrind's callgrind, with
-N1 and N2 calls (both after the same 20 warm-up calls); the difference in instructions divided
-by N2 - N1 is the cost of one call, start-up and warm-up cancelled out. The table shows each
+N1 and N2 calls (both after the same 20 warm-up calls). Callgrind counts the measured calls
+only: the worker runs them inside ``sys.call_tracing`` and callgrind collects inside that
+function alone (``--collect-atstart=no --toggle-collect=sys_call_tracing``), so start-up,
+imports, the warm-up and shutdown are not counted at all. The difference of the two counts
+divided by N2 - N1 is the cost of one call, with what the first measured call does once
+cancelled out. (Counting the whole process and relying on the difference to cancel start-up
+was not enough: start-up itself differs between two runs of the same code, by up to 11M
+instructions here, which is ±200k per call over 50 calls.) The table shows each
 variant's cost over the uninstrumented baseline of its own virtualenv, in thousands of
 instructions per call, and marks a variant that exported fewer spans than calls as not
 instrumenting (a variant that does nothing must not look free), and in the content-on rows a
@@ -13,7 +19,9 @@ variant whose spans never carried the prompt as capturing no content (its switch
 
 Runs are deterministic: a fixed hash seed (the same dict and set layouts) and no timed export
 (the worker's batch processor exports when full and at shutdown), so two runs of the same code
-agree to a few hundred instructions per call and a change of 5k is real. Instruction counts are
+agree to a few thousand instructions per call, whatever the heap layout (moving every heap
+address by allocating before the worker starts changed a chat call's count by under 6k), and
+a change of 10k is real. Instruction counts are
 not time (a cache miss costs more than an add), but they repeat where wall-clock rounds here
 move by hundreds of microseconds: compare variants and changes with them, and confirm with
 bench/run.py.
@@ -52,6 +60,8 @@ def instructions(
     with tempfile.TemporaryDirectory() as tmp:
         result = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out",
+             # Count the measured calls only (the worker runs them inside sys.call_tracing).
+             "--collect-atstart=no", "--toggle-collect=sys_call_tracing",
              str(python), str(ROOT / "bench" / "worker.py"), variant, "--content", content,
              "--calls", str(calls), "--scenario", scenario],
             capture_output=True, text=True, check=False, cwd=ROOT,
@@ -62,6 +72,12 @@ def instructions(
     found = _COLLECTED.search(result.stderr)
     if found is None:
         raise RuntimeError(f"no instruction count from callgrind:\n{result.stderr[-2000:]}")
+    if int(found.group(1)) < 100_000 * calls:  # a chat call is millions of instructions
+        raise RuntimeError(
+            f"callgrind counted {found.group(1)} instructions in the measured window of {calls} "
+            f"calls: {python} has no symbol for sys_call_tracing (a Python built without "
+            f"symbols), so the window was never opened"
+        )
     return int(found.group(1)), json.loads(result.stdout.strip().splitlines()[-1])["us_per_call"]
 
 
