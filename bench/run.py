@@ -35,7 +35,9 @@ PEERS = {
         "opentelemetry-util-genai==1.1b0",
         "httpx",
     ],
-    "openlit": ["openlit"],
+    # Unpinned, pip resolves openlit 1.34, which imports opentelemetry._events (gone from the
+    # OTel API since) and fails at import.
+    "openlit": ["openlit>=1.45"],
 }
 VARIANTS = ["baseline", "manual", "llm_otel", *PEERS]
 

@@ -8,7 +8,8 @@ Run it twice under callgrind and divide the difference by the chunks between the
     # (I(220) - I(20)) / (200 * 50 streams) = instructions per chunk
 
 ``--chunk-timing 0`` leaves out the per-chunk metric (the proxy and accumulator alone);
-``--plain`` is the loop over the same list without llm-otel.
+``--content on`` keeps the streamed text (content capture on the span); ``--plain`` is the loop
+over the same list without llm-otel.
 """
 
 from __future__ import annotations
@@ -43,14 +44,16 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=20)
     parser.add_argument("--streams", type=int, default=50)
     parser.add_argument("--chunk-timing", type=int, default=1)
+    parser.add_argument("--content", choices=["off", "on"], default="off")
     parser.add_argument("--plain", action="store_true")
     args = parser.parse_args()
     set_chunk_timing(args.chunk_timing)
+    capture = args.content == "on"
     chunks = [ChatCompletionChunk.model_validate(CHUNK)] * args.chunks
     telemetry = GenAITelemetry(
         tracer_provider=TracerProvider(),
         meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]),
-        content=ContentPolicy(ContentMode.NO_CONTENT),
+        content=ContentPolicy(ContentMode.SPAN_ONLY if capture else ContentMode.NO_CONTENT),
     )
 
     def stream() -> None:
@@ -60,7 +63,7 @@ def main() -> None:
             return
         request = LLMRequest(operation="chat", provider="openai", model="gpt-4o-mini", stream=True)
         invocation = Invocation(telemetry, request)
-        accumulator = ChatStreamAccumulator(False)
+        accumulator = ChatStreamAccumulator(capture)
         for _ in make_proxy(SyncStreamProxy, iter(chunks), invocation, accumulator):
             pass
 

@@ -151,3 +151,52 @@ def _telemetry(telemetry: Telemetry, policy: ContentPolicy) -> Any:
     from llm_otel.genai import GenAITelemetry
 
     return GenAITelemetry(**telemetry.providers, content=policy)
+
+
+def _delta_by_fields(state: Any, delta: Any) -> None:
+    """The OpenAI chat accumulator's reading of a delta before its per-chunk fast path: one
+    field() helper call per field. The fast path must read exactly what this read."""
+    from llm_otel.instrumentation._fields import as_text, field
+    from llm_otel.instrumentation.openai._chat import ChatStreamAccumulator
+
+    if delta is None:
+        return
+    role = as_text(field(delta, "role"))
+    if role:
+        state.role = role
+    for key in ("content", "refusal"):
+        text = as_text(field(delta, key))
+        if text:
+            state.text.append(text)
+    ChatStreamAccumulator._add_tool_calls(state, field(delta, "tool_calls"))
+
+
+def _delta_value(rng: random.Random) -> Any:
+    from openai import NOT_GIVEN
+
+    return rng.choice(
+        [None, "", "tok ", "assistant", 0, 7, ["x"], {"a": 1}, NOT_GIVEN, b"bytes",
+         [{"index": 0, "id": "call_1", "function": {"name": "f", "arguments": "{"}}],
+         [SimpleNamespace(index=1, id=None, function=SimpleNamespace(name=None, arguments="}"))]]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_chat_delta_fast_path_reads_what_the_field_helpers_read(seed: int) -> None:
+    from openai.types.chat.chat_completion_chunk import ChoiceDelta
+
+    from llm_otel.instrumentation.openai._chat import ChatStreamAccumulator, _ChoiceState
+
+    rng = random.Random(seed)
+    names = ("role", "content", "refusal", "tool_calls")
+    fields = {name: _delta_value(rng) for name in rng.sample(names, rng.randint(0, 4))}
+    shapes: list[Any] = [None, fields, SimpleNamespace(**fields), rng.choice([1, "s", []])]
+    if all(isinstance(v, str) or v is None for v in fields.values()) and "tool_calls" not in fields:
+        shapes.append(ChoiceDelta.model_construct(**fields))  # the SDK's own object
+    for delta in shapes:
+        fast, reference = _ChoiceState(), _ChoiceState()
+        ChatStreamAccumulator._add_delta(fast, delta)
+        _delta_by_fields(reference, delta)
+        assert (fast.role, fast.text, fast.tool_calls) == (
+            reference.role, reference.text, reference.tool_calls
+        ), delta  # fmt: skip

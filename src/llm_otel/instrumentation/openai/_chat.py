@@ -287,16 +287,33 @@ class ChatStreamAccumulator:
 
     @staticmethod
     def _add_delta(state: _ChoiceState, delta: Any) -> None:
+        # Once per chunk with content capture on: the four fields read directly (an SDK object's
+        # attributes, or a dict's keys), without a helper call per field; a value of any type
+        # but str (None, an omitted-value sentinel, a server's wrong type) is skipped.
         if delta is None:
             return
-        role = as_text(field(delta, "role"))
-        if role:
+        if isinstance(delta, dict):
+            get = delta.get
+            role, content, refusal, calls = (
+                get("role"), get("content"), get("refusal"), get("tool_calls")
+            )  # fmt: skip
+        else:
+            role = getattr(delta, "role", None)
+            content = getattr(delta, "content", None)
+            refusal = getattr(delta, "refusal", None)
+            calls = getattr(delta, "tool_calls", None)
+        if content is not None and isinstance(content, str) and content:
+            state.text.append(content)
+        if refusal is not None and isinstance(refusal, str) and refusal:
+            state.text.append(refusal)
+        if role is not None and isinstance(role, str) and role:
             state.role = role
-        for key in ("content", "refusal"):
-            text = as_text(field(delta, key))
-            if text:
-                state.text.append(text)
-        for call in items(field(delta, "tool_calls")):
+        if calls is not None:
+            ChatStreamAccumulator._add_tool_calls(state, calls)
+
+    @staticmethod
+    def _add_tool_calls(state: _ChoiceState, calls: Any) -> None:
+        for call in items(calls):
             index = as_index(field(call, "index", 0))
             entry = state.tool_calls.setdefault(index, tool_call_part(None, None, []))
             call_id = as_text(field(call, "id"))
