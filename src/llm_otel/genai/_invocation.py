@@ -20,6 +20,7 @@ from llm_otel.cost import prices
 from llm_otel.genai._attempts import HEADROOM_PROVIDERS, Attempts
 from llm_otel.genai._chunks import sampled
 from llm_otel.genai._coexist import SUPPRESS_LLM_KEY
+from llm_otel.genai._content import ContentPolicy
 from llm_otel.genai._failure import end_span, record_failure, start_span
 from llm_otel.genai._observe import CallObserver, CompletedCall
 from llm_otel.genai._recent import MAX_ID_LENGTH, RecentCall, remember
@@ -75,6 +76,7 @@ class Invocation:
         "_observer",
         "_start",
         "_telemetry",
+        "content",
         "request",
         "span",
     )
@@ -94,6 +96,9 @@ class Invocation:
         one recorded after the fact (a framework's model call nobody else recorded); default
         now. ``parent`` is the span's parent context; default the current one."""
         self._telemetry = telemetry
+        # The content rules for this call, read once when it starts (a property that consults
+        # the configured default: five reads per call before).
+        self.content: ContentPolicy = telemetry.content
         self._observer = observer  # wants the finished call (online evaluation)
         self._classify = classify  # the adapter's error_type: SDK-specific error.type values
         self._attempts: Attempts | None = None  # HTTP attempts seen (retries, rate limits)
@@ -137,7 +142,7 @@ class Invocation:
             telemetry.tracer, name, SpanKind.CLIENT, span_attrs, parent, start_time=start_time
         )
         self._start = time.perf_counter() if started is None else started[0]
-        if telemetry.content.on_span and self.span.is_recording():
+        if self.content.on_span and self.span.is_recording():
             try:
                 self.span.set_attributes(self._input_content())
             except Exception as exc:
@@ -275,7 +280,6 @@ class Invocation:
         exc: BaseException | None,
         error_type: str | None,
     ) -> None:
-        telemetry = self._telemetry
         attrs = self._metric_attrs
         if response is not None and isinstance(response.response_model, str):
             attrs = {**attrs, ga.GEN_AI_RESPONSE_MODEL: response.response_model}
@@ -296,7 +300,7 @@ class Invocation:
                 response.response_id,
                 RecentCall(span.get_span_context(), self.request.provider, self.request.model),
             )
-        if telemetry.content.in_event:
+        if self.content.in_event:
             self._emit_details_event(span, response, error_type)
         if self._observer is not None:
             self._observer.completed(
@@ -312,7 +316,6 @@ class Invocation:
         cost: float | None,
         ttfc: float | None,
     ) -> None:
-        telemetry = self._telemetry
         span_attrs = self._response_attributes(response)
         if ttfc is not None:
             span_attrs[ga.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
@@ -333,10 +336,10 @@ class Invocation:
                     LLM_OTEL_REQUEST_RETRY_DELAY: wait,
                 },
             )
-        if telemetry.content.on_span and response is not None:
-            span.set_attributes(_output_content(telemetry, response))
+        if self.content.on_span and response is not None:
+            span.set_attributes(_output_content(self.content, response))
         if error_type is not None:
-            record_failure(span, exc, error_type, telemetry.content)
+            record_failure(span, exc, error_type, self.content)
 
     def _record_metrics(
         self,
@@ -422,7 +425,7 @@ class Invocation:
         """The input content attributes, serialized once for span and event alike."""
         if self._input_attrs is not None:
             return self._input_attrs
-        policy = self._telemetry.content
+        policy = self.content
         request = self.request
         out: dict[str, AttributeValue] = {}
         if request.input_messages:
@@ -446,7 +449,7 @@ class Invocation:
             attributes[error_attributes.ERROR_TYPE] = error_type
         attributes.update(self._input_content())
         if response is not None:
-            attributes.update(_output_content(self._telemetry, response))
+            attributes.update(_output_content(self.content, response))
         self._telemetry.event_logger.emit(
             event_name=OPERATION_DETAILS_EVENT,
             attributes=attributes,
@@ -454,7 +457,7 @@ class Invocation:
         )
 
 
-def _output_content(telemetry: GenAITelemetry, response: LLMResponse) -> dict[str, AttributeValue]:
+def _output_content(policy: ContentPolicy, response: LLMResponse) -> dict[str, AttributeValue]:
     if not response.output_messages:
         return {}
-    return {ga.GEN_AI_OUTPUT_MESSAGES: telemetry.content.serialize(response.output_messages)}
+    return {ga.GEN_AI_OUTPUT_MESSAGES: policy.serialize(response.output_messages)}

@@ -87,7 +87,7 @@ def _result(
     result: Any,
     proxy: type[SyncStreamProxy] | type[AsyncStreamProxy],
 ) -> Any:
-    capture = telemetry.content.enabled or invocation.observed
+    capture = invocation.content.enabled or invocation.observed
     try:
         accumulator = adapter.stream_accumulator(result, capture)
         if accumulator is not None:
