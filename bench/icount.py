@@ -18,13 +18,12 @@ instrumenting (a variant that does nothing must not look free), and in the conte
 variant whose spans never carried the prompt as capturing no content (its switch did not take).
 
 Runs are deterministic: a fixed hash seed (the same dict and set layouts) and no timed export
-(the worker's batch processor exports when full and at shutdown), so two runs of the same code
-agree to a few thousand instructions per call, whatever the heap layout (moving every heap
-address by allocating before the worker starts changed a chat call's count by under 6k), and
-a change of 10k is real. Instruction counts are
-not time (a cache miss costs more than an add), but they repeat where wall-clock rounds here
-move by hundreds of microseconds: compare variants and changes with them, and confirm with
-bench/run.py.
+(the worker's batch processor exports when full and at shutdown), so runs of the same code
+agree within 13k instructions per chat call (7,373k to 7,386k over seven runs in two
+virtualenvs, some with every heap address moved by allocating before the worker starts), and a
+change of over 15k is real. Instruction counts are not time (a cache miss costs more than an
+add), but they repeat where wall-clock rounds here move by hundreds of microseconds: compare
+variants and changes with them, and confirm with bench/run.py.
 """
 
 from __future__ import annotations
