@@ -27,6 +27,7 @@ _logger = logging.getLogger("llm_otel")
 PRICES_FILE_ENV = "LLM_OTEL_PRICES_FILE"
 COST_ENV = "LLM_OTEL_COST"
 PER = 1_000_000
+_MAX_KEPT = 4096  # model names whose price (or its absence) is kept, per table
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,9 @@ class Price:
         cache_creation: int | None = None,
     ) -> float:
         """Input tokens include the cached ones, as the conventions define them."""
+        if not cache_read and not cache_creation:  # most calls: no cache tokens to price apart
+            fresh = input_tokens if input_tokens is not None and input_tokens > 0 else 0
+            return (fresh * self.input + (output_tokens or 0) * self.output) / PER
         read = cache_read or 0
         created = cache_creation or 0
         fresh = max((input_tokens or 0) - read - created, 0)
@@ -66,15 +70,42 @@ class PriceTable:
         self.as_of = as_of
         self.batch = dict(batch or {})
         """Provider -> the share of the list price its batch API bills (OpenAI, Anthropic: 0.5)."""
+        # Answers kept per name asked about; bounded, as model names come from servers too.
         self._matches: dict[tuple[str, str], Price | None] = {}
+        self._calls: dict[tuple[str, Any, Any], Price | None] = {}
 
     def lookup(self, provider: str, model: str | None) -> Price | None:
         if not model:
             return None
         key = (provider, model)
-        if key not in self._matches:  # a benign race: both writers store the same answer
-            self._matches[key] = self._match(provider, model)
-        return self._matches[key]
+        try:
+            return self._matches[key]
+        except KeyError:
+            pass
+        price = self._match(provider, model)
+        if len(self._matches) >= _MAX_KEPT:
+            self._matches.clear()
+        self._matches[key] = price  # a benign race: both writers store the same answer
+        return price
+
+    def price_for(self, provider: str, response_model: Any, request_model: Any) -> Price | None:
+        """The price of a call: of the model that answered (a string), else of the model asked
+        for. One dictionary read per call once the pair has been seen."""
+        key = (provider, response_model, request_model)
+        try:
+            return self._calls[key]
+        except (KeyError, TypeError):  # TypeError: a server's unhashable "model"
+            pass
+        price = None
+        if isinstance(response_model, str):
+            price = self.lookup(provider, response_model)
+        if price is None and isinstance(request_model, str):
+            price = self.lookup(provider, request_model)
+        if isinstance(response_model, str | None) and isinstance(request_model, str | None):
+            if len(self._calls) >= _MAX_KEPT:
+                self._calls.clear()
+            self._calls[key] = price
+        return price
 
     def _match(self, provider: str, model: str) -> Price | None:
         models = self.table.get(provider)

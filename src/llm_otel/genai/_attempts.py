@@ -24,7 +24,7 @@ import wrapt
 from llm_otel._guard import report_internal_error
 from llm_otel.genai._incall import IN_CALL
 
-__all__ = ["RATE_LIMIT_HEADERS", "Attempts", "unwatch_http", "watch_http"]
+__all__ = ["RATE_LIMIT_HEADERS", "Attempt", "headroom", "retried", "unwatch_http", "watch_http"]
 
 HEADROOM_PROVIDERS = frozenset({"openai", "azure.ai.openai", "groq", "anthropic"})
 """Providers whose answers carry rate-limit headers (the others' are not read)."""
@@ -40,35 +40,25 @@ RATE_LIMIT_HEADERS: dict[str, str] = {
 """Response headers that tell what is left of a limit -> ``llm_otel.rate_limit.kind``."""
 
 
-class Attempts:
-    """The attempts of one call, in order: when each started and ended, and its error type
-    (None: it succeeded); the last rate-limit headroom seen."""
+Attempt = tuple[float, float, str | None]
+"""One HTTP attempt of a call: when it started and ended (perf_counter seconds), its error type
+(None: it succeeded)."""
 
-    __slots__ = ("errors", "headers", "spans")
 
-    def __init__(self) -> None:
-        self.spans: list[tuple[float, float]] = []
-        self.errors: list[str | None] = []
-        self.headers: Any = None
-        """The last response's headers, read only when the headroom is due (see headroom())."""
+def retried(attempts: list[Attempt]) -> list[tuple[int, str, float]]:
+    """(attempt number, its error type, seconds waited before the next attempt) for every
+    attempt that was followed by another one."""
+    out = []
+    for index in range(len(attempts) - 1):
+        wait = max(0.0, attempts[index + 1][0] - attempts[index][1])
+        out.append((index + 1, attempts[index][2] or "_OTHER", wait))
+    return out
 
-    def headroom(self) -> dict[str, int] | None:
-        """The rate-limit headroom the last response reported, if any: its headers are read
-        only now (at most once a second per provider, model and server), not per attempt."""
-        return _headroom(_header_items(self.headers)) if self.headers is not None else None
 
-    def add(self, started: float, ended: float, error_type: str | None) -> None:
-        self.spans.append((started, ended))
-        self.errors.append(error_type)
-
-    def retried(self) -> list[tuple[int, str, float]]:
-        """(attempt number, its error type, seconds waited before the next attempt) for every
-        attempt that was followed by another one."""
-        out = []
-        for index in range(len(self.spans) - 1):
-            wait = max(0.0, self.spans[index + 1][0] - self.spans[index][1])
-            out.append((index + 1, self.errors[index] or "_OTHER", wait))
-        return out
+def headroom(headers: Any) -> dict[str, int] | None:
+    """The rate-limit headroom a response's headers report, if any (read only when the
+    headroom is due: at most once a second per provider, model and server, not per attempt)."""
+    return _headroom(_header_items(headers))
 
 
 def _headroom(headers: Iterable[tuple[Any, Any]]) -> dict[str, int] | None:
@@ -128,6 +118,15 @@ def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) ->
     except BaseException as exc:
         _observe(invocation, started, None, exc, None)
         raise
+    status = getattr(response, "status_code", None)  # httpx, botocore
+    if type(status) is int and status < 400:  # an answer (the usual one): told directly
+        try:
+            invocation.on_attempt(
+                started, time.perf_counter(), None, getattr(response, "headers", None)
+            )
+        except Exception as internal:
+            report_internal_error("http attempt", internal)
+        return response
     _observe(invocation, started, _status(response), None, getattr(response, "headers", None))
     return response
 

@@ -17,6 +17,7 @@ content event, cost, response id) but not a span, so each call keeps exactly one
 from __future__ import annotations
 
 import sys
+import types
 from typing import Any
 
 from opentelemetry import context, trace
@@ -97,9 +98,15 @@ def _steps_aside(module: str) -> bool:
     return decided
 
 
+# Plain functions and methods: nobody's wrapper.
+_PLAIN = frozenset({types.FunctionType, types.MethodType, types.BuiltinFunctionType, type(None)})
+
+
 def _foreign_wrapper_beneath(wrapped: Any) -> bool:
     # wrapt hands the next layer in as ``wrapped``: a bound wrapper when someone else wrapped the
     # method before us. Plain functions and methods have no ``_self_wrapper``.
+    if type(wrapped) in _PLAIN:  # the usual case; and a failed getattr on them is dear
+        return False
     wrapper = getattr(wrapped, "_self_wrapper", None)
     if wrapper is None:
         return False

@@ -27,7 +27,7 @@ from llm_otel.genai._adapter import Adapter
 from llm_otel.genai._invocation import Invocation
 from llm_otel.genai._streams import AsyncStreamProxy, SyncStreamProxy, async_only, make_proxy
 
-__all__ = ["closed", "defer", "parsed"]
+__all__ = ["closed", "defer", "parsed", "pending"]
 
 
 class _Deferred:
@@ -57,6 +57,11 @@ def defer(result: Any, invocation: Invocation, adapter: Adapter, capture: bool) 
     finalizer = weakref.finalize(result, hand_off, end_abandoned)
     finalizer.atexit = False
     _DEFERRED[result] = _Deferred(invocation, adapter, capture, finalizer)
+
+
+def pending() -> bool:
+    """Whether any call is waiting for its body to be read (cheap: checked on every parse)."""
+    return len(_DEFERRED) > 0
 
 
 def _take(response: Any) -> _Deferred | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable
+from operator import sub
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -17,7 +19,7 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
 from llm_otel.cost import prices
-from llm_otel.genai._attempts import HEADROOM_PROVIDERS, Attempts
+from llm_otel.genai._attempts import HEADROOM_PROVIDERS, Attempt, headroom, retried
 from llm_otel.genai._chunks import sampled
 from llm_otel.genai._coexist import SUPPRESS_LLM_KEY
 from llm_otel.genai._content import ContentPolicy
@@ -39,13 +41,9 @@ __all__ = ["OPERATION_DETAILS_EVENT", "Invocation", "error_type_of"]
 
 OPERATION_DETAILS_EVENT = "gen_ai.client.inference.operation.details"
 
-_USAGE_ATTRIBUTES = (
-    ("input_tokens", ga.GEN_AI_USAGE_INPUT_TOKENS),
-    ("output_tokens", ga.GEN_AI_USAGE_OUTPUT_TOKENS),
-    ("cache_read_input_tokens", ga.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
-    ("cache_creation_input_tokens", ga.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
-    ("reasoning_output_tokens", ga.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
-)
+
+def _is_count(value: object) -> bool:
+    return type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def error_type_of(exc: BaseException) -> str:
@@ -70,6 +68,7 @@ class Invocation:
         "_ends",
         "_first_chunk",
         "_gaps",
+        "_headers",
         "_input_attrs",
         "_last_chunk",
         "_metric_attrs",
@@ -101,7 +100,9 @@ class Invocation:
         self.content: ContentPolicy = telemetry.content
         self._observer = observer  # wants the finished call (online evaluation)
         self._classify = classify  # the adapter's error_type: SDK-specific error.type values
-        self._attempts: Attempts | None = None  # HTTP attempts seen (retries, rate limits)
+        # The HTTP attempts seen (retries), the last one's response headers (rate limits).
+        self._attempts: list[Attempt] | None = None
+        self._headers: Any = None
         self.request = request
         # next() on a count is atomic under the GIL: only the first caller of _end gets 0.
         self._ends = itertools.count()
@@ -190,18 +191,14 @@ class Invocation:
         order): as :meth:`on_chunk` once per chunk, in one call when the stream ends."""
         if not times:
             return
+        # The gaps are computed in C (map over the times), not in a Python loop per chunk.
         gaps = self._gaps
         if self._first_chunk is None or gaps is None:
-            self._first_chunk = last = times[0]
-            gaps = self._gaps = array("d")
-            rest: Iterator[float] = itertools.islice(times, 1, None)
+            self._first_chunk = times[0]
+            self._gaps = array("d", map(sub, itertools.islice(times, 1, None), times))
         else:
-            last, rest = self._last_chunk, iter(times)
-        append = gaps.append
-        for at in rest:
-            append(at - last)
-            last = at
-        self._last_chunk = last
+            gaps.extend(map(sub, times, itertools.chain((self._last_chunk,), times)))
+        self._last_chunk = times[-1]
 
     def on_attempt(
         self, started: float, ended: float, error_type: str | None, headers: Any
@@ -212,10 +209,11 @@ class Invocation:
             return
         attempts = self._attempts
         if attempts is None:
-            attempts = self._attempts = Attempts()
-        attempts.add(started, ended, error_type)
+            self._attempts = [(started, ended, error_type)]
+        else:
+            attempts.append((started, ended, error_type))
         if headers is not None:
-            attempts.headers = headers
+            self._headers = headers
 
     def finish(
         self, response: LLMResponse | None, *, ended_at: tuple[float, int] | None = None
@@ -323,11 +321,12 @@ class Invocation:
             span_attrs[error_attributes.ERROR_TYPE] = error_type
         if cost is not None:
             span_attrs[LLM_OTEL_USAGE_COST] = cost
-        retried = self._attempts.retried() if self._attempts is not None else None
-        if retried:
-            span_attrs[LLM_OTEL_REQUEST_RETRIES] = len(retried)
+        attempts = self._attempts
+        again = retried(attempts) if attempts is not None and len(attempts) > 1 else None
+        if again:
+            span_attrs[LLM_OTEL_REQUEST_RETRIES] = len(again)
         span.set_attributes(span_attrs)
-        for attempt, attempt_error, wait in retried or ():
+        for attempt, attempt_error, wait in again or ():
             span.add_event(
                 LLM_OTEL_REQUEST_RETRY_EVENT,
                 {
@@ -364,40 +363,51 @@ class Invocation:
             telemetry.cost.add(cost, attrs)
         if ttfc is not None:
             telemetry.time_to_first_chunk.record(ttfc, attrs)
-            if self._gaps:
-                record_gap = telemetry.time_per_output_chunk.record
-                for gap in sampled(self._gaps):  # every gap unless chunk_timing says otherwise
-                    record_gap(gap, attrs)
-        if self._attempts is not None:
-            self._record_attempts(self._attempts, attrs)
+            if self._gaps:  # every gap unless chunk_timing says otherwise; looped in C
+                deque(
+                    map(
+                        telemetry.time_per_output_chunk.record,
+                        sampled(self._gaps),
+                        itertools.repeat(attrs),
+                    ),
+                    maxlen=0,
+                )
+        attempts = self._attempts
+        if attempts is not None and len(attempts) > 1:
+            self._record_retries(retried(attempts), attrs)
+        if self._headers is not None and self.request.provider in HEADROOM_PROVIDERS:
+            request = self.request
+            telemetry.record_headroom(
+                (request.provider, request.model or None, request.server_address or None),
+                self._headers,
+                headroom,
+            )
 
-    def _record_attempts(self, attempts: Attempts, attrs: dict[str, AttributeValue]) -> None:
-        """Retries (count by the error that caused each, time spent waiting) and headroom."""
+    def _record_retries(
+        self, again: list[tuple[int, str, float]], attrs: dict[str, AttributeValue]
+    ) -> None:
+        """Retries: counted by the error that caused each; the time spent waiting."""
         telemetry = self._telemetry
-        retried = attempts.retried()
-        if retried:
-            for _, attempt_error, _ in retried:
-                telemetry.retries.add(1, {**attrs, error_attributes.ERROR_TYPE: attempt_error})
-            telemetry.retry_wait.record(sum(wait for _, _, wait in retried), attrs)
-        if self.request.provider in HEADROOM_PROVIDERS and attempts.headers is not None:
-            telemetry.record_headroom(attempts.headroom, self._metric_attrs)
+        for _, attempt_error, _ in again:
+            telemetry.retries.add(1, {**attrs, error_attributes.ERROR_TYPE: attempt_error})
+        telemetry.retry_wait.record(sum(wait for _, _, wait in again), attrs)
 
     def _cost(self, response: LLMResponse | None) -> float | None:
         """Estimated USD cost from the usage, when the model is in the price table."""
-        if response is None or (response.input_tokens is None and response.output_tokens is None):
+        if response is None:
+            return None
+        input_tokens, output_tokens = response.input_tokens, response.output_tokens
+        if input_tokens is None and output_tokens is None:
             return None
         table = prices()
         if table is None:
             return None
-        model = response.response_model if isinstance(response.response_model, str) else None
-        price = table.lookup(self.request.provider, model) if model else None
-        if price is None:
-            price = table.lookup(self.request.provider, self.request.model)
+        price = table.price_for(self.request.provider, response.response_model, self.request.model)
         if price is None:
             return None
         return price.cost(
-            response.input_tokens if isinstance(response.input_tokens, int) else None,
-            response.output_tokens if isinstance(response.output_tokens, int) else None,
+            input_tokens if isinstance(input_tokens, int) else None,
+            output_tokens if isinstance(output_tokens, int) else None,
             response.cache_read_input_tokens,
             response.cache_creation_input_tokens,
         )
@@ -408,17 +418,32 @@ class Invocation:
             return out
         # Identity fields are taken only when they are what the conventions say (strings): a
         # server returning odd shapes must not produce attributes of the wrong type.
-        if response.response_id and isinstance(response.response_id, str):
-            out[ga.GEN_AI_RESPONSE_ID] = response.response_id[:MAX_ID_LENGTH]
-        if response.response_model and isinstance(response.response_model, str):
-            out[ga.GEN_AI_RESPONSE_MODEL] = response.response_model
+        value: Any = response.response_id
+        if value and isinstance(value, str):
+            out[ga.GEN_AI_RESPONSE_ID] = value[:MAX_ID_LENGTH]
+        value = response.response_model
+        if value and isinstance(value, str):
+            out[ga.GEN_AI_RESPONSE_MODEL] = value
         if response.finish_reasons:
             out[ga.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
-        for field, key in _USAGE_ATTRIBUTES:
-            value = getattr(response, field)
-            if isinstance(value, int) and not isinstance(value, bool):
-                out[key] = value
-        out.update(response.attributes)
+        # Token counts: ints, never bools (read one by one: most are None).
+        value = response.input_tokens
+        if type(value) is int or (value is not None and _is_count(value)):
+            out[ga.GEN_AI_USAGE_INPUT_TOKENS] = value
+        value = response.output_tokens
+        if type(value) is int or (value is not None and _is_count(value)):
+            out[ga.GEN_AI_USAGE_OUTPUT_TOKENS] = value
+        value = response.cache_read_input_tokens
+        if type(value) is int or (value is not None and _is_count(value)):
+            out[ga.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = value
+        value = response.cache_creation_input_tokens
+        if type(value) is int or (value is not None and _is_count(value)):
+            out[ga.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = value
+        value = response.reasoning_output_tokens
+        if type(value) is int or (value is not None and _is_count(value)):
+            out[ga.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = value
+        if response.attributes:
+            out.update(response.attributes)
         return out
 
     def _input_content(self) -> dict[str, AttributeValue]:

@@ -7,9 +7,9 @@ go once the table holds :data:`CAPACITY` entries or :data:`MAX_BYTES` bytes.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections import OrderedDict
+from sys import getsizeof
 from typing import NamedTuple
 
 from opentelemetry.trace import SpanContext
@@ -30,7 +30,8 @@ MAX_ID_LENGTH = 256
 """Longest response id kept here or exported as ``gen_ai.response.id`` (longer ones are cut)."""
 MAX_BYTES = 4 * 1024 * 1024
 
-# What an entry costs beyond its key: the RecentCall, its SpanContext, the OrderedDict node.
+# What an entry costs beyond its key and model name: the RecentCall, its SpanContext, the
+# (call, size) pair, the OrderedDict node.
 _ENTRY_OVERHEAD = 400
 
 
@@ -44,13 +45,9 @@ class RecentCall(NamedTuple):
 
 
 _lock = threading.Lock()
-_calls: OrderedDict[str, RecentCall] = OrderedDict()
+# response id -> (the call, its accounted size in bytes)
+_calls: OrderedDict[str, tuple[RecentCall, int]] = OrderedDict()
 _bytes = 0
-
-
-def _cost(response_id: str, call: RecentCall) -> int:
-    model = call.model
-    return sys.getsizeof(response_id) + (sys.getsizeof(model) if model else 0) + _ENTRY_OVERHEAD
 
 
 def remember(response_id: str, call: RecentCall) -> None:
@@ -58,14 +55,15 @@ def remember(response_id: str, call: RecentCall) -> None:
     global _bytes
     if len(response_id) > MAX_ID_LENGTH:
         return
-    cost = _cost(response_id, call)
+    model = call[2]
+    cost = getsizeof(response_id) + _ENTRY_OVERHEAD + (getsizeof(model) if model else 0)
     with _lock:
         previous = _calls.pop(response_id, None)
         if previous is not None:
-            _bytes -= _cost(response_id, previous)
-        _calls[response_id] = call
+            _bytes -= previous[1]
+        _calls[response_id] = (call, cost)
         _bytes += cost
-        if len(_calls) > CAPACITY or _bytes > MAX_BYTES:
+        if _bytes > MAX_BYTES or len(_calls) > CAPACITY:
             _evict()
 
 
@@ -73,13 +71,14 @@ def _evict() -> None:
     """Drop the oldest entries until the table is within both bounds (the lock is held)."""
     global _bytes
     while len(_calls) > CAPACITY or _bytes > MAX_BYTES:
-        old_id, old = _calls.popitem(last=False)
-        _bytes -= _cost(old_id, old)
+        _, (_, cost) = _calls.popitem(last=False)
+        _bytes -= cost
 
 
 def lookup(response_id: str) -> RecentCall | None:
     with _lock:
-        return _calls.get(response_id)
+        entry = _calls.get(response_id)
+    return entry[0] if entry is not None else None
 
 
 def size_bytes() -> int:

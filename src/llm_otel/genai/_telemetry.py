@@ -276,24 +276,23 @@ class GenAITelemetry:
         self._headroom_seen: dict[tuple[Any, ...], float] = {}
 
     def record_headroom(
-        self, read: Callable[[], dict[str, int] | None], attrs: dict[str, AttributeValue]
+        self,
+        identity: tuple[str, str | None, str | None],
+        headers: Any,
+        read: Callable[[Any], dict[str, int] | None],
     ) -> None:
-        """The provider's rate-limit headroom (``read()`` parses it from the response headers),
-        at most once a second per provider, model and server: a gauge keeps the last value, and
-        each record costs as much as a histogram's, so most calls read no header at all."""
+        """The provider's rate-limit headroom (``read(headers)`` parses it from a response's
+        headers) for ``identity`` (provider, request model, server address), at most once a
+        second for each: a gauge keeps the last value, and each record costs as much as a
+        histogram's, so most calls read no header at all."""
         now = time.monotonic()
         seen = self._headroom_seen
-        identity = (
-            attrs.get(ga.GEN_AI_PROVIDER_NAME),
-            attrs.get(ga.GEN_AI_REQUEST_MODEL),
-            attrs.get(server_attributes.SERVER_ADDRESS),
-        )
         if now - seen.get(identity, -1e9) < 1.0:
             return
         if len(seen) >= _MAX_HEADROOM_KEYS:
             seen.clear()  # bounded: models are few; a flood of names must not grow it
         seen[identity] = now
-        remaining = read()
+        remaining = read(headers)
         if not remaining:
             return
         base: dict[str, AttributeValue] = {

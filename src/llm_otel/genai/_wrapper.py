@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from opentelemetry.context import detach as _detach
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from llm_otel._guard import report_internal_error
@@ -41,10 +42,6 @@ def _fail(adapter: Adapter, invocation: Invocation, exc: BaseException) -> None:
     except Exception as internal:
         report_internal_error(f"{type(adapter).__name__}.error_response", internal)
     invocation.fail(exc, response)
-
-
-def _skip(telemetry: GenAITelemetry) -> bool:
-    return _IN_CALL.get() is not None or not telemetry.active or not is_instrumentation_enabled()
 
 
 def _start(
@@ -113,7 +110,8 @@ def sync_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., A
     """A wrapt wrapper for a synchronous client method."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        if _skip(telemetry):
+        # (_skip, inlined: a frame less on every call)
+        if _IN_CALL.get() is not None or not telemetry.active or not is_instrumentation_enabled():
             return wrapped(*args, **kwargs)
         started = _start(telemetry, adapter, wrapped, instance, args, kwargs)
         if started is None:
@@ -127,7 +125,7 @@ def sync_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., A
             raise
         finally:
             _IN_CALL.reset(in_call)
-            Invocation.detach(token)
+            _detach(token)  # type: ignore[arg-type]
         return _result(telemetry, adapter, invocation, result, SyncStreamProxy)
 
     return wrapper
@@ -139,7 +137,7 @@ def async_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., 
     async def call(
         wrapped: Callable[..., Awaitable[Any]], instance: Any, args: Any, kwargs: Any
     ) -> Any:
-        if _skip(telemetry):
+        if _IN_CALL.get() is not None or not telemetry.active or not is_instrumentation_enabled():
             return await wrapped(*args, **kwargs)
         started = _start(telemetry, adapter, wrapped, instance, args, kwargs)
         if started is None:
@@ -153,7 +151,7 @@ def async_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., 
             raise
         finally:
             _IN_CALL.reset(in_call)
-            Invocation.detach(token)
+            _detach(token)  # type: ignore[arg-type]
         return _result(telemetry, adapter, invocation, result, AsyncStreamProxy)
 
     return call

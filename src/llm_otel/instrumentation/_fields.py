@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ __all__ = [
     "items",
     "parameters",
     "parse_arguments",
+    "reader",
     "stop_sequences",
 ]
 
@@ -47,6 +49,19 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
     if value is None or type(value).__name__ in _SENTINELS:
         return default
     return value
+
+
+def reader(obj: Any, probe: str) -> Callable[[str], Any]:
+    """``get(name)`` for the fields of one response object, for adapters that read several:
+    a dict's own ``get``, or an SDK model's ``__dict__.get`` (pydantic keeps declared fields
+    there) when that holds ``probe``, a field the model always declares; :func:`field` for any
+    other object. A name absent (or None) reads None; values are as sent (check their type)."""
+    if type(obj) is dict:
+        return obj.get
+    data = getattr(obj, "__dict__", None)
+    if type(data) is dict and probe in data:
+        return data.get
+    return partial(field, obj)
 
 
 def as_number(value: Any) -> float | int | None:
@@ -149,6 +164,24 @@ def stop_sequences(value: Any) -> list[str] | None:
     return None
 
 
+_TABLE_NAMES: dict[int, tuple[Iterable[Parameter], frozenset[str]]] = {}
+
+
+def _names(table: Iterable[Parameter]) -> frozenset[str]:
+    """Every argument name ``table`` reads (tables are module constants: kept per table)."""
+    cached = _TABLE_NAMES.get(id(table))
+    if cached is not None and cached[0] is table:
+        return cached[1]
+    names = frozenset(
+        name for names, _, _ in table for name in ((names,) if isinstance(names, str) else names)
+    )
+    if isinstance(table, tuple):  # a list could change under us: not kept
+        if len(_TABLE_NAMES) >= 256:
+            _TABLE_NAMES.clear()
+        _TABLE_NAMES[id(table)] = (table, names)
+    return names
+
+
 def parameters(
     source: Any, table: Iterable[Parameter], stop: str | None = None
 ) -> dict[str, AttributeValue]:
@@ -156,6 +189,8 @@ def parameters(
     each row's first argument its converter accepts, and the stop sequences under ``stop``."""
     attrs: dict[str, AttributeValue] = {}
     keyword = isinstance(source, dict)  # keyword arguments: most rows name one not passed
+    if keyword and source.keys().isdisjoint(_names(table)):
+        table = ()  # none passed (the common call: model and messages): no row to try
     for names, key, convert in table:
         for name in (names,) if isinstance(names, str) else names:
             if keyword and name not in source:

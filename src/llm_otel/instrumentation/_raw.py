@@ -7,9 +7,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from llm_otel._guard import guarded
+from llm_otel._guard import guarded, report_internal_error
 from llm_otel.genai._adapter import BaseAdapter
-from llm_otel.genai._deferred import closed, parsed
+from llm_otel.genai._deferred import closed, parsed, pending
 from llm_otel.instrumentation._support import Patches
 
 __all__ = ["StainlessAdapter", "body_unread", "patch_raw_responses", "unwrap_response"]
@@ -55,6 +55,30 @@ def body_unread(result: Any) -> bool:
     return False
 
 
+# The SDKs parse every response through these (``create`` calls ``parse()``): with no
+# deferred call waiting, they return at once (no generator-based guard per call).
+def _sync_parse(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    value = wrapped(*args, **kwargs)
+    if not pending() or kwargs.get("to") is not None:
+        return value  # ``to``: the app's own type, not what the adapter knows how to read
+    try:
+        return parsed(instance, value)
+    except Exception as exc:
+        report_internal_error("raw response parse", exc)
+    return value
+
+
+async def _async_parse(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    value = await wrapped(*args, **kwargs)
+    if not pending() or kwargs.get("to") is not None:
+        return value
+    try:
+        return parsed(instance, value)
+    except Exception as exc:
+        report_internal_error("raw response parse", exc)
+    return value
+
+
 class StainlessAdapter(BaseAdapter):
     """An adapter for a Stainless SDK's operation (openai, anthropic, groq): its raw responses
     whose body the app reads later are deferred calls (see :func:`patch_raw_responses`)."""
@@ -66,22 +90,6 @@ class StainlessAdapter(BaseAdapter):
 def patch_raw_responses(patches: Patches, package: str) -> None:
     """Tell the core when the app parses or closes ``package``'s raw responses (a Stainless SDK:
     ``openai``, ``anthropic``, ``groq``), so a deferred call ends then (``genai._deferred``)."""
-
-    def sync_parse(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        value = wrapped(*args, **kwargs)
-        if kwargs.get("to") is not None:
-            return value  # the app's own type: not what the adapter knows how to read
-        with guarded("raw response parse"):
-            return parsed(instance, value)
-        return value
-
-    async def async_parse(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        value = await wrapped(*args, **kwargs)
-        if kwargs.get("to") is not None:
-            return value
-        with guarded("raw response parse"):
-            return parsed(instance, value)
-        return value
 
     def sync_close(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         try:
@@ -98,9 +106,9 @@ def patch_raw_responses(patches: Patches, package: str) -> None:
                 closed(instance)
 
     for module_name, class_name, wrappers in (
-        ("_response", "APIResponse", {"parse": sync_parse, "close": sync_close}),
-        ("_response", "AsyncAPIResponse", {"parse": async_parse, "close": async_close}),
-        ("_legacy_response", "LegacyAPIResponse", {"parse": sync_parse}),
+        ("_response", "APIResponse", {"parse": _sync_parse, "close": sync_close}),
+        ("_response", "AsyncAPIResponse", {"parse": _async_parse, "close": async_close}),
+        ("_legacy_response", "LegacyAPIResponse", {"parse": _sync_parse}),
     ):
         try:
             cls = getattr(importlib.import_module(f"{package}.{module_name}"), class_name)

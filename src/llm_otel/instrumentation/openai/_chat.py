@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
@@ -23,6 +23,7 @@ from llm_otel.instrumentation._fields import (
     as_text,
     items,
     parameters,
+    reader,
     stop_sequences,
 )
 from llm_otel.instrumentation._raw import StainlessAdapter, unwrap_response
@@ -68,8 +69,13 @@ def output_type(response_format: Any) -> str | None:
     return None
 
 
+_OTHER_ARGUMENTS = frozenset({"n", "stop", "response_format", "service_tier"})
+
+
 def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
     attrs = parameters(kwargs, _PARAMETERS)
+    if kwargs.keys().isdisjoint(_OTHER_ARGUMENTS):
+        return attrs  # the common call: none of the rest given
     n = as_int(kwargs.get("n"))
     if n is not None and n != 1:
         attrs[ga.GEN_AI_REQUEST_CHOICE_COUNT] = n
@@ -120,21 +126,26 @@ def _joined_text(parts: list[dict[str, Any]]) -> Any:
 def usage_into(response: LLMResponse, usage: Any) -> None:
     if usage is None:
         return
-    response.input_tokens = as_int(field(usage, "prompt_tokens"))
-    response.output_tokens = as_int(field(usage, "completion_tokens"))
-    response.cache_read_input_tokens = as_int(
-        field(field(usage, "prompt_tokens_details"), "cached_tokens")
-    )
-    response.reasoning_output_tokens = as_int(
-        field(field(usage, "completion_tokens_details"), "reasoning_tokens")
-    )
+    get = reader(usage, "prompt_tokens")
+    value = get("prompt_tokens")  # plain ints from a server: no converter call for them
+    response.input_tokens = value if type(value) is int else as_int(value)
+    value = get("completion_tokens")
+    response.output_tokens = value if type(value) is int else as_int(value)
+    details = get("prompt_tokens_details")
+    if details is not None:
+        response.cache_read_input_tokens = as_int(field(details, "cached_tokens"))
+    details = get("completion_tokens_details")
+    if details is not None:
+        response.reasoning_output_tokens = as_int(field(details, "reasoning_tokens"))
 
 
-def _service_attributes(response: LLMResponse, source: Any) -> None:
-    tier = field(source, "service_tier")
+def _service_attributes(response: LLMResponse, get: Callable[[str], Any]) -> None:
+    """``openai.response.service_tier`` and ``.system_fingerprint``; ``get`` reads the
+    response (or chunk): see :func:`reader`."""
+    tier = get("service_tier")
     if isinstance(tier, str):
         response.attributes[oa.OPENAI_RESPONSE_SERVICE_TIER] = tier
-    fingerprint = field(source, "system_fingerprint")
+    fingerprint = get("system_fingerprint")
     if isinstance(fingerprint, str):
         response.attributes[oa.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
 
@@ -168,16 +179,18 @@ class ChatAdapter(StainlessAdapter):
         completion = unwrap_response(result)
         if completion is None:
             return None
-        response = LLMResponse(
-            response_id=field(completion, "id"),
-            response_model=field(completion, "model"),
-        )
-        choices = items(field(completion, "choices"))
-        reasons = [str(r) for r in (field(c, "finish_reason") for c in choices) if r]
+        get = reader(completion, "choices")
+        response = LLMResponse(response_id=get("id"), response_model=get("model"))
+        choices = items(get("choices"))
+        reasons = []
+        for choice in choices:
+            reason = field(choice, "finish_reason")
+            if reason:
+                reasons.append(str(reason))
         if reasons:
             response.finish_reasons = reasons
-        usage_into(response, field(completion, "usage"))
-        _service_attributes(response, completion)
+        usage_into(response, get("usage"))
+        _service_attributes(response, get)
         if capture:
             response.output_messages = [_choice_message(c) for c in choices]
         return response
@@ -245,7 +258,7 @@ class ChatStreamAccumulator:
             # Azure sends a first chunk with empty id/model (prompt filter results).
             response.response_id = getattr(chunk, "id", None) or None
             response.response_model = getattr(chunk, "model", None) or None
-            _service_attributes(response, chunk)
+            _service_attributes(response, reader(chunk, "id"))
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             usage_into(response, usage)
@@ -270,7 +283,7 @@ class ChatStreamAccumulator:
         if not response.response_id:
             response.response_id = field(chunk, "id") or None
             response.response_model = field(chunk, "model") or None
-            _service_attributes(response, chunk)
+            _service_attributes(response, chunk.get)
         usage = field(chunk, "usage")
         if usage is not None:
             usage_into(response, usage)
