@@ -95,23 +95,33 @@ def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
 def input_messages(messages: Any) -> list[Message]:
     out: list[Message] = []
     for message in messages or ():
-        role = field(message, "role", "user")
-        if role == "developer":
+        # One reader per message (a dict's own get for the usual dict messages), and the
+        # SDKs' omitted-value sentinels taken as absent, as field() takes them.
+        get = reader(message, "role")
+        role = get("role")
+        if type(role) is not str and not given(role):
+            role = "user"
+        elif role == "developer":
             role = "system"
-        parts = text_parts(field(message, "content"))
+        content = get("content")
+        if content is not None and type(content) is not str and not given(content):
+            content = None
+        parts = text_parts(content)
         if role == "tool":
             parts = [tool_call_response_part(field(message, "tool_call_id"), _joined_text(parts))]
-        for call in items(field(message, "tool_calls")):
-            function = field(call, "function")
-            parts.append(
-                tool_call_part(
-                    field(call, "id"),
-                    field(function, "name"),
-                    parse_arguments(field(function, "arguments")),
+        calls = get("tool_calls")
+        if calls:
+            for call in items(calls):
+                function = field(call, "function")
+                parts.append(
+                    tool_call_part(
+                        field(call, "id"),
+                        field(function, "name"),
+                        parse_arguments(field(function, "arguments")),
+                    )
                 )
-            )
         entry: Message = {"role": role, "parts": parts}
-        name = field(message, "name")
+        name = get("name")
         if isinstance(name, str):
             entry["name"] = name
         out.append(entry)
@@ -203,25 +213,36 @@ class ChatAdapter(StainlessAdapter):
 
 def _choice_message(choice: Any) -> Message:
     message = field(choice, "message")
-    parts = text_parts(field(message, "content"))
-    refusal = field(message, "refusal")
+    get = reader(message, "role") if message is not None else _absent
+    content = get("content")
+    if content is not None and type(content) is not str and not given(content):
+        content = None
+    parts = text_parts(content)
+    refusal = get("refusal")
     if isinstance(refusal, str) and refusal:
         parts.append(text_part(refusal))
-    for call in items(field(message, "tool_calls")):
-        function = field(call, "function")
-        parts.append(
-            tool_call_part(
-                field(call, "id"),
-                field(function, "name"),
-                parse_arguments(field(function, "arguments")),
+    calls = get("tool_calls")
+    if calls:
+        for call in items(calls):
+            function = field(call, "function")
+            parts.append(
+                tool_call_part(
+                    field(call, "id"),
+                    field(function, "name"),
+                    parse_arguments(field(function, "arguments")),
+                )
             )
-        )
     reason = field(choice, "finish_reason")
+    role = get("role")
     return {
-        "role": field(message, "role", "assistant"),
+        "role": role if type(role) is str or given(role) else "assistant",
         "parts": parts,
         "finish_reason": FINISH_REASONS.get(reason, reason) if isinstance(reason, str) else None,
     }
+
+
+def _absent(name: str) -> None:
+    return None
 
 
 class _ChoiceState:
