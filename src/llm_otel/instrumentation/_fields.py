@@ -22,6 +22,7 @@ __all__ = [
     "finish_reason",
     "given",
     "items",
+    "parameter_names",
     "parameters",
     "parse_arguments",
     "reader",
@@ -167,7 +168,7 @@ def stop_sequences(value: Any) -> list[str] | None:
 _TABLE_NAMES: dict[int, tuple[Iterable[Parameter], frozenset[str]]] = {}
 
 
-def _names(table: Iterable[Parameter]) -> frozenset[str]:
+def parameter_names(table: Iterable[Parameter]) -> frozenset[str]:
     """Every argument name ``table`` reads (tables are module constants: kept per table)."""
     cached = _TABLE_NAMES.get(id(table))
     if cached is not None and cached[0] is table:
@@ -189,7 +190,7 @@ def parameters(
     each row's first argument its converter accepts, and the stop sequences under ``stop``."""
     attrs: dict[str, AttributeValue] = {}
     keyword = isinstance(source, dict)  # keyword arguments: most rows name one not passed
-    if keyword and source.keys().isdisjoint(_names(table)):
+    if keyword and source.keys().isdisjoint(parameter_names(table)):
         table = ()  # none passed (the common call: model and messages): no row to try
     for names, key, convert in table:
         for name in (names,) if isinstance(names, str) else names:

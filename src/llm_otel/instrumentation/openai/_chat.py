@@ -22,6 +22,7 @@ from llm_otel.instrumentation._fields import (
     as_index,
     as_text,
     items,
+    parameter_names,
     parameters,
     reader,
     stop_sequences,
@@ -69,13 +70,15 @@ def output_type(response_format: Any) -> str | None:
     return None
 
 
-_OTHER_ARGUMENTS = frozenset({"n", "stop", "response_format", "service_tier"})
+# Every argument that becomes a request attribute: a call passing none of them (model and
+# messages only, the common call) is answered with one set test.
+_ARGUMENTS = parameter_names(_PARAMETERS) | {"n", "stop", "response_format", "service_tier"}
 
 
 def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
+    if kwargs.keys().isdisjoint(_ARGUMENTS):
+        return {}
     attrs = parameters(kwargs, _PARAMETERS)
-    if kwargs.keys().isdisjoint(_OTHER_ARGUMENTS):
-        return attrs  # the common call: none of the rest given
     n = as_int(kwargs.get("n"))
     if n is not None and n != 1:
         attrs[ga.GEN_AI_REQUEST_CHOICE_COUNT] = n
