@@ -55,12 +55,13 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
 def reader(obj: Any, probe: str) -> Callable[[str], Any]:
     """``get(name)`` for the fields of one response object, for adapters that read several:
     a dict's own ``get``, or an SDK model's ``__dict__.get`` (pydantic keeps declared fields
-    there) when that holds ``probe``, a field the model always declares; :func:`field` for any
+    there) when that holds ``probe``, a field the model always declares, and the model holds no
+    undeclared fields (pydantic keeps those in ``__pydantic_extra__``); :func:`field` for any
     other object. A name absent (or None) reads None; values are as sent (check their type)."""
     if type(obj) is dict:
         return obj.get
     data = getattr(obj, "__dict__", None)
-    if type(data) is dict and probe in data:
+    if type(data) is dict and probe in data and not getattr(obj, "__pydantic_extra__", None):
         return data.get
     return partial(field, obj)
 

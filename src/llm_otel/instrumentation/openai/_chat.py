@@ -193,7 +193,11 @@ class ChatAdapter(StainlessAdapter):
         if completion is None:
             return None
         get = reader(completion, "choices")
-        response = LLMResponse(response_id=get("id"), response_model=get("model"))
+        response_id, model = get("id"), get("model")
+        response = LLMResponse(
+            response_id=response_id if type(response_id) is str else None,
+            response_model=model if type(model) is str else None,
+        )
         choices = items(get("choices"))
         reasons = []
         for choice in choices:

@@ -1,0 +1,149 @@
+"""The per-call fast paths read what the generic ``field()`` helpers read.
+
+The OpenAI chat adapter reads a response through one ``reader()`` per object (a dict's own
+``get``, a pydantic model's ``__dict__``) instead of a ``field()`` call per field. Whatever shape
+a server or a test double hands back (an SDK model, a dict, a plain object, wrong types,
+omitted-value sentinels), what gets recorded must be what the field-by-field reading recorded.
+"""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from llm_otel.genai import Invocation, LLMResponse
+
+
+def _response_by_fields(completion: Any, capture: bool) -> LLMResponse:
+    """The chat adapter's reading before its fast path (one field() call per field)."""
+    from llm_otel.instrumentation._fields import as_int, field, items
+    from llm_otel.instrumentation.openai._chat import _choice_message
+
+    response = LLMResponse(
+        response_id=field(completion, "id"), response_model=field(completion, "model")
+    )
+    choices = items(field(completion, "choices"))
+    reasons = [str(r) for r in (field(c, "finish_reason") for c in choices) if r]
+    if reasons:
+        response.finish_reasons = reasons
+    usage = field(completion, "usage")
+    if usage is not None:
+        response.input_tokens = as_int(field(usage, "prompt_tokens"))
+        response.output_tokens = as_int(field(usage, "completion_tokens"))
+        response.cache_read_input_tokens = as_int(
+            field(field(usage, "prompt_tokens_details"), "cached_tokens")
+        )
+        response.reasoning_output_tokens = as_int(
+            field(field(usage, "completion_tokens_details"), "reasoning_tokens")
+        )
+    for name, key in (("service_tier", "openai.response.service_tier"),
+                      ("system_fingerprint", "openai.response.system_fingerprint")):  # fmt: skip
+        value = field(completion, name)
+        if isinstance(value, str):
+            response.attributes[key] = value
+    if capture:
+        response.output_messages = [_choice_message(c) for c in choices]
+    return response
+
+
+def _recorded(response: LLMResponse | None) -> Any:
+    """What a call records from a response: span attributes, metric inputs, content."""
+    if response is None:
+        return None
+    attributes = Invocation._response_attributes(None, response)  # type: ignore[arg-type]
+    model = response.response_model if isinstance(response.response_model, str) else None
+    return (attributes, model, response.input_tokens, response.output_tokens,
+            response.output_messages)  # fmt: skip
+
+
+def _value(rng: random.Random) -> Any:
+    from openai import NOT_GIVEN
+
+    return rng.choice([None, "", "x-1", 0, 7, True, 2.5, ["a"], {"k": 1}, NOT_GIVEN])
+
+
+def _shape(rng: random.Random, fields: dict[str, Any], model: type | None) -> Any:
+    shapes: list[Any] = [fields, SimpleNamespace(**fields)]
+    if model is not None:
+        shapes.append(model.model_construct(**fields))  # the SDK's own class
+    return rng.choice(shapes)
+
+
+def _completion(rng: random.Random) -> Any:
+    from openai.types import CompletionUsage
+    from openai.types.chat import ChatCompletion, ChatCompletionMessage
+    from openai.types.chat.chat_completion import Choice
+
+    def pick(names: tuple[str, ...]) -> list[str]:
+        return rng.sample(names, rng.randint(0, len(names)))
+
+    usage = {name: rng.choice([_value(rng), 12, 5]) for name in
+             pick(("prompt_tokens", "completion_tokens", "prompt_tokens_details",
+                   "completion_tokens_details"))}  # fmt: skip
+    for name, inner in (("prompt_tokens_details", "cached_tokens"),
+                        ("completion_tokens_details", "reasoning_tokens")):  # fmt: skip
+        if name in usage and rng.random() < 0.5:
+            usage[name] = {inner: rng.choice([3, _value(rng)])}
+    choices = []
+    for _ in range(rng.randint(0, 2)):
+        message = {n: rng.choice([_value(rng), "hello", "assistant"]) for n in
+                   pick(("role", "content", "refusal"))}  # fmt: skip
+        choice = {
+            n: rng.choice([_value(rng), "stop", "tool_calls"]) for n in pick(("finish_reason",))
+        }
+        choice["message"] = _shape(rng, message, ChatCompletionMessage)
+        choices.append(_shape(rng, choice, Choice))
+    fields = {n: rng.choice([_value(rng), "chatcmpl-1", "gpt-4o-mini"]) for n in
+              pick(("id", "model", "service_tier", "system_fingerprint"))}  # fmt: skip
+    if rng.random() < 0.8:
+        fields["choices"] = choices if rng.random() < 0.9 else _value(rng)
+    if rng.random() < 0.8:
+        fields["usage"] = _shape(rng, usage, CompletionUsage)
+    return _shape(rng, fields, ChatCompletion)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_chat_response_fast_path_records_what_the_field_helpers_read(seed: int) -> None:
+    from llm_otel.instrumentation.openai._chat import ChatAdapter
+
+    rng = random.Random(seed)
+    completion = _completion(rng)
+    for capture in (False, True):
+        fast = ChatAdapter().response(completion, capture)
+        assert _recorded(fast) == _recorded(_response_by_fields(completion, capture)), completion
+
+
+def _messages_by_fields(messages: Any) -> Any:
+    """The chat adapter's reading of input messages before its fast path."""
+    from llm_otel.instrumentation._fields import field
+    from llm_otel.instrumentation.openai._common import text_parts
+
+    out = []
+    for message in messages or ():
+        role = field(message, "role", "user")
+        if role == "developer":
+            role = "system"
+        entry = {"role": role, "parts": text_parts(field(message, "content"))}
+        name = field(message, "name")
+        if isinstance(name, str):
+            entry["name"] = name
+        out.append(entry)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_chat_input_messages_fast_path_reads_what_the_field_helpers_read(seed: int) -> None:
+    from openai.types.chat import ChatCompletionMessage
+
+    from llm_otel.instrumentation.openai._chat import input_messages
+
+    rng = random.Random(seed)
+    messages = []
+    for _ in range(rng.randint(0, 3)):
+        fields = {n: rng.choice([_value(rng), "user", "developer", "hi"]) for n in
+                  rng.sample(("role", "content", "name"), rng.randint(0, 3))}  # fmt: skip
+        messages.append(_shape(rng, fields, ChatCompletionMessage))
+    assert input_messages(messages) == _messages_by_fields(messages), messages
