@@ -1,0 +1,32 @@
+"""bench/bytecodes.py, the quick per-function profile of our own work per call, keeps working."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bytecodes_counts_our_functions_per_call() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bytecodes.py"), "llm_otel", "--calls", "5",
+         "--top", "50"],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout  # fmt: skip
+    totals = re.search(r"llm-otel ([\d,]+), otel ([\d,]+)", out)
+    assert totals, out
+    ours = int(totals.group(1).replace(",", ""))
+    assert 100 < ours < 20_000, out  # a chat call runs some of our code, not none, not a flood
+    assert "genai/_invocation.py" in out and "__init__" in out, out
+
+
+def test_bytecodes_refuses_a_scenario_the_variant_lacks() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bytecodes.py"), "manual", "--scenario",
+         "chat async", "--calls", "2"],
+        check=False, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode != 0 and "no scenario" in done.stderr, done.stderr
