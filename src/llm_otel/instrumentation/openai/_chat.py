@@ -114,21 +114,26 @@ def input_messages(messages: Any) -> list[Message]:
             parts = [tool_call_response_part(field(message, "tool_call_id"), _joined_text(parts))]
         calls = get("tool_calls")
         if calls:
-            for call in items(calls):
-                function = field(call, "function")
-                parts.append(
-                    tool_call_part(
-                        field(call, "id"),
-                        field(function, "name"),
-                        parse_arguments(field(function, "arguments")),
-                    )
-                )
+            _add_tool_call_parts(parts, calls)
         entry: Message = {"role": role, "parts": parts}
         name = get("name")
         if isinstance(name, str):
             entry["name"] = name
         out.append(entry)
     return out
+
+
+def _add_tool_call_parts(parts: list[dict[str, Any]], calls: Any) -> None:
+    """A message's ``tool_calls`` as the conventions' tool-call parts."""
+    for call in items(calls):
+        function = field(call, "function")
+        parts.append(
+            tool_call_part(
+                field(call, "id"),
+                field(function, "name"),
+                parse_arguments(field(function, "arguments")),
+            )
+        )
 
 
 def _joined_text(parts: list[dict[str, Any]]) -> Any:
@@ -230,15 +235,7 @@ def _choice_message(choice: Any) -> Message:
         parts.append(text_part(refusal))
     calls = get("tool_calls")
     if calls:
-        for call in items(calls):
-            function = field(call, "function")
-            parts.append(
-                tool_call_part(
-                    field(call, "id"),
-                    field(function, "name"),
-                    parse_arguments(field(function, "arguments")),
-                )
-            )
+        _add_tool_call_parts(parts, calls)
     reason = field(choice, "finish_reason")
     role = get("role")
     return {
