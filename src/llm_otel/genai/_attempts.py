@@ -118,15 +118,6 @@ def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) ->
     except BaseException as exc:
         _observe(invocation, started, None, exc, None)
         raise
-    status = getattr(response, "status_code", None)  # httpx, botocore
-    if type(status) is int and status < 400:  # an answer (the usual one): told directly
-        try:
-            invocation.on_attempt(
-                started, time.perf_counter(), None, getattr(response, "headers", None)
-            )
-        except Exception as internal:
-            report_internal_error("http attempt", internal)
-        return response
     _observe(invocation, started, _status(response), None, getattr(response, "headers", None))
     return response
 

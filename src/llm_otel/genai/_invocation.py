@@ -7,7 +7,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable
-from operator import sub
+from operator import attrgetter, sub
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -19,7 +19,7 @@ from opentelemetry.util.types import AttributeValue
 
 from llm_otel._guard import report_internal_error
 from llm_otel.cost import prices
-from llm_otel.genai._attempts import HEADROOM_PROVIDERS, Attempt, headroom, retried
+from llm_otel.genai._attempts import HEADROOM_PROVIDERS, Attempt, retried
 from llm_otel.genai._chunks import sampled
 from llm_otel.genai._coexist import SUPPRESS_LLM_KEY
 from llm_otel.genai._content import ContentPolicy
@@ -42,8 +42,25 @@ __all__ = ["OPERATION_DETAILS_EVENT", "Invocation", "error_type_of"]
 OPERATION_DETAILS_EVENT = "gen_ai.client.inference.operation.details"
 
 
+_usage_counts = attrgetter(
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "reasoning_output_tokens",
+)
+_USAGE_KEYS = (
+    ga.GEN_AI_USAGE_INPUT_TOKENS,
+    ga.GEN_AI_USAGE_OUTPUT_TOKENS,
+    ga.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    ga.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    ga.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+)
+
+
 def _is_count(value: object) -> bool:
-    return type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
+    """An int subclass other than bool (plain ints are let through before this is asked)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def error_type_of(exc: BaseException) -> str:
@@ -380,7 +397,6 @@ class Invocation:
             telemetry.record_headroom(
                 (request.provider, request.model or None, request.server_address or None),
                 self._headers,
-                headroom,
             )
 
     def _record_retries(
@@ -426,22 +442,10 @@ class Invocation:
             out[ga.GEN_AI_RESPONSE_MODEL] = value
         if response.finish_reasons:
             out[ga.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
-        # Token counts: ints, never bools (read one by one: most are None).
-        value = response.input_tokens
-        if type(value) is int or (value is not None and _is_count(value)):
-            out[ga.GEN_AI_USAGE_INPUT_TOKENS] = value
-        value = response.output_tokens
-        if type(value) is int or (value is not None and _is_count(value)):
-            out[ga.GEN_AI_USAGE_OUTPUT_TOKENS] = value
-        value = response.cache_read_input_tokens
-        if type(value) is int or (value is not None and _is_count(value)):
-            out[ga.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = value
-        value = response.cache_creation_input_tokens
-        if type(value) is int or (value is not None and _is_count(value)):
-            out[ga.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = value
-        value = response.reasoning_output_tokens
-        if type(value) is int or (value is not None and _is_count(value)):
-            out[ga.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = value
+        # Token counts: ints, never bools (read in one C call: most are None).
+        for value, key in zip(_usage_counts(response), _USAGE_KEYS, strict=True):
+            if type(value) is int or (value is not None and _is_count(value)):
+                out[key] = value
         if response.attributes:
             out.update(response.attributes)
         return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -17,6 +16,7 @@ from opentelemetry.trace import TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel._version import __version__
+from llm_otel.genai._attempts import headroom
 from llm_otel.genai._content import ContentPolicy, default_policy
 from llm_otel.genai._gauges import gauge_callback
 from llm_otel.semconv import batch, jobs, training
@@ -275,16 +275,10 @@ class GenAITelemetry:
         )
         self._headroom_seen: dict[tuple[Any, ...], float] = {}
 
-    def record_headroom(
-        self,
-        identity: tuple[str, str | None, str | None],
-        headers: Any,
-        read: Callable[[Any], dict[str, int] | None],
-    ) -> None:
-        """The provider's rate-limit headroom (``read(headers)`` parses it from a response's
-        headers) for ``identity`` (provider, request model, server address), at most once a
-        second for each: a gauge keeps the last value, and each record costs as much as a
-        histogram's, so most calls read no header at all."""
+    def record_headroom(self, identity: tuple[str, str | None, str | None], headers: Any) -> None:
+        """The rate-limit headroom a response's headers report, for ``identity`` (provider,
+        request model, server address), at most once a second for each: a gauge keeps the last
+        value, and each record costs as much as a histogram's, so most calls read no header."""
         now = time.monotonic()
         seen = self._headroom_seen
         if now - seen.get(identity, -1e9) < 1.0:
@@ -292,7 +286,7 @@ class GenAITelemetry:
         if len(seen) >= _MAX_HEADROOM_KEYS:
             seen.clear()  # bounded: models are few; a flood of names must not grow it
         seen[identity] = now
-        remaining = read(headers)
+        remaining = headroom(headers)
         if not remaining:
             return
         base: dict[str, AttributeValue] = {

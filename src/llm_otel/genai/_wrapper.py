@@ -110,7 +110,8 @@ def sync_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., A
     """A wrapt wrapper for a synchronous client method."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        # (_skip, inlined: a frame less on every call)
+        # Not ours to record (inside another recorded call, off, or suppressed); written out
+        # here and in async_wrapper rather than called: a frame less on every call.
         if _IN_CALL.get() is not None or not telemetry.active or not is_instrumentation_enabled():
             return wrapped(*args, **kwargs)
         started = _start(telemetry, adapter, wrapped, instance, args, kwargs)

@@ -225,7 +225,7 @@ class ChatAdapter(StainlessAdapter):
 
 def _choice_message(choice: Any) -> Message:
     message = field(choice, "message")
-    get = reader(message, "role") if message is not None else _absent
+    get = reader(message, "role")
     content = get("content")
     if content is not None and type(content) is not str and not given(content):
         content = None
@@ -243,10 +243,6 @@ def _choice_message(choice: Any) -> Message:
         "parts": parts,
         "finish_reason": FINISH_REASONS.get(reason, reason) if isinstance(reason, str) else None,
     }
-
-
-def _absent(name: str) -> None:
-    return None
 
 
 class _ChoiceState:

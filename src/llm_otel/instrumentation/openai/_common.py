@@ -77,27 +77,13 @@ def _media_part(modality: str, url: str | None, file_id: str | None) -> dict[str
     return {"type": "uri", "modality": modality, "uri": url}
 
 
-# id(base URL object) -> (that URL, the client's class, the identity): kept per URL object as
-# client_endpoint keeps its answer (a client whose base URL is set anew gets a new object).
-_IDENTITIES: dict[int, tuple[Any, type, tuple[str, str | None, int | None]]] = {}
-
-
 def client_identity(resource: Any) -> tuple[str, str | None, int | None]:
     """Provider name and server address/port of the client a resource belongs to."""
     client = getattr(resource, "_client", None)
-    url = getattr(client, "_base_url", None)
-    cached = _IDENTITIES.get(id(url)) if url is not None else None
-    if cached is not None and cached[0] is url and cached[1] is type(client):
-        return cached[2]
     provider = GenAiProviderNameValues.OPENAI.value
     if client is not None and "Azure" in type(client).__name__:
         provider = GenAiProviderNameValues.AZURE_AI_OPENAI.value
-    identity = (provider, *client_endpoint(client))
-    if url is not None:
-        if len(_IDENTITIES) >= 256:  # bounded: clients are few; a churn of them is not
-            _IDENTITIES.clear()
-        _IDENTITIES[id(url)] = (url, type(client), identity)
-    return identity
+    return provider, *client_endpoint(client)
 
 
 def output_schema(response_format: Any) -> Any:
