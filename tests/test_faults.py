@@ -22,7 +22,8 @@ def _boom(*args: Any, **kwargs: Any) -> Any:
     [
         (ChatAdapter, "request"),
         (ChatAdapter, "response"),
-        (ChatStreamAccumulator, "add"),
+        (ChatStreamAccumulator, "_add_one"),  # a chunk read on its own
+        (ChatStreamAccumulator, "fold"),  # a batch of kept chunks
         (ChatStreamAccumulator, "response"),
     ],
 )
