@@ -57,25 +57,6 @@ _OPENINFERENCE_LLM = frozenset({"LLM", "EMBEDDING"})
 SUPPRESS_LLM_KEY = "suppress_language_model_instrumentation"
 
 
-def _foreign_span_is_current() -> bool:
-    if context.get_value(SUPPRESS_LLM_KEY):
-        return True
-    span: Any = trace.get_current_span()
-    if not span.is_recording():
-        return False
-    scope = getattr(span, "instrumentation_scope", None)
-    if scope is not None and scope.name == SCOPE_NAME:
-        return False
-    attributes = getattr(span, "attributes", None)
-    if not attributes:
-        return False
-    if attributes.get("gen_ai.operation.name") in _MODEL_OPERATIONS:
-        return True
-    if "llm.request.type" in attributes:
-        return True
-    return attributes.get(_OPENINFERENCE_KIND) in _OPENINFERENCE_LLM
-
-
 _BENEATH: dict[str, bool] = {}
 
 
@@ -104,9 +85,8 @@ _PLAIN = frozenset({types.FunctionType, types.MethodType, types.BuiltinFunctionT
 
 def _foreign_wrapper_beneath(wrapped: Any) -> bool:
     # wrapt hands the next layer in as ``wrapped``: a bound wrapper when someone else wrapped the
-    # method before us. Plain functions and methods have no ``_self_wrapper``.
-    if type(wrapped) in _PLAIN:  # the usual case; and a failed getattr on them is dear
-        return False
+    # method before us. Plain functions and methods have no ``_self_wrapper`` (the caller asks
+    # only about others: the usual case, and a failed getattr on them is dear).
     wrapper = getattr(wrapped, "_self_wrapper", None)
     if wrapper is None:
         return False
@@ -114,10 +94,30 @@ def _foreign_wrapper_beneath(wrapped: Any) -> bool:
 
 
 def traced_elsewhere(wrapped: Any, instance: Any) -> bool:
-    """Whether another GenAI instrumentation already gives this call its span."""
-    if _foreign_wrapper_beneath(wrapped):
+    """Whether another GenAI instrumentation already gives this call its span: a foreign
+    wrapper beneath ours (on the method or the client's ``request``), or a foreign model-call
+    span current."""
+    if type(wrapped) not in _PLAIN and _foreign_wrapper_beneath(wrapped):
         return True
     client = getattr(instance, "_client", None)  # Stainless SDKs: resource -> client
-    if client is not None and _foreign_wrapper_beneath(getattr(type(client), "request", None)):
+    if client is not None:
+        request = getattr(type(client), "request", None)
+        if type(request) not in _PLAIN and _foreign_wrapper_beneath(request):
+            return True
+    # A foreign model-call span current (or OpenLLMetry's "already traced" key set).
+    if context.get_value(SUPPRESS_LLM_KEY):
         return True
-    return _foreign_span_is_current()
+    span: Any = trace.get_current_span()
+    if not span.is_recording():
+        return False
+    scope = getattr(span, "instrumentation_scope", None)
+    if scope is not None and scope.name == SCOPE_NAME:
+        return False
+    attributes = getattr(span, "attributes", None)
+    if not attributes:
+        return False
+    if attributes.get("gen_ai.operation.name") in _MODEL_OPERATIONS:
+        return True
+    if "llm.request.type" in attributes:
+        return True
+    return attributes.get(_OPENINFERENCE_KIND) in _OPENINFERENCE_LLM

@@ -9,6 +9,7 @@ the span (``SPAN_ONLY``), as the ``gen_ai.client.inference.operation.details`` l
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import logging
@@ -89,6 +90,10 @@ class ContentMode(enum.Enum):
             return cls.NO_CONTENT
 
 
+_ON_SPAN = (ContentMode.SPAN_ONLY, ContentMode.SPAN_AND_EVENT)
+_IN_EVENT = (ContentMode.EVENT_ONLY, ContentMode.SPAN_AND_EVENT)
+
+
 @dataclass(frozen=True, slots=True)
 class ContentPolicy:
     """The content rules one instrumentation applies to every call."""
@@ -97,18 +102,19 @@ class ContentPolicy:
     max_length: int = DEFAULT_MAX_LENGTH
     """Characters kept per text value; 0 keeps everything."""
     redactor: Redactor | None = None
+    # Read on every call: worked out once from the mode (plain reads, not properties).
+    on_span: bool = dataclasses.field(init=False, repr=False, compare=False)
+    """Whether content goes on the span."""
+    in_event: bool = dataclasses.field(init=False, repr=False, compare=False)
+    """Whether content goes in the operation-details event."""
+    enabled: bool = dataclasses.field(init=False, repr=False, compare=False)
+    """Whether any content is recorded."""
 
-    @property
-    def on_span(self) -> bool:
-        return self.mode in (ContentMode.SPAN_ONLY, ContentMode.SPAN_AND_EVENT)
-
-    @property
-    def in_event(self) -> bool:
-        return self.mode in (ContentMode.EVENT_ONLY, ContentMode.SPAN_AND_EVENT)
-
-    @property
-    def enabled(self) -> bool:
-        return self.mode is not ContentMode.NO_CONTENT
+    def __post_init__(self) -> None:
+        mode = self.mode
+        object.__setattr__(self, "on_span", mode in _ON_SPAN)
+        object.__setattr__(self, "in_event", mode in _IN_EVENT)
+        object.__setattr__(self, "enabled", mode is not ContentMode.NO_CONTENT)
 
     def clean_text(self, text: str) -> str:
         """Redact, then truncate one text value."""

@@ -7,7 +7,8 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable
-from operator import attrgetter, sub
+from itertools import compress
+from operator import attrgetter, is_, sub
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -56,6 +57,7 @@ _USAGE_KEYS = (
     ga.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
     ga.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
 )
+_INTS = (int,) * len(_USAGE_KEYS)
 
 
 def _is_count(value: object) -> bool:
@@ -78,24 +80,28 @@ def error_type_of(exc: BaseException) -> str:
 class Invocation:
     """Starts the span when created; :meth:`finish` or :meth:`fail` ends it exactly once."""
 
-    __slots__ = (
-        "_attempts",
-        "_classify",
-        "_done",
-        "_ends",
-        "_first_chunk",
-        "_gaps",
-        "_headers",
-        "_input_attrs",
-        "_last_chunk",
-        "_metric_attrs",
-        "_observer",
-        "_start",
-        "_telemetry",
-        "content",
-        "request",
-        "span",
-    )
+    # State most calls never change is a class-level default, set on the instance only when it
+    # changes (no __slots__: a store per field on every call was a tenth of __init__).
+    _observer: CallObserver | None = None
+    """Wants the finished call (online evaluation)."""
+    _classify: Callable[[BaseException], str | None] | None = None
+    """The adapter's error_type: SDK-specific error.type values."""
+    _attempts: list[Attempt] | None = None
+    """The HTTP attempts seen (retries)."""
+    _headers: Any = None
+    """The last attempt's response headers (rate limits)."""
+    observed = False
+    """Whether the finished call goes to an observer (so its content is needed in memory,
+    whatever the content policy records)."""
+    done = False
+    """Whether the invocation has been ended (or is being ended)."""
+    _first_chunk: float | None = None
+    _last_chunk = 0.0
+    _gaps: array[float] | None = None
+    _input_attrs: dict[str, AttributeValue] | None = None
+    content: ContentPolicy
+    request: LLMRequest
+    span: trace.Span
 
     def __init__(
         self,
@@ -107,27 +113,24 @@ class Invocation:
         observer: CallObserver | None = None,
         started: tuple[float, int] | None = None,
         parent: otel_context.Context | None = None,
+        content: ContentPolicy | None = None,
     ) -> None:
         """``started`` (perf_counter seconds, epoch ns) is when the call really started, for
         one recorded after the fact (a framework's model call nobody else recorded); default
-        now. ``parent`` is the span's parent context; default the current one."""
+        now. ``parent`` is the span's parent context; default the current one. ``content``:
+        the content rules, when the caller has already read ``telemetry.content``."""
         self._telemetry = telemetry
         # The content rules for this call, read once when it starts (a property that consults
         # the configured default: five reads per call before).
-        self.content: ContentPolicy = telemetry.content
-        self._observer = observer  # wants the finished call (online evaluation)
-        self._classify = classify  # the adapter's error_type: SDK-specific error.type values
-        # The HTTP attempts seen (retries), the last one's response headers (rate limits).
-        self._attempts: list[Attempt] | None = None
-        self._headers: Any = None
+        self.content = telemetry.content if content is None else content
+        if observer is not None:
+            self._observer = observer
+            self.observed = True
+        if classify is not None:
+            self._classify = classify
         self.request = request
         # next() on a count is atomic under the GIL: only the first caller of _end gets 0.
         self._ends = itertools.count()
-        self._done = False
-        self._first_chunk: float | None = None
-        self._last_chunk = 0.0
-        self._gaps: array[float] | None = None
-        self._input_attrs: dict[str, AttributeValue] | None = None
         metric_attrs: dict[str, AttributeValue] = {
             ga.GEN_AI_OPERATION_NAME: request.operation,
             ga.GEN_AI_PROVIDER_NAME: request.provider,
@@ -165,17 +168,6 @@ class Invocation:
                 self.span.set_attributes(self._input_content())
             except Exception as exc:
                 report_internal_error("input content", exc)
-
-    @property
-    def observed(self) -> bool:
-        """Whether the finished call goes to an observer (so its content is needed in memory,
-        whatever the content policy records)."""
-        return self._observer is not None
-
-    @property
-    def done(self) -> bool:
-        """Whether the invocation has been ended (or is being ended)."""
-        return self._done
 
     def attach(self) -> object:
         """Make the span current (so HTTP client spans nest under it); returns the token.
@@ -222,7 +214,7 @@ class Invocation:
     ) -> None:
         """One HTTP attempt of this call ended (the client library may make several: retries);
         ``headers`` are its response's, kept for the rate-limit headroom."""
-        if self._done:
+        if self.done:
             return
         attempts = self._attempts
         if attempts is None:
@@ -274,53 +266,42 @@ class Invocation:
     ) -> None:
         if next(self._ends):
             return
-        self._done = True
+        self.done = True
         if ended_at is None:
             duration, end_time = time.perf_counter() - self._start, None
         else:
             duration, end_time = ended_at[0] - self._start, ended_at[1]
         span = self.span
         try:
-            self._record(span, duration, response, exc, error_type)
+            attrs = self._metric_attrs
+            if response is not None and isinstance(response.response_model, str):
+                attrs = {**attrs, ga.GEN_AI_RESPONSE_MODEL: response.response_model}
+            if error_type is not None:
+                attrs = {**attrs, error_attributes.ERROR_TYPE: error_type}
+            try:  # a broken price table costs the cost, never the call's other telemetry
+                cost = self._cost(response)
+            except Exception as internal:
+                report_internal_error("cost", internal)
+                cost = None
+            ttfc = None if self._first_chunk is None else self._first_chunk - self._start
+            if span.is_recording():
+                self._record_span(span, response, exc, error_type, cost, ttfc)
+            self._record_metrics(attrs, duration, response, cost, ttfc)
+            if response is not None and isinstance(response.response_id, str):
+                remember(
+                    response.response_id,
+                    RecentCall(span.get_span_context(), self.request.provider, self.request.model),
+                )
+            if self.content.in_event:
+                self._emit_details_event(span, response, error_type)
+            if self._observer is not None:
+                self._observer.completed(
+                    CompletedCall(self.request, response, error_type, span.get_span_context())
+                )
         except Exception as internal:
             report_internal_error("finish invocation", internal)
         finally:
             end_span(span, end_time)
-
-    def _record(
-        self,
-        span: trace.Span,
-        duration: float,
-        response: LLMResponse | None,
-        exc: BaseException | None,
-        error_type: str | None,
-    ) -> None:
-        attrs = self._metric_attrs
-        if response is not None and isinstance(response.response_model, str):
-            attrs = {**attrs, ga.GEN_AI_RESPONSE_MODEL: response.response_model}
-        if error_type is not None:
-            attrs = {**attrs, error_attributes.ERROR_TYPE: error_type}
-
-        try:  # a broken price table costs the cost, never the call's other telemetry
-            cost = self._cost(response)
-        except Exception as internal:
-            report_internal_error("cost", internal)
-            cost = None
-        ttfc = None if self._first_chunk is None else self._first_chunk - self._start
-        if span.is_recording():
-            self._record_span(span, response, exc, error_type, cost, ttfc)
-        self._record_metrics(attrs, duration, response, cost, ttfc)
-        if response is not None and isinstance(response.response_id, str):
-            remember(
-                response.response_id,
-                RecentCall(span.get_span_context(), self.request.provider, self.request.model),
-            )
-        if self.content.in_event:
-            self._emit_details_event(span, response, error_type)
-        if self._observer is not None:
-            self._observer.completed(
-                CompletedCall(self.request, response, error_type, span.get_span_context())
-            )
 
     def _record_span(
         self,
@@ -442,10 +423,15 @@ class Invocation:
             out[ga.GEN_AI_RESPONSE_MODEL] = value
         if response.finish_reasons:
             out[ga.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
-        # Token counts: ints, never bools (read in one C call: most are None).
-        for value, key in zip(_usage_counts(response), _USAGE_KEYS, strict=True):
-            if type(value) is int or (value is not None and _is_count(value)):
-                out[key] = value
+        # Token counts: ints, never bools. Read and kept in C: the plain ints (most are None);
+        # anything else is looked at one by one (an int subclass is a count, a bool is not).
+        counts = _usage_counts(response)
+        plain = tuple(map(is_, map(type, counts), _INTS))
+        out.update(compress(zip(_USAGE_KEYS, counts, strict=True), plain))
+        if plain.count(True) + counts.count(None) < len(counts):
+            for value, key in zip(counts, _USAGE_KEYS, strict=True):
+                if type(value) is not int and value is not None and _is_count(value):
+                    out[key] = value
         if response.attributes:
             out.update(response.attributes)
         return out

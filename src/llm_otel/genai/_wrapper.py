@@ -59,8 +59,8 @@ def _start(
     framework = claim_framework_call() if _FRAMEWORK_CALLS.get() else None
     try:
         observer = call_observer()  # sampled for online evaluation: content needed in memory
-        capture = telemetry.content.enabled or observer is not None
-        request = adapter.request(instance, args, kwargs, capture)
+        content = telemetry.content
+        request = adapter.request(instance, args, kwargs, content.enabled or observer is not None)
         invocation = Invocation(
             telemetry,
             request,
@@ -70,6 +70,7 @@ def _start(
             ),
             classify=adapter.error_type,
             observer=observer,
+            content=content,
         )
     except Exception as exc:
         report_internal_error(f"{type(adapter).__name__}.request", exc)

@@ -83,8 +83,7 @@ class StainlessAdapter(BaseAdapter):
     """An adapter for a Stainless SDK's operation (openai, anthropic, groq): its raw responses
     whose body the app reads later are deferred calls (see :func:`patch_raw_responses`)."""
 
-    def body_unread(self, result: Any) -> bool:
-        return body_unread(result)
+    body_unread = staticmethod(body_unread)
 
 
 def patch_raw_responses(patches: Patches, package: str) -> None:
