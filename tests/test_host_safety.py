@@ -306,12 +306,46 @@ def test_the_recent_call_table_is_bounded_in_bytes() -> None:
     _recent.forget_all()
     try:
         for i in range(30_000):
-            call = _recent.RecentCall(INVALID_SPAN_CONTEXT, "openai", "m")
-            _recent.remember(f"{i:08d}" + "y" * (_recent.MAX_ID_LENGTH - 8), call)
+            key = f"{i:08d}" + "y" * (_recent.MAX_ID_LENGTH - 8)
+            _recent.remember(key, INVALID_SPAN_CONTEXT, "openai", "m")
         assert _recent.size_bytes() <= _recent.MAX_BYTES
         assert len(_recent._calls) <= _recent.CAPACITY
         assert _recent.lookup(f"{29_999:08d}" + "y" * (_recent.MAX_ID_LENGTH - 8)) is not None
         assert _recent.lookup(f"{0:08d}" + "y" * (_recent.MAX_ID_LENGTH - 8)) is None
+    finally:
+        _recent.forget_all()
+
+
+def test_the_recent_call_tables_accounting_covers_what_its_entries_really_take() -> None:
+    """``size_bytes()`` is what MAX_BYTES bounds: it must not be less than the memory the
+    entries really take (span contexts as the SDK makes them, ids as servers send them)."""
+    import random
+    import tracemalloc
+
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    from llm_otel.genai import _recent
+
+    _recent.forget_all()
+    rng = random.Random(0)
+    contexts = [
+        SpanContext(rng.getrandbits(128), rng.getrandbits(64), False, TraceFlags(1))
+        for _ in range(5_000)
+    ]
+    ids = [f"chatcmpl-{rng.getrandbits(128):032x}" for _ in range(5_000)]
+    models = [f"gpt-4o-mini-{i % 7}" for i in range(5_000)]
+    try:
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for response_id, context, model in zip(ids, contexts, models, strict=True):
+            _recent.remember(response_id, context, "openai", model)
+        taken = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        # The ids, contexts and models are the callers' (made above), yet they are counted:
+        # the table may be their last holder.
+        taken += sum(sys.getsizeof(i) for i in ids) + sum(sys.getsizeof(c) for c in contexts)
+        accounted = _recent.size_bytes()
+        assert taken <= accounted <= 2 * taken, (taken, accounted)
     finally:
         _recent.forget_all()
 

@@ -26,7 +26,7 @@ from llm_otel.genai._coexist import SUPPRESS_LLM_KEY
 from llm_otel.genai._content import ContentPolicy
 from llm_otel.genai._failure import end_span, record_failure, start_span
 from llm_otel.genai._observe import CallObserver, CompletedCall
-from llm_otel.genai._recent import MAX_ID_LENGTH, RecentCall, remember
+from llm_otel.genai._recent import MAX_ID_LENGTH, remember
 from llm_otel.genai._scope import scope_attributes
 from llm_otel.genai._telemetry import GenAITelemetry
 from llm_otel.genai._types import LLMRequest, LLMResponse
@@ -288,9 +288,9 @@ class Invocation:
                 self._record_span(span, response, exc, error_type, cost, ttfc)
             self._record_metrics(attrs, duration, response, cost, ttfc)
             if response is not None and isinstance(response.response_id, str):
+                request = self.request
                 remember(
-                    response.response_id,
-                    RecentCall(span.get_span_context(), self.request.provider, self.request.model),
+                    response.response_id, span.get_span_context(), request.provider, request.model
                 )
             if self.content.in_event:
                 self._emit_details_event(span, response, error_type)

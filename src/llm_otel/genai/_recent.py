@@ -30,14 +30,13 @@ MAX_ID_LENGTH = 256
 """Longest response id kept here or exported as ``gen_ai.response.id`` (longer ones are cut)."""
 MAX_BYTES = 4 * 1024 * 1024
 
-# What an entry costs beyond its key and model name: the RecentCall, its SpanContext, the
-# (call, size) pair, the OrderedDict node.
+# What an entry costs beyond its key and model name: its tuple, the SpanContext, the
+# OrderedDict node.
 _ENTRY_OVERHEAD = 400
 
 
 class RecentCall(NamedTuple):
-    """What a later ``record_evaluation(response_id)`` needs of the call (a tuple: made on every
-    call, and a frozen dataclass costs three ``object.__setattr__`` calls to make)."""
+    """What a later ``record_evaluation(response_id)`` needs of the call."""
 
     span_context: SpanContext
     provider: str
@@ -45,23 +44,23 @@ class RecentCall(NamedTuple):
 
 
 _lock = threading.Lock()
-# response id -> (the call, its accounted size in bytes)
-_calls: OrderedDict[str, tuple[RecentCall, int]] = OrderedDict()
+# response id -> (span context, provider, model, the entry's accounted size in bytes): a plain
+# tuple, made on every call (a RecentCall is made only for the lookups that find one).
+_calls: OrderedDict[str, tuple[SpanContext, str, str | None, int]] = OrderedDict()
 _bytes = 0
 
 
-def remember(response_id: str, call: RecentCall) -> None:
+def remember(response_id: str, span_context: SpanContext, provider: str, model: str | None) -> None:
     """O(1): an id seen again moves to the newest end; the oldest go when the table is full."""
     global _bytes
     if len(response_id) > MAX_ID_LENGTH:
         return
-    model = call[2]
     cost = getsizeof(response_id) + _ENTRY_OVERHEAD + (getsizeof(model) if model else 0)
     with _lock:
         previous = _calls.pop(response_id, None)
         if previous is not None:
-            _bytes -= previous[1]
-        _calls[response_id] = (call, cost)
+            _bytes -= previous[3]
+        _calls[response_id] = (span_context, provider, model, cost)
         _bytes += cost
         if _bytes > MAX_BYTES or len(_calls) > CAPACITY:
             _evict()
@@ -71,14 +70,13 @@ def _evict() -> None:
     """Drop the oldest entries until the table is within both bounds (the lock is held)."""
     global _bytes
     while len(_calls) > CAPACITY or _bytes > MAX_BYTES:
-        _, (_, cost) = _calls.popitem(last=False)
-        _bytes -= cost
+        _bytes -= _calls.popitem(last=False)[1][3]
 
 
 def lookup(response_id: str) -> RecentCall | None:
     with _lock:
         entry = _calls.get(response_id)
-    return entry[0] if entry is not None else None
+    return RecentCall(*entry[:3]) if entry is not None else None
 
 
 def size_bytes() -> int:
