@@ -249,7 +249,7 @@ def test_uninstrument_restores_aiohttp() -> None:
     from tests.conftest import make_telemetry
 
     original = aiohttp.ClientSession.__dict__["_request"]
-    telemetry = make_telemetry(ContentPolicy(ContentMode.NO_CONTENT))
+    telemetry = make_telemetry(ContentPolicy(ContentMode.NO_CONTENT), instrument_openai=False)
     GoogleGenAIInstrumentor().instrument(**telemetry.providers)
     assert aiohttp.ClientSession.__dict__["_request"] is not original
     GoogleGenAIInstrumentor().uninstrument()
