@@ -22,8 +22,7 @@ def _boom(*args: Any, **kwargs: Any) -> Any:
     [
         (ChatAdapter, "request"),
         (ChatAdapter, "response"),
-        (ChatStreamAccumulator, "_add_one"),  # a chunk read on its own
-        (ChatStreamAccumulator, "fold"),  # a batch of kept chunks
+        (ChatStreamAccumulator, "add"),
         (ChatStreamAccumulator, "response"),
     ],
 )

@@ -55,24 +55,6 @@ class StreamAccumulator(Protocol):
     def response(self) -> LLMResponse: ...
 
 
-KEEP_AT_MOST = 16
-"""Items an accumulator with a ``kept`` list holds before they are folded.
-
-An accumulator may have an attribute ``kept``, a list, and a method ``fold()``: the proxy then
-appends each item to the list (in C, no call into the accumulator per item) and calls ``fold()``
-once it holds this many; the accumulator folds what is kept before it answers ``response()``
-or ``complete()``. The items are the ones the app is handed; holding a few more of them for a
-while (16 OpenAI chat chunks are ~40 KB) is what batching them costs."""
-
-
-_Hot = tuple[
-    Callable[[], Any],
-    Callable[[float], None],
-    Callable[[Any], None],
-    list[Any],
-    Callable[[], None] | None,
-]
-
 INCOMPLETE_STREAM = "incomplete_stream"
 """``error.type`` of a stream that ran out before the provider said it was complete (the
 server closed the connection early): the accumulator's ``complete()`` answered False."""
@@ -164,11 +146,12 @@ class _StreamProxyBase(_Proxy):
         # When each chunk arrived (perf_counter seconds), handed to the call when it ends: an
         # append per chunk instead of a call into the invocation. 8 bytes a chunk.
         self._self_times = _times if _times is not None else array("d")
-        # (next item, note its time, fold it into the response or keep it, the kept items,
-        # fold them), set at the first pull: the per-chunk work, read with one attribute lookup
-        # and run without a frame of ours besides the accumulator's (none when it keeps items
-        # to fold them in batches, see KEEP_AT_MOST). None before the first pull.
-        self._self_hot: _Hot | None = None
+        # (next item, note its time, fold it into the response), set at the first pull: the
+        # per-chunk work, read with one attribute lookup and run without a frame of ours
+        # besides the accumulator's. None before the first pull.
+        self._self_hot: (
+            tuple[Callable[[], Any], Callable[[float], None], Callable[[Any], None]] | None
+        ) = None
         self._self_response: Any = None
         # Copies share the call; it is abandoned when the last of them is collected.
         self._self_owners = _owners if _owners is not None else [0]
@@ -191,14 +174,7 @@ class _StreamProxyBase(_Proxy):
         except BaseException as exc:
             self._self_finalize(exc)
             raise
-        accumulator = self._self_accumulator
-        kept = getattr(accumulator, "kept", None)
-        if type(kept) is list:
-            fold = accumulator.fold  # type: ignore[attr-defined]
-            self._self_hot = (pull, self._self_times.append, kept.append, kept, fold)
-        else:
-            # (a list nothing appends to: the check on every item stays one length test)
-            self._self_hot = (pull, self._self_times.append, accumulator.add, [], None)
+        self._self_hot = (pull, self._self_times.append, self._self_accumulator.add)
 
     @property
     def response(self) -> Any:
@@ -287,7 +263,7 @@ class SyncStreamProxy(_StreamProxyBase):
         hot = self._self_hot
         if hot is None:
             return self._self_first_next()
-        pull, stamp, add, kept, fold = hot
+        pull, stamp, add = hot
         try:
             item = pull()
         except StopIteration:
@@ -299,8 +275,6 @@ class SyncStreamProxy(_StreamProxyBase):
         try:
             stamp(time.perf_counter())
             add(item)
-            if len(kept) >= KEEP_AT_MOST:
-                fold()  # type: ignore[misc]  # (set with kept)
         except Exception as internal:
             report_internal_error("stream chunk", internal)
         return item
@@ -378,7 +352,7 @@ class AsyncStreamProxy(_StreamProxyBase):
         hot = self._self_hot
         if hot is None:
             return await self._self_first_anext()
-        pull, stamp, add, kept, fold = hot
+        pull, stamp, add = hot
         try:
             item = await pull()
         except StopAsyncIteration:
@@ -390,8 +364,6 @@ class AsyncStreamProxy(_StreamProxyBase):
         try:
             stamp(time.perf_counter())
             add(item)
-            if len(kept) >= KEEP_AT_MOST:
-                fold()  # type: ignore[misc]  # (set with kept)
         except Exception as internal:
             report_internal_error("stream chunk", internal)
         return item

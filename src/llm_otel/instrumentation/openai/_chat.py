@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from functools import partial
-from itertools import chain
-from operator import attrgetter, is_not
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 from opentelemetry.util.types import AttributeValue
 
-from llm_otel._guard import report_internal_error
 from llm_otel.genai import (
     LLMRequest,
     LLMResponse,
@@ -249,21 +245,6 @@ def _choice_message(choice: Any) -> Message:
     }
 
 
-# What a batch of chunks is read with (ChatStreamAccumulator.fold).
-_CHOICES = attrgetter("choices")
-_USAGE = attrgetter("usage")
-_INDEX = attrgetter("index")
-_FINISH_REASON = attrgetter("finish_reason")
-_DELTA = attrgetter("delta")
-_CONTENT = attrgetter("content")
-_ROLE = attrgetter("role")
-_REFUSAL = attrgetter("refusal")
-_TOOL_CALLS = attrgetter("tool_calls")
-_not_none = partial(is_not, None)
-_LIST, _INT, _STR = {list}, {int}, {str}
-_Batch = tuple[set[int], list[Any], list[Any], Sequence[str], Sequence[Any]]
-
-
 class _ChoiceState:
     __slots__ = ("finish_reason", "role", "text", "tool_calls")
 
@@ -275,128 +256,20 @@ class _ChoiceState:
 
 
 class ChatStreamAccumulator:
-    """Folds ``ChatCompletionChunk`` s: ids, usage, finish reasons; text and tool calls if kept.
+    """Folds ``ChatCompletionChunk`` s: ids, usage, finish reasons; text and tool calls if kept."""
 
-    Chunks are folded in batches (:attr:`kept`, see ``StreamAccumulator`` in
-    ``llm_otel.genai._streams``): the stream proxy appends each chunk to the list, in C, and the
-    batch is read with ``map``/``filter`` over ``attrgetter`` s instead of a Python pass per
-    chunk. A batch that reads otherwise than the common case (dict chunks, tool-call or refusal
-    deltas, several choices with content kept, values of unexpected types) is folded chunk by
-    chunk, by :meth:`add`, with the same result."""
-
-    __slots__ = ("_capture", "_choices", "_response", "error_type", "kept")
-
-    _folds = True
-    """Whether this class folds batches: a subclass that reads chunks its own way (overrides
-    :meth:`add` or :meth:`_add_delta`) is folded chunk by chunk."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._folds = (
-            cls.add is ChatStreamAccumulator.add
-            and cls._add_delta is ChatStreamAccumulator._add_delta
-        )
+    __slots__ = ("_capture", "_choices", "_response", "error_type")
 
     def __init__(self, capture: bool) -> None:
         self._capture = capture
         self._choices: dict[int, _ChoiceState] = {}
         self._response = LLMResponse()
         self.error_type: str | None = None
-        self.kept: list[Any] | None = [] if self._folds else None
-
-    def fold(self) -> None:
-        """Fold the kept chunks, in order, and empty the list."""
-        kept = self.kept
-        if not kept:
-            return
-        try:
-            response = self._response
-            start = 0
-            # The first chunk(s), until one carries the id: ids and service attributes.
-            while not response.response_id and start < len(kept):
-                self._add_guarded(kept[start])
-                start += 1
-            batch = kept[start:] if start else kept
-            if not batch:
-                return
-            try:
-                read = self._read_batch(batch)
-            except Exception:  # an unexpected shape: read chunk by chunk below
-                read = None
-            if read is None:
-                for chunk in batch:
-                    self._add_guarded(chunk)
-            else:
-                self._fold_read(*read)
-        finally:
-            kept.clear()
-
-    def _read_batch(self, batch: list[Any]) -> _Batch | None:
-        """The common case, read in C without changing anything; None for any other."""
-        choice_lists = list(map(_CHOICES, batch))
-        if set(map(type, choice_lists)) != _LIST:
-            return None
-        choices = list(chain.from_iterable(choice_lists))
-        indexes = set(map(_INDEX, choices))
-        if indexes and set(map(type, indexes)) != _INT:
-            return None
-        usages = list(filter(_not_none, map(_USAGE, batch)))
-        finished = list(filter(_FINISH_REASON, choices))
-        if not self._capture:
-            return indexes, usages, finished, (), ()
-        if len(indexes) > 1:
-            return None
-        deltas = list(map(_DELTA, choices))
-        if any(map(_REFUSAL, deltas)) or any(map(_TOOL_CALLS, deltas)):
-            return None
-        texts = list(filter(None, map(_CONTENT, deltas)))
-        if texts and set(map(type, texts)) != _STR:
-            return None
-        return indexes, usages, finished, texts, list(filter(None, map(_ROLE, deltas)))
-
-    def _fold_read(
-        self,
-        indexes: set[int],
-        usages: list[Any],
-        finished: list[Any],
-        texts: Sequence[str],
-        roles: Sequence[Any],
-    ) -> None:
-        states = self._choices
-        for index in indexes:
-            if index not in states:
-                states[index] = _ChoiceState()
-        response = self._response
-        for usage in usages:
-            usage_into(response, usage)
-        for choice in finished:
-            reason = choice.finish_reason
-            if isinstance(reason, str):
-                states[choice.index].finish_reason = reason
-        if texts or roles:  # content kept: one choice
-            state = states[next(iter(indexes))]
-            state.text.extend(texts)
-            for role in reversed(roles):
-                if isinstance(role, str):
-                    state.role = role
-                    break
-
-    def _add_guarded(self, chunk: Any) -> None:
-        try:
-            self._add_one(chunk)
-        except Exception as internal:
-            report_internal_error("stream chunk", internal)
 
     def add(self, chunk: Any) -> None:
-        """Fold one chunk (after any kept ones)."""
-        if self.kept:
-            self.fold()
-        self._add_one(chunk)
-
-    def _add_one(self, chunk: Any) -> None:
-        # SDK objects are read with plain getattr; the generic field() helper is for the rare
-        # dict-shaped chunk (which has no attribute "choices": checked only then, as
-        # isinstance against dict costs a getattr here).
+        # Hot path (once per streamed chunk): SDK objects are read with plain getattr; the
+        # generic field() helper is for the rare dict-shaped chunk (which has no attribute
+        # "choices": checked only then, as isinstance against dict costs a getattr here).
         choices = getattr(chunk, "choices", None)
         if choices is None and isinstance(chunk, dict):
             self._add_mapping(chunk)
@@ -490,14 +363,10 @@ class ChatStreamAccumulator:
 
     def complete(self) -> bool:
         """Whether every choice got its finish reason (a cut stream has none)."""
-        if self.kept:
-            self.fold()
         states = self._choices.values()
         return bool(states) and all(s.finish_reason for s in states)
 
     def response(self) -> LLMResponse:
-        if self.kept:
-            self.fold()
         response = self._response
         states = [self._choices[i] for i in sorted(self._choices)]
         reasons = [s.finish_reason for s in states if s.finish_reason]
