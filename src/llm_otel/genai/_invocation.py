@@ -7,8 +7,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable
-from itertools import compress
-from operator import attrgetter, is_, sub
+from operator import attrgetter, sub
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -57,7 +56,6 @@ _USAGE_KEYS = (
     ga.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
     ga.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
 )
-_INTS = (int,) * len(_USAGE_KEYS)
 
 
 def _is_count(value: object) -> bool:
@@ -423,15 +421,10 @@ class Invocation:
             out[ga.GEN_AI_RESPONSE_MODEL] = value
         if response.finish_reasons:
             out[ga.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
-        # Token counts: ints, never bools. Read and kept in C: the plain ints (most are None);
-        # anything else is looked at one by one (an int subclass is a count, a bool is not).
-        counts = _usage_counts(response)
-        plain = tuple(map(is_, map(type, counts), _INTS))
-        out.update(compress(zip(_USAGE_KEYS, counts, strict=True), plain))
-        if plain.count(True) + counts.count(None) < len(counts):
-            for value, key in zip(counts, _USAGE_KEYS, strict=True):
-                if type(value) is not int and value is not None and _is_count(value):
-                    out[key] = value
+        # Token counts: ints, never bools (read in one C call: most are None).
+        for value, key in zip(_usage_counts(response), _USAGE_KEYS, strict=True):
+            if type(value) is int or (value is not None and _is_count(value)):
+                out[key] = value
         if response.attributes:
             out.update(response.attributes)
         return out
