@@ -147,3 +147,77 @@ def test_chat_input_messages_fast_path_reads_what_the_field_helpers_read(seed: i
                   rng.sample(("role", "content", "name"), rng.randint(0, 3))}  # fmt: skip
         messages.append(_shape(rng, fields, ChatCompletionMessage))
     assert input_messages(messages) == _messages_by_fields(messages), messages
+
+
+def _chunk(rng: random.Random, first: bool, last: bool, odd: float) -> Any:
+    """One streamed chunk: mostly the SDK's own, with the odd shapes servers and doubles send
+    (as often as ``odd`` says: 0 never, 1 at the rates below)."""
+    from openai.types import CompletionUsage
+    from openai.types.chat import ChatCompletionChunk
+    from openai.types.chat.chat_completion_chunk import (
+        Choice,
+        ChoiceDelta,
+        ChoiceDeltaToolCall,
+        ChoiceDeltaToolCallFunction,
+    )
+
+    def sdk_mostly(fields: dict[str, Any], model: type) -> Any:
+        if rng.random() < 1 - 0.15 * odd:
+            return model.model_construct(**fields)
+        return _shape(rng, fields, model)
+
+    text = rng.choice(["Hel", "lo", " world", "", None, None])
+    delta: dict[str, Any] = {"content": text if rng.random() < 1 - 0.05 * odd else _value(rng)}
+    if first or rng.random() < 0.05 * odd:
+        delta["role"] = rng.choice(["assistant", "assistant", _value(rng)])
+    if rng.random() < 0.05 * odd:
+        delta["refusal"] = rng.choice(["no", _value(rng)])
+    if rng.random() < 0.08 * odd:
+        function = sdk_mostly({"name": rng.choice(["f", None]), "arguments": '{"a": 1}'},
+                              ChoiceDeltaToolCallFunction)  # fmt: skip
+        delta["tool_calls"] = [sdk_mostly(
+            {"index": rng.choice([0, 1]), "id": "call_1", "function": function},
+            ChoiceDeltaToolCall,
+        )]  # fmt: skip
+    choices = []
+    for index in range(1 if rng.random() < 1 - 0.1 * odd else 2):
+        choice: dict[str, Any] = {
+            "index": index if rng.random() < 1 - 0.03 * odd else _value(rng),
+            "delta": sdk_mostly(delta, ChoiceDelta) if rng.random() < 1 - 0.02 * odd else None,
+        }
+        if last or rng.random() < 0.03 * odd:
+            choice["finish_reason"] = rng.choice(["stop", "length", "tool_calls", _value(rng)])
+        choices.append(sdk_mostly(choice, Choice))
+    fields: dict[str, Any] = {
+        "id": "chatcmpl-1" if not first or rng.random() < 0.9 else "",  # Azure: empty first id
+        "model": "gpt-4o-mini",
+        "choices": choices if rng.random() < 1 - 0.03 * odd else _value(rng),
+    }
+    if rng.random() < 0.3:
+        fields["system_fingerprint"] = rng.choice(["fp_1", _value(rng)])
+    if (last and rng.random() < 0.7) or rng.random() < 0.02 * odd:
+        usage = {"prompt_tokens": rng.choice([12, _value(rng)]), "completion_tokens": 5}
+        fields["usage"] = sdk_mostly(usage, CompletionUsage)
+        if rng.random() < 0.5:
+            fields["choices"] = []  # include_usage: a last chunk without choices
+    return sdk_mostly(fields, ChatCompletionChunk)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_chat_stream_chunks_read_as_attributes_fold_what_generic_reading_folds(seed: int) -> None:
+    """``ChatStreamAccumulator.add`` reads an SDK chunk's fields as plain attributes and hands
+    any other chunk to the generic reading (``_add_other``, getattr with defaults); whatever
+    the chunks, the result must be the generic reading's."""
+    from llm_otel.instrumentation.openai._chat import ChatStreamAccumulator
+
+    rng = random.Random(seed)
+    count = rng.choice([1, 2, 5, 20])
+    odd = rng.choice([0.0, 0.2, 1.0])
+    chunks = [_chunk(rng, i == 0, i == count - 1, odd) for i in range(count)]
+    for capture in (False, True):
+        fast, generic = ChatStreamAccumulator(capture), ChatStreamAccumulator(capture)
+        for chunk in chunks:
+            fast.add(chunk)
+            generic._add_other(chunk)
+        assert fast.complete() == generic.complete(), chunks
+        assert _recorded(fast.response()) == _recorded(generic.response()), chunks

@@ -267,19 +267,58 @@ class ChatStreamAccumulator:
         self.error_type: str | None = None
 
     def add(self, chunk: Any) -> None:
-        # Hot path (once per streamed chunk): SDK objects are read with plain getattr; the
-        # generic field() helper is for the rare dict-shaped chunk (which has no attribute
-        # "choices": checked only then, as isinstance against dict costs a getattr here).
+        # Hot path (once per streamed chunk): an SDK chunk's fields read as plain attributes
+        # (a specialized attribute read costs half a getattr() call); any other chunk (a dict,
+        # an object lacking a field) is read by _add_other, with defaults.
+        try:
+            choices = chunk.choices
+            usage = chunk.usage
+        except AttributeError:
+            self._add_other(chunk)
+            return
+        response = self._response
+        if not response.response_id:
+            self._add_ids(chunk)
+        if usage is not None:
+            usage_into(response, usage)
+        if not choices or (type(choices) is not list and not isinstance(choices, list)):
+            return
+        states = self._choices
+        for choice in choices:
+            try:
+                index = choice.index
+                reason = choice.finish_reason
+            except AttributeError:
+                index = getattr(choice, "index", 0)
+                reason = getattr(choice, "finish_reason", None)
+            if type(index) is not int:
+                index = as_index(index)
+            state = states.get(index)
+            if state is None:
+                state = states[index] = _ChoiceState()
+            if reason and isinstance(reason, str):
+                state.finish_reason = reason
+            if self._capture:
+                self._add_delta(state, getattr(choice, "delta", None))
+
+    def _add_ids(self, chunk: Any) -> None:
+        # Until a chunk carries one: Azure sends a first chunk with empty id/model (prompt
+        # filter results).
+        response = self._response
+        response.response_id = getattr(chunk, "id", None) or None
+        response.response_model = getattr(chunk, "model", None) or None
+        _service_attributes(response, reader(chunk, "id"))
+
+    def _add_other(self, chunk: Any) -> None:
+        """A chunk that is not an SDK object with ``choices`` and ``usage``: a dict, or an
+        object lacking a field (read as absent)."""
         choices = getattr(chunk, "choices", None)
         if choices is None and isinstance(chunk, dict):
             self._add_mapping(chunk)
             return
         response = self._response
         if not response.response_id:
-            # Azure sends a first chunk with empty id/model (prompt filter results).
-            response.response_id = getattr(chunk, "id", None) or None
-            response.response_model = getattr(chunk, "model", None) or None
-            _service_attributes(response, reader(chunk, "id"))
+            self._add_ids(chunk)
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             usage_into(response, usage)
@@ -287,9 +326,7 @@ class ChatStreamAccumulator:
             return
         states = self._choices
         for choice in choices:
-            index = getattr(choice, "index", 0)
-            if type(index) is not int:
-                index = as_index(index)
+            index = as_index(getattr(choice, "index", 0))
             state = states.get(index)
             if state is None:
                 state = states[index] = _ChoiceState()
@@ -332,10 +369,15 @@ class ChatStreamAccumulator:
                 get("role"), get("content"), get("refusal"), get("tool_calls")
             )  # fmt: skip
         else:
-            role = getattr(delta, "role", None)
-            content = getattr(delta, "content", None)
-            refusal = getattr(delta, "refusal", None)
-            calls = getattr(delta, "tool_calls", None)
+            try:  # an SDK delta: plain attribute reads
+                role, content, refusal, calls = (
+                    delta.role, delta.content, delta.refusal, delta.tool_calls
+                )  # fmt: skip
+            except AttributeError:
+                role = getattr(delta, "role", None)
+                content = getattr(delta, "content", None)
+                refusal = getattr(delta, "refusal", None)
+                calls = getattr(delta, "tool_calls", None)
         if content is not None and isinstance(content, str) and content:
             state.text.append(content)
         if refusal is not None and isinstance(refusal, str) and refusal:
