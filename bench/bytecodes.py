@@ -6,7 +6,10 @@ counts every bytecode executed in llm-otel's and OpenTelemetry's code (``f_trace
 and the table lists them per call, by function (``--lines``: by line). The counts are exact and
 repeat from run to run; they leave out work done in C (a dict built, an SDK's C accelerators),
 so they point at what to change, and icount.py measures whether it paid: in the 2026-12-04 work
-on issue 15, one bytecode fewer was worth 60 to 110 instructions.
+on issue 15, one bytecode fewer was worth 60 to 110 instructions when nothing took its place.
+Work moved into C helpers is not free: ``map()`` over an ``attrgetter`` costs ~100 ns an element
+where a specialized attribute read costs ~38 ns, so a rewrite that cut a stream's bytecodes by a
+fifth that way cost more instructions, not fewer (docs/performance.md). Measure before keeping.
 
     python bench/bytecodes.py llm_otel --scenario "chat sync"
     python bench/bytecodes.py llm_otel --scenario "stream sync" --content on --lines --top 40

@@ -245,6 +245,28 @@ def test_with_streaming_response_records_the_body_when_the_app_reads_it(
     assert span.attributes["gen_ai.response.id"] == "chatcmpl-test"
 
 
+def test_the_parse_hook_is_installed_by_the_first_deferred_call_only(
+    client: openai.OpenAI, telemetry: Telemetry
+) -> None:
+    """The SDK parses every response through ``APIResponse.parse``: llm-otel hooks it (to end
+    deferred calls) only once a call is deferred, and uninstrumenting takes the hook away."""
+    from openai._response import APIResponse
+
+    from llm_otel.instrumentation.openai import OpenAIInstrumentor
+
+    client.chat.completions.create(model="gpt-test", messages=USER)
+    assert not hasattr(APIResponse.__dict__["parse"], "__wrapped__"), "no deferred call yet"
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-test", messages=USER
+    ) as response:
+        assert hasattr(APIResponse.__dict__["parse"], "__wrapped__")
+        response.parse()
+    _, deferred = telemetry.spans()
+    assert deferred.attributes["gen_ai.usage.input_tokens"] == 12
+    OpenAIInstrumentor().uninstrument()
+    assert not hasattr(APIResponse.__dict__["parse"], "__wrapped__")
+
+
 def test_a_stream_through_with_streaming_response(
     client: openai.OpenAI, telemetry: Telemetry
 ) -> None:

@@ -5,6 +5,7 @@ application sees."""
 from __future__ import annotations
 
 import importlib
+import threading
 from typing import Any
 
 from llm_otel._guard import guarded, report_internal_error
@@ -43,16 +44,21 @@ def unwrap_response(result: Any) -> Any:
 
 def body_unread(result: Any) -> bool:
     """A raw response whose body the app is still to read: a raw stream
-    (``with_raw_response`` of ``stream=True``), or a ``with_streaming_response`` body."""
+    (``with_raw_response`` of ``stream=True``), or a ``with_streaming_response`` body. The call
+    is then deferred: the SDK's parse and close hooks are installed first (see
+    :func:`patch_raw_responses`)."""
     name = type(result).__name__
     if name == "LegacyAPIResponse":
-        return getattr(result, "_stream", False) is True
-    if name in ("APIResponse", "AsyncAPIResponse"):
-        if getattr(result, "_is_sse_stream", False) is True:
-            return True
-        http_response = getattr(result, "http_response", None)
-        return getattr(http_response, "is_closed", True) is False
-    return False
+        unread = getattr(result, "_stream", False) is True
+    elif name in ("APIResponse", "AsyncAPIResponse"):
+        unread = getattr(result, "_is_sse_stream", False) is True or (
+            getattr(getattr(result, "http_response", None), "is_closed", True) is False
+        )
+    else:
+        return False
+    if unread:
+        _install_hooks(type(result).__module__.partition(".")[0])
+    return unread
 
 
 # The SDKs parse every response through these (``create`` calls ``parse()``): with no
@@ -86,9 +92,32 @@ class StainlessAdapter(BaseAdapter):
     body_unread = staticmethod(body_unread)
 
 
+# package -> [the instrumentation's patches, whether the hooks are installed]
+_HOOKS: dict[str, list[Any]] = {}
+_hooks_lock = threading.Lock()
+
+
 def patch_raw_responses(patches: Patches, package: str) -> None:
     """Tell the core when the app parses or closes ``package``'s raw responses (a Stainless SDK:
-    ``openai``, ``anthropic``, ``groq``), so a deferred call ends then (``genai._deferred``)."""
+    ``openai``, ``anthropic``, ``groq``), so a deferred call ends then (``genai._deferred``).
+
+    The hooks go into ``patches`` when the first call of ``package`` is deferred
+    (:func:`body_unread`), not now: the SDKs parse every response through ``parse()``, and an
+    app that never reads a body later would pay for the hook on each call (~8k instructions)."""
+    with _hooks_lock:
+        _HOOKS[package] = [patches, False]
+
+
+def _install_hooks(package: str) -> None:
+    with _hooks_lock:
+        entry = _HOOKS.get(package)
+        if entry is None or entry[1] or not entry[0]:  # (empty patches: uninstrumented since)
+            return
+        entry[1] = True
+        _patch_raw_responses(entry[0], package)
+
+
+def _patch_raw_responses(patches: Patches, package: str) -> None:
 
     def sync_close(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         try:
