@@ -315,7 +315,7 @@ def test_the_transport_hook_sees_each_attempt_through_whatever_is_there(
     finally:
         unwatch_http("httpx")
         restored = httpx.Client.__dict__["send"]
-        httpx.Client.send = original
+        httpx.Client.send = original  # type: ignore[method-assign]
         client.close()
     assert restored is before
     assert attempts.seen == [("429", "7"), (None, "7")]
