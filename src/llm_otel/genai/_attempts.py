@@ -13,12 +13,10 @@ its async calls through aiohttp whenever it is installed) and botocore's
 
 from __future__ import annotations
 
-import functools
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from types import FunctionType
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import wrapt
@@ -110,70 +108,32 @@ def _status(response: Any) -> int | None:
     return getattr(response, "status", None) if status is None else status  # aiohttp
 
 
-def _attempt(invocation: Any, call: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    started = time.perf_counter()
-    try:
-        response = call(*args, **kwargs)
-    except BaseException as exc:
-        _observe(invocation, started, None, exc, None)
-        raise
-    _observe(invocation, started, _status(response), None, getattr(response, "headers", None))
-    return response
-
-
-async def _async_attempt(
-    invocation: Any, call: Callable[..., Awaitable[Any]], args: Any, kwargs: Any
-) -> Any:
-    started = time.perf_counter()
-    try:
-        response = await call(*args, **kwargs)
-    except BaseException as exc:
-        _observe(invocation, started, None, exc, None)
-        raise
-    _observe(invocation, started, _status(response), None, getattr(response, "headers", None))
-    return response
-
-
-def _hook(original: Callable[..., Any], asynchronous: bool) -> Callable[..., Any]:
-    """A transport's method (a plain function, ``self`` first) that tells the call in progress
-    about each HTTP attempt. A plain function, not a wrapt wrapper: it binds as any method does,
-    where a wrapt wrapper makes a bound wrapper object on every call (~1.6 µs with wrapt 2.5,
-    a fifth of what llm-otel added to a chat call)."""
-    if asynchronous:
-
-        @functools.wraps(original)
-        async def hook_async(*args: Any, **kwargs: Any) -> Any:
-            invocation = IN_CALL.get()
-            if invocation is None:
-                return await original(*args, **kwargs)
-            return await _async_attempt(invocation, original, args, kwargs)
-
-        return hook_async
-
-    @functools.wraps(original)
-    def hook(*args: Any, **kwargs: Any) -> Any:
-        invocation = IN_CALL.get()
-        if invocation is None:
-            return original(*args, **kwargs)
-        return _attempt(invocation, original, args, kwargs)
-
-    return hook
-
-
-# The same as wrapt wrappers, for a method that is not a plain function (someone else's
-# wrapper already there).
 def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     invocation = IN_CALL.get()
     if invocation is None:
         return wrapped(*args, **kwargs)
-    return _attempt(invocation, wrapped, args, kwargs)
+    started = time.perf_counter()
+    try:
+        response = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _observe(invocation, started, None, exc, None)
+        raise
+    _observe(invocation, started, _status(response), None, getattr(response, "headers", None))
+    return response
 
 
 async def _asend(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     invocation = IN_CALL.get()
     if invocation is None:
         return await wrapped(*args, **kwargs)
-    return await _async_attempt(invocation, wrapped, args, kwargs)
+    started = time.perf_counter()
+    try:
+        response = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _observe(invocation, started, None, exc, None)
+        raise
+    _observe(invocation, started, _status(response), None, getattr(response, "headers", None))
+    return response
 
 
 _TRANSPORTS: dict[str, tuple[tuple[str, str, str, Callable[..., Any]], ...]] = {
@@ -211,10 +171,7 @@ def watch_http(transport: str) -> None:
             original = owner.__dict__.get(method)
             if original is None:
                 continue
-            if type(original) is FunctionType:
-                setattr(owner, method, _hook(original, asynchronous=wrapper is _asend))
-            else:
-                wrapt.wrap_function_wrapper(owner, method, wrapper)
+            wrapt.wrap_function_wrapper(owner, method, wrapper)
             undo.append((owner, method, original))
 
 
