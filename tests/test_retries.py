@@ -254,3 +254,68 @@ def test_uninstrument_restores_aiohttp() -> None:
     assert aiohttp.ClientSession.__dict__["_request"] is not original
     GoogleGenAIInstrumentor().uninstrument()
     assert aiohttp.ClientSession.__dict__["_request"] is original
+
+
+class _Attempts:
+    """Stands in for the call in progress: what the transport hook tells it."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str | None, Any]] = []
+
+    def on_attempt(
+        self, started: float, ended: float, error_type: str | None, headers: Any
+    ) -> None:
+        assert ended >= started
+        self.seen.append((error_type, headers.get("x-ratelimit-remaining-requests")))
+
+
+@pytest.mark.parametrize("wrapped_by_someone_else", [False, True])
+def test_the_transport_hook_sees_each_attempt_through_whatever_is_there(
+    wrapped_by_someone_else: bool,
+) -> None:
+    """httpx's ``Client.send`` is hooked whether or not someone else's wrapper is already
+    there: each attempt reaches the call in progress (its error type and headers), calls
+    outside one pass through, and unwatching restores what was there."""
+    import httpx
+    import wrapt
+
+    from llm_otel.genai._attempts import unwatch_http, watch_http
+    from llm_otel.genai._incall import IN_CALL
+
+    original = httpx.Client.__dict__["send"]
+    theirs: list[int] = []
+    if wrapped_by_someone_else:
+
+        def their_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            theirs.append(1)
+            return wrapped(*args, **kwargs)
+
+        wrapt.wrap_function_wrapper(httpx.Client, "send", their_wrapper)
+    before = httpx.Client.__dict__["send"]
+    statuses = iter([429, 200])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(next(statuses), headers={"x-ratelimit-remaining-requests": "7"})
+
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    attempts = _Attempts()
+    watch_http("httpx")
+    try:
+        assert httpx.Client.__dict__["send"] is not before
+        assert httpx.Client.send.__name__ == "send"
+        client.get("http://bench.invalid/")  # outside a call: passed through
+        statuses = iter([429, 200])
+        token = IN_CALL.set(attempts)  # type: ignore[arg-type]
+        try:
+            assert client.get("http://bench.invalid/").status_code == 429
+            assert client.get("http://bench.invalid/").status_code == 200
+        finally:
+            IN_CALL.reset(token)
+    finally:
+        unwatch_http("httpx")
+        restored = httpx.Client.__dict__["send"]
+        httpx.Client.send = original
+        client.close()
+    assert restored is before
+    assert attempts.seen == [("429", "7"), (None, "7")]
+    assert len(theirs) == (3 if wrapped_by_someone_else else 0)
