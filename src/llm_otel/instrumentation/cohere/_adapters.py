@@ -35,6 +35,7 @@ from llm_otel.instrumentation._fields import (
     parameters,
     parse_arguments,
 )
+from llm_otel.instrumentation.openai.compat import tool_call_parts
 
 __all__ = ["ChatAdapter", "EmbedAdapter", "StreamAccumulator"]
 
@@ -114,20 +115,6 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def _tool_calls(calls: Any) -> list[dict[str, Any]]:
-    out = []
-    for call in calls or ():
-        function = field(call, "function")
-        out.append(
-            tool_call_part(
-                field(call, "id"),
-                field(function, "name"),
-                parse_arguments(field(function, "arguments")),
-            )
-        )
-    return out
-
-
 def _input_messages(messages: Any) -> list[Message]:
     out: list[Message] = []
     for message in messages or ():
@@ -140,7 +127,8 @@ def _input_messages(messages: Any) -> list[Message]:
                 )
             ]
         else:
-            parts = _parts(field(message, "content")) + _tool_calls(field(message, "tool_calls"))
+            calls = tool_call_parts(field(message, "tool_calls"))
+            parts = _parts(field(message, "content")) + calls
         out.append({"role": role, "parts": parts})
     return out
 
@@ -187,7 +175,7 @@ class ChatAdapter(BaseAdapter):
                 {
                     "role": field(message, "role", "assistant"),
                     "parts": _parts(field(message, "content"))
-                    + _tool_calls(field(message, "tool_calls")),
+                    + tool_call_parts(field(message, "tool_calls")),
                     "finish_reason": reason,
                 }
             ]

@@ -114,7 +114,7 @@ def input_messages(messages: Any) -> list[Message]:
             parts = [tool_call_response_part(field(message, "tool_call_id"), _joined_text(parts))]
         calls = get("tool_calls")
         if calls:
-            _add_tool_call_parts(parts, calls)
+            parts += tool_call_parts(calls)
         entry: Message = {"role": role, "parts": parts}
         name = get("name")
         if isinstance(name, str):
@@ -123,8 +123,10 @@ def input_messages(messages: Any) -> list[Message]:
     return out
 
 
-def _add_tool_call_parts(parts: list[dict[str, Any]], calls: Any) -> None:
-    """A message's ``tool_calls`` as the conventions' tool-call parts."""
+def tool_call_parts(calls: Any) -> list[dict[str, Any]]:
+    """A message's ``tool_calls`` (``id``, ``function.name``, ``function.arguments``) as the
+    conventions' tool-call parts; none for anything but a list."""
+    parts = []
     for call in items(calls):
         function = field(call, "function")
         parts.append(
@@ -134,6 +136,7 @@ def _add_tool_call_parts(parts: list[dict[str, Any]], calls: Any) -> None:
                 parse_arguments(field(function, "arguments")),
             )
         )
+    return parts
 
 
 def _joined_text(parts: list[dict[str, Any]]) -> Any:
@@ -235,7 +238,7 @@ def _choice_message(choice: Any) -> Message:
         parts.append(text_part(refusal))
     calls = get("tool_calls")
     if calls:
-        _add_tool_call_parts(parts, calls)
+        parts += tool_call_parts(calls)
     reason = field(choice, "finish_reason")
     role = get("role")
     return {
@@ -268,17 +271,24 @@ class ChatStreamAccumulator:
 
     def add(self, chunk: Any) -> None:
         # Hot path (once per streamed chunk): an SDK chunk's fields read as plain attributes
-        # (a specialized attribute read costs half a getattr() call); any other chunk (a dict,
-        # an object lacking a field) is read by _add_other, with defaults.
+        # (a specialized attribute read costs half a getattr() call); a chunk lacking one (a
+        # dict, a plain object) is read with defaults. The generic field() helper is for the
+        # rare dict-shaped chunk.
         try:
             choices = chunk.choices
             usage = chunk.usage
         except AttributeError:
-            self._add_other(chunk)
-            return
+            choices = getattr(chunk, "choices", None)
+            if choices is None and isinstance(chunk, dict):
+                self._add_mapping(chunk)
+                return
+            usage = getattr(chunk, "usage", None)
         response = self._response
         if not response.response_id:
-            self._add_ids(chunk)
+            # Azure sends a first chunk with empty id/model (prompt filter results).
+            response.response_id = getattr(chunk, "id", None) or None
+            response.response_model = getattr(chunk, "model", None) or None
+            _service_attributes(response, reader(chunk, "id"))
         if usage is not None:
             usage_into(response, usage)
         if not choices or (type(choices) is not list and not isinstance(choices, list)):
@@ -296,41 +306,6 @@ class ChatStreamAccumulator:
             state = states.get(index)
             if state is None:
                 state = states[index] = _ChoiceState()
-            if reason and isinstance(reason, str):
-                state.finish_reason = reason
-            if self._capture:
-                self._add_delta(state, getattr(choice, "delta", None))
-
-    def _add_ids(self, chunk: Any) -> None:
-        # Until a chunk carries one: Azure sends a first chunk with empty id/model (prompt
-        # filter results).
-        response = self._response
-        response.response_id = getattr(chunk, "id", None) or None
-        response.response_model = getattr(chunk, "model", None) or None
-        _service_attributes(response, reader(chunk, "id"))
-
-    def _add_other(self, chunk: Any) -> None:
-        """A chunk that is not an SDK object with ``choices`` and ``usage``: a dict, or an
-        object lacking a field (read as absent)."""
-        choices = getattr(chunk, "choices", None)
-        if choices is None and isinstance(chunk, dict):
-            self._add_mapping(chunk)
-            return
-        response = self._response
-        if not response.response_id:
-            self._add_ids(chunk)
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
-            usage_into(response, usage)
-        if not choices or not isinstance(choices, list):
-            return
-        states = self._choices
-        for choice in choices:
-            index = as_index(getattr(choice, "index", 0))
-            state = states.get(index)
-            if state is None:
-                state = states[index] = _ChoiceState()
-            reason = getattr(choice, "finish_reason", None)
             if reason and isinstance(reason, str):
                 state.finish_reason = reason
             if self._capture:

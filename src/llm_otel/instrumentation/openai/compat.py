@@ -8,6 +8,7 @@ from llm_otel.instrumentation.openai._chat import (
     ChatStreamAccumulator,
     input_messages,
     request_attributes,
+    tool_call_parts,
     usage_into,
 )
 from llm_otel.instrumentation.openai._embeddings import EmbeddingsAdapter
@@ -18,5 +19,6 @@ __all__ = [
     "EmbeddingsAdapter",
     "input_messages",
     "request_attributes",
+    "tool_call_parts",
     "usage_into",
 ]
