@@ -336,6 +336,29 @@ def test_suppress_instrumentation_records_nothing(
     assert telemetry.points("gen_ai.client.operation.duration") == []
 
 
+@pytest.mark.parametrize("value", [True, False])
+@pytest.mark.parametrize("how", ["plain key", "api key"])
+def test_each_suppression_key_is_honoured_as_the_api_reads_it(
+    client: openai.OpenAI, telemetry: Telemetry, how: str, value: bool
+) -> None:
+    """The wrappers look the suppression keys up in the context they read once; each key alone
+    suppresses, and a key set to False does not (is_instrumentation_enabled's rule)."""
+    from opentelemetry import context
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    key: str = "suppress_instrumentation"
+    if how == "api key":  # the one suppress_instrumentation() sets besides the plain key
+        key = context._SUPPRESS_INSTRUMENTATION_KEY
+    token = context.attach(context.set_value(key, value))
+    try:
+        assert is_instrumentation_enabled() is not value
+        client.chat.completions.create(model="gpt-test", messages=USER)
+    finally:
+        context.detach(token)
+    assert len(telemetry.spans()) == (0 if value else 1)
+    assert len(telemetry.points("gen_ai.client.operation.duration")) == (0 if value else 1)
+
+
 def test_metrics_are_recorded_when_the_span_is_sampled_out(server: OpenAITestServer) -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader

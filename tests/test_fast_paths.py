@@ -222,7 +222,8 @@ def _add_by_getattr(accumulator: Any, chunk: Any) -> None:
     if not response.response_id:
         response.response_id = getattr(chunk, "id", None) or None
         response.response_model = getattr(chunk, "model", None) or None
-        _service_attributes(response, reader(chunk, "id"))
+        get = reader(chunk, "id")
+        _service_attributes(response, get("service_tier"), get("system_fingerprint"))
     usage = getattr(chunk, "usage", None)
     if usage is not None:
         usage_into(response, usage)

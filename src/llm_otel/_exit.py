@@ -48,7 +48,7 @@ _configured: float | None = None  # configure(shutdown_timeout=...); None: the e
 def parse_timeout(value: Any, source: str) -> float | None:
     """Seconds as a non-negative number (or its text); None, with one warning, otherwise."""
     seconds: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     elif isinstance(value, str):
         try:

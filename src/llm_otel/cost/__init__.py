@@ -182,7 +182,7 @@ def _price(provider: str, model: str, spec: Any) -> Price:
 
 def _amount(value: Any) -> float:
     """USD per million tokens: a finite, non-negative number."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{value!r} is not a number")
     amount = float(value)
     if not math.isfinite(amount) or amount < 0:
@@ -232,7 +232,7 @@ def set_prices(overrides: dict[str, Any] | str | Path | None) -> None:
         if overrides is not None and base is not None:
             data = (
                 json.loads(Path(overrides).read_text())
-                if isinstance(overrides, str | Path)
+                if isinstance(overrides, (str, Path))
                 else overrides
             )
             base = base.merged(parse(data))  # ValueError names the bad entry; nothing changes

@@ -80,16 +80,20 @@ def _headroom(headers: Iterable[tuple[Any, Any]]) -> dict[str, int] | None:
 
 
 def _observe(
-    invocation: Any, started: float, status: int | None, error: BaseException | None, headers: Any
+    invocation: Any, started: float, response: Any, error: BaseException | None = None
 ) -> None:
-    """Tell the call in progress about one HTTP attempt; never raises."""
+    """Tell the call in progress about one HTTP attempt: its ``response`` (None when it raised
+    ``error``); never raises."""
     try:
+        headers = None
         if error is not None:
             error_type: str | None = type(error).__qualname__
-        elif status is not None and status >= 400:
-            error_type = str(status)
         else:
-            error_type = None
+            status = getattr(response, "status_code", None)  # httpx, botocore
+            if status is None:
+                status = getattr(response, "status", None)  # aiohttp
+            error_type = str(status) if status is not None and status >= 400 else None
+            headers = getattr(response, "headers", None)
         invocation.on_attempt(started, time.perf_counter(), error_type, headers)
     except Exception as exc:
         report_internal_error("http attempt", exc)
@@ -103,11 +107,6 @@ def _header_items(headers: Any) -> Any:
     return items() if items is not None else ()
 
 
-def _status(response: Any) -> int | None:
-    status = getattr(response, "status_code", None)  # httpx, botocore
-    return getattr(response, "status", None) if status is None else status  # aiohttp
-
-
 def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     invocation = IN_CALL.get()
     if invocation is None:
@@ -116,9 +115,9 @@ def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) ->
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as exc:
-        _observe(invocation, started, None, exc, None)
+        _observe(invocation, started, None, exc)
         raise
-    _observe(invocation, started, _status(response), None, getattr(response, "headers", None))
+    _observe(invocation, started, response)
     return response
 
 
@@ -130,9 +129,9 @@ async def _asend(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: 
     try:
         response = await wrapped(*args, **kwargs)
     except BaseException as exc:
-        _observe(invocation, started, None, exc, None)
+        _observe(invocation, started, None, exc)
         raise
-    _observe(invocation, started, _status(response), None, getattr(response, "headers", None))
+    _observe(invocation, started, response)
     return response
 
 

@@ -24,7 +24,7 @@ from opentelemetry import context, trace
 
 from llm_otel.genai._telemetry import SCOPE_NAME
 
-__all__ = ["FOREIGN_WRAPPER_MODULES", "SUPPRESS_LLM_KEY", "traced_elsewhere"]
+__all__ = ["FOREIGN_WRAPPER_MODULES", "SPAN_KEY", "SUPPRESS_LLM_KEY", "traced_elsewhere"]
 
 #: Module prefixes of the GenAI instrumentations whose wrappers we step aside for.
 FOREIGN_WRAPPER_MODULES = (
@@ -55,6 +55,12 @@ _OPENINFERENCE_LLM = frozenset({"LLM", "EMBEDDING"})
 #: OpenLLMetry's context key for "the model call is already traced" (honoured both ways: we set it
 #: while our own span is current, so its wrappers deeper in the call step aside).
 SUPPRESS_LLM_KEY = "suppress_language_model_instrumentation"
+
+#: The key the OTel API keeps the current span under in a context, read off the API itself
+#: (``set_span_in_context`` into an empty context) rather than imported from its private module:
+#: the wrapper reads the current context once per call and looks both keys up in it, where
+#: ``get_value`` and ``get_current_span`` fetch the context anew, four frames each.
+SPAN_KEY = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, context.Context())))
 
 
 _BENEATH: dict[str, bool] = {}
@@ -93,10 +99,10 @@ def _foreign_wrapper_beneath(wrapped: Any) -> bool:
     return _steps_aside(getattr(wrapper, "__module__", None) or "")
 
 
-def traced_elsewhere(wrapped: Any, instance: Any) -> bool:
+def traced_elsewhere(wrapped: Any, instance: Any, current: context.Context) -> bool:
     """Whether another GenAI instrumentation already gives this call its span: a foreign
     wrapper beneath ours (on the method or the client's ``request``), or a foreign model-call
-    span current."""
+    span current (in ``current``, the current context)."""
     if type(wrapped) not in _PLAIN and _foreign_wrapper_beneath(wrapped):
         return True
     client = getattr(instance, "_client", None)  # Stainless SDKs: resource -> client
@@ -105,10 +111,10 @@ def traced_elsewhere(wrapped: Any, instance: Any) -> bool:
         if type(request) not in _PLAIN and _foreign_wrapper_beneath(request):
             return True
     # A foreign model-call span current (or OpenLLMetry's "already traced" key set).
-    if context.get_value(SUPPRESS_LLM_KEY):
+    if current.get(SUPPRESS_LLM_KEY):
         return True
-    span: Any = trace.get_current_span()
-    if not span.is_recording():
+    span: Any = current.get(SPAN_KEY)
+    if span is None or not isinstance(span, trace.Span) or not span.is_recording():
         return False
     scope = getattr(span, "instrumentation_scope", None)
     if scope is not None and scope.name == SCOPE_NAME:

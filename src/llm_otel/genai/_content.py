@@ -144,7 +144,7 @@ class ContentPolicy:
                 for k, v in value.items()
                 if v is not None or k != "finish_reason"
             }
-        if isinstance(value, list | tuple):
+        if isinstance(value, (list, tuple)):
             return [self.clean(v) for v in value]
         return value
 
@@ -181,7 +181,7 @@ def _json_default(value: Any) -> Any:
             return dump(mode="json", exclude_none=True)
         except Exception:
             pass
-    if isinstance(value, bytes | bytearray):
+    if isinstance(value, (bytes, bytearray)):
         return value.decode("utf-8", errors="replace")
     return repr(value)
 

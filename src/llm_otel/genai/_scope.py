@@ -20,16 +20,18 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import session_attributes, user_attributes
 from opentelemetry.util.types import AttributeValue
 
-__all__ = ["ScopeSpanProcessor", "context", "scope_attributes"]
+__all__ = ["SCOPE", "ScopeSpanProcessor", "context", "scope_attributes"]
 
-_SCOPE: contextvars.ContextVar[Mapping[str, AttributeValue]] = contextvars.ContextVar(
+#: The innermost :func:`context` block's attributes (what :func:`scope_attributes` returns; the
+#: model-call span reads it directly, a frame less per call).
+SCOPE: contextvars.ContextVar[Mapping[str, AttributeValue]] = contextvars.ContextVar(
     "llm_otel_scope", default=MappingProxyType({})
 )
 
 
 def scope_attributes() -> Mapping[str, AttributeValue]:
     """The attributes of the innermost :func:`context` block (empty outside any)."""
-    return _SCOPE.get()
+    return SCOPE.get()
 
 
 @contextmanager
@@ -43,7 +45,7 @@ def context(
     """Apply ``gen_ai.conversation.id``, ``user.id``, ``session.id`` (and any other
     ``attributes``) to every span started inside the block; blocks nest, inner values win.
     The ids are strings in the conventions: an int or a UUID is recorded as its text."""
-    merged = dict(_SCOPE.get())
+    merged = dict(SCOPE.get())
     for key, value in (
         (ga.GEN_AI_CONVERSATION_ID, conversation_id),
         (user_attributes.USER_ID, user_id),
@@ -53,18 +55,18 @@ def context(
             merged[key] = value if isinstance(value, str) else str(value)
     merged.update(attributes or {})
     frozen = MappingProxyType(merged)
-    token = _SCOPE.set(frozen)
+    token = SCOPE.set(frozen)
     try:
         yield frozen
     finally:
-        _SCOPE.reset(token)
+        SCOPE.reset(token)
 
 
 class ScopeSpanProcessor(SpanProcessor):
     """Copies the :func:`context` attributes onto every span when it starts."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        attributes = _SCOPE.get()
+        attributes = SCOPE.get()
         if attributes:
             span.set_attributes(attributes)
 

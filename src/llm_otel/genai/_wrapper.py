@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry.context import detach as _detach
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.context import get_current as _current_context
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled, suppress_instrumentation
 
 from llm_otel._guard import report_internal_error
 from llm_otel.genai._abandoned import PENDING, drain_abandoned
@@ -32,6 +34,25 @@ from llm_otel.genai._streams import AsyncStreamProxy, SyncStreamProxy, async_onl
 from llm_otel.genai._telemetry import GenAITelemetry
 
 __all__ = ["Adapter", "async_wrapper", "in_instrumented_call", "sync_wrapper"]
+
+
+def _suppression_keys() -> frozenset[str]:
+    """The context keys ``suppress_instrumentation()`` sets, read off the API (in an empty
+    context), not imported from its private modules: ``is_instrumentation_enabled()`` reads
+    them with a ``get_value`` each, seven frames a call. A context holding none of them is not
+    suppressed, so the wrappers ask ``is_instrumentation_enabled()`` only when one is there
+    (its answer stays the rule: a key set to False does not suppress)."""
+    token = otel_context.attach(otel_context.Context())
+    try:
+        with suppress_instrumentation():
+            return frozenset(_current_context())
+    finally:
+        otel_context.detach(token)
+
+
+_SUPPRESSION_KEYS = _suppression_keys()
+# Found none (an API that suppresses some other way): ask on every call.
+_ASK_ALWAYS = not _SUPPRESSION_KEYS
 
 
 def _fail(adapter: Adapter, invocation: Invocation, exc: BaseException) -> None:
@@ -51,7 +72,11 @@ def _start(
     instance: Any,
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
+    current: otel_context.Context,
 ) -> tuple[Invocation, object] | None:
+    """The call's invocation, its span made current, and the token that undoes that; None
+    when the adapter failed. ``current``: the current context (what is traced above, the
+    span's parent, and what the span is made current in)."""
     if PENDING:  # streams abandoned since the last call: end them here, outside any lock
         drain_abandoned(wait=False)
     # A framework (LangChain) that announced this call leaves it to us; if another vendor's
@@ -66,16 +91,17 @@ def _start(
             request,
             own_span=not (
                 (framework is not None and framework.traced_elsewhere)
-                or traced_elsewhere(wrapped, instance)
+                or traced_elsewhere(wrapped, instance, current)
             ),
             classify=adapter.error_type,
             observer=observer,
+            parent=current,
             content=content,
         )
     except Exception as exc:
         report_internal_error(f"{type(adapter).__name__}.request", exc)
         return None
-    return invocation, invocation.attach()
+    return invocation, invocation.attach(current)
 
 
 def _result(
@@ -113,9 +139,17 @@ def sync_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., A
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         # Not ours to record (inside another recorded call, off, or suppressed); written out
         # here and in async_wrapper rather than called: a frame less on every call.
-        if _IN_CALL.get() is not None or not telemetry.active or not is_instrumentation_enabled():
+        current = _current_context()  # read once for the whole call
+        if (
+            _IN_CALL.get() is not None
+            or not telemetry.active
+            or (
+                (_ASK_ALWAYS or not _SUPPRESSION_KEYS.isdisjoint(current))
+                and not is_instrumentation_enabled()
+            )
+        ):
             return wrapped(*args, **kwargs)
-        started = _start(telemetry, adapter, wrapped, instance, args, kwargs)
+        started = _start(telemetry, adapter, wrapped, instance, args, kwargs, current)
         if started is None:
             return wrapped(*args, **kwargs)
         invocation, token = started
@@ -139,9 +173,17 @@ def async_wrapper(telemetry: GenAITelemetry, adapter: Adapter) -> Callable[..., 
     async def call(
         wrapped: Callable[..., Awaitable[Any]], instance: Any, args: Any, kwargs: Any
     ) -> Any:
-        if _IN_CALL.get() is not None or not telemetry.active or not is_instrumentation_enabled():
+        current = _current_context()  # read once for the whole call
+        if (
+            _IN_CALL.get() is not None
+            or not telemetry.active
+            or (
+                (_ASK_ALWAYS or not _SUPPRESSION_KEYS.isdisjoint(current))
+                and not is_instrumentation_enabled()
+            )
+        ):
             return await wrapped(*args, **kwargs)
-        started = _start(telemetry, adapter, wrapped, instance, args, kwargs)
+        started = _start(telemetry, adapter, wrapped, instance, args, kwargs, current)
         if started is None:
             return await wrapped(*args, **kwargs)
         invocation, token = started

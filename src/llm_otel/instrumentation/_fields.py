@@ -67,7 +67,7 @@ def reader(obj: Any, probe: str) -> Callable[[str], Any]:
 
 
 def as_number(value: Any) -> float | int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return value
 
@@ -80,7 +80,7 @@ def as_index(value: Any) -> int:
 
 def items(value: Any) -> list[Any] | tuple[Any, ...]:
     """A JSON array field; ``()`` for anything else (absent, a number, a string, an object)."""
-    return value if isinstance(value, list | tuple) else ()
+    return value if isinstance(value, (list, tuple)) else ()
 
 
 def as_text(value: Any) -> str | None:
@@ -161,7 +161,7 @@ def client_endpoint(client: Any) -> tuple[str | None, int | None]:
 
 def stop_sequences(value: Any) -> list[str] | None:
     """``gen_ai.request.stop_sequences`` from a non-empty list (or tuple) of stop strings."""
-    if isinstance(value, list | tuple) and value:
+    if isinstance(value, (list, tuple)) and value:
         return [str(s) for s in value]
     return None
 

@@ -57,7 +57,7 @@ def _number(value: Any) -> float | None:
     only when it is already on the CPU)."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return float(value)
     item = getattr(value, "item", None)
     device = getattr(value, "device", None)
@@ -66,7 +66,7 @@ def _number(value: Any) -> float | None:
             result = item()
         except Exception:
             return None
-        return float(result) if isinstance(result, int | float) else None
+        return float(result) if isinstance(result, (int, float)) else None
     return None
 
 

@@ -119,7 +119,7 @@ class OpenTelemetryCallback(TrainerCallback):  # type: ignore[misc]
             ended = time.time_ns()
             runtime = metrics.get("eval_runtime")
             started = (ended - int(runtime * 1e9)
-                       if isinstance(runtime, int | float) and runtime >= 0 else None)  # fmt: skip
+                       if isinstance(runtime, (int, float)) and runtime >= 0 else None)  # fmt: skip
             others = {key: value for key, value in metrics.items() if key not in _NOT_METRICS}
             run.record_evaluation(loss=metrics.get("eval_loss"), metrics=others,
                                   started=started, ended=ended)  # fmt: skip

@@ -87,7 +87,7 @@ def _shape_sizes(batch: Any) -> tuple[int, int | None]:
                 tokens *= int(size)
             return int(shape[0]), tokens
         values = list(batch.values())
-    elif isinstance(batch, list | tuple):
+    elif isinstance(batch, (list, tuple)):
         values = list(batch)
     else:
         values = [batch]
@@ -103,7 +103,7 @@ def _scalar(value: Any) -> float | None:
     the validation the trainer just finished, not for a training step)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return float(value)
     try:
         return float(value.detach().float().mean().item())
@@ -211,7 +211,7 @@ class OpenTelemetryCallback(Callback):  # type: ignore[misc]
             rate = trainer.optimizers[0].param_groups[0]["lr"]
         except (AttributeError, IndexError, KeyError, TypeError):
             return None
-        return rate if isinstance(rate, int | float) and not isinstance(rate, bool) else None
+        return rate if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None
 
     def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
         if self.run is not None and not trainer.sanity_checking:

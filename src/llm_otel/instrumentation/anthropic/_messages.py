@@ -48,6 +48,8 @@ FINISH_REASONS = {
     "refusal": "content_filter",
 }
 
+# An enum member's ``value`` is a Python-level property (two frames a read): read once here.
+_ANTHROPIC = ga.GenAiProviderNameValues.ANTHROPIC.value
 # The anthropic client classes for other clouds, by the provider the conventions name.
 _PROVIDERS = (
     ("Bedrock", ga.GenAiProviderNameValues.AWS_BEDROCK.value),
@@ -58,7 +60,7 @@ _PROVIDERS = (
 def client_identity(resource: Any) -> tuple[str, str | None, int | None]:
     """Provider name and server address/port of the client a resource belongs to."""
     client = getattr(resource, "_client", None)
-    provider = ga.GenAiProviderNameValues.ANTHROPIC.value
+    provider = _ANTHROPIC
     name = type(client).__name__
     for marker, value in _PROVIDERS:
         if marker in name:
@@ -89,7 +91,7 @@ def block_parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [text_part(content)]
     parts: list[dict[str, Any]] = []
-    for block in content if isinstance(content, list | tuple) else [content]:
+    for block in content if isinstance(content, (list, tuple)) else [content]:
         kind = field(block, "type")
         if kind == "text":
             parts.append(text_part(field(block, "text", "")))
@@ -99,7 +101,7 @@ def block_parts(content: Any) -> list[dict[str, Any]]:
             )
         elif kind == "tool_result" or (isinstance(kind, str) and kind.endswith("_tool_result")):
             result = field(block, "content")
-            if isinstance(result, list | tuple):
+            if isinstance(result, (list, tuple)):
                 result = [p.get("content", p) for p in block_parts(result)]
             parts.append(tool_call_response_part(field(block, "tool_use_id"), result))
         elif kind == "thinking":

@@ -121,7 +121,7 @@ def _blob(modality: str, block: Any) -> dict[str, Any]:
     part: dict[str, Any] = {"type": "blob", "modality": modality}
     if isinstance(kind, str):
         part["mime_type"] = f"{modality}/{kind}" if modality != "document" else kind
-    if isinstance(data, bytes | bytearray):
+    if isinstance(data, (bytes, bytearray)):
         part["content"] = base64.b64encode(data).decode("ascii")
         return part
     location = field(field(source, "s3Location"), "uri")

@@ -86,7 +86,7 @@ FINISH_REASONS = {
 
 
 def _json(data: Any) -> Any:
-    if isinstance(data, bytes | bytearray | str) and len(data) <= MAX_BODY:
+    if isinstance(data, (bytes, bytearray, str)) and len(data) <= MAX_BODY:
         try:
             return json.loads(data)
         except ValueError:

@@ -206,7 +206,7 @@ class EmbedAdapter(BaseAdapter):
         if dimensions is not None:
             request.attributes[ga.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions
         types = kwargs.get("embedding_types")
-        if isinstance(types, list | tuple) and types:
+        if isinstance(types, (list, tuple)) and types:
             request.attributes[ga.GEN_AI_REQUEST_ENCODING_FORMATS] = [str(t) for t in types]
         return request
 

@@ -62,13 +62,14 @@ _CONFIG: tuple[Parameter, ...] = (
 )
 
 
+# An enum member's ``value`` is a Python-level property (two frames a read): read once here.
+_VERTEX_AI = ga.GenAiProviderNameValues.GCP_VERTEX_AI.value
+_GEMINI = ga.GenAiProviderNameValues.GCP_GEMINI.value
+
+
 def _identity(instance: Any) -> tuple[str, str | None, int | None]:
     api = getattr(instance, "_api_client", None)
-    provider = (
-        ga.GenAiProviderNameValues.GCP_VERTEX_AI.value
-        if getattr(api, "vertexai", False)
-        else ga.GenAiProviderNameValues.GCP_GEMINI.value
-    )
+    provider = _VERTEX_AI if getattr(api, "vertexai", False) else _GEMINI
     options = getattr(api, "_http_options", None)
     return provider, *endpoint(getattr(options, "base_url", None))
 
@@ -136,7 +137,7 @@ def _role(role: Any) -> str:
 
 
 def _contents(contents: Any) -> list[Message]:
-    if isinstance(contents, str) or not isinstance(contents, list | tuple):
+    if isinstance(contents, str) or not isinstance(contents, (list, tuple)):
         contents = [contents]
     messages: list[Message] = []
     loose: list[Any] = []  # bare strings and parts form one user message

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
@@ -147,26 +147,32 @@ def _joined_text(parts: list[dict[str, Any]]) -> Any:
 def usage_into(response: LLMResponse, usage: Any) -> None:
     if usage is None:
         return
-    get = reader(usage, "prompt_tokens")
-    value = get("prompt_tokens")  # plain ints from a server: no converter call for them
-    response.input_tokens = value if type(value) is int else as_int(value)
-    value = get("completion_tokens")
-    response.output_tokens = value if type(value) is int else as_int(value)
-    details = get("prompt_tokens_details")
-    if details is not None:
-        response.cache_read_input_tokens = as_int(field(details, "cached_tokens"))
-    details = get("completion_tokens_details")
-    if details is not None:
-        response.reasoning_output_tokens = as_int(field(details, "reasoning_tokens"))
+    # An SDK model's counts read as plain attributes (cheaper than a reader's calls); a dict,
+    # or an object without them, read by reader().
+    try:
+        prompt, completion = usage.prompt_tokens, usage.completion_tokens
+    except AttributeError:
+        get = reader(usage, "prompt_tokens")
+        prompt, completion = get("prompt_tokens"), get("completion_tokens")
+        prompt_details = get("prompt_tokens_details")
+        completion_details = get("completion_tokens_details")
+    else:  # absent from older SDKs' models
+        prompt_details = getattr(usage, "prompt_tokens_details", None)
+        completion_details = getattr(usage, "completion_tokens_details", None)
+    # plain ints from a server: no converter call for them
+    response.input_tokens = prompt if type(prompt) is int else as_int(prompt)
+    response.output_tokens = completion if type(completion) is int else as_int(completion)
+    if prompt_details is not None:
+        response.cache_read_input_tokens = as_int(field(prompt_details, "cached_tokens"))
+    if completion_details is not None:
+        response.reasoning_output_tokens = as_int(field(completion_details, "reasoning_tokens"))
 
 
-def _service_attributes(response: LLMResponse, get: Callable[[str], Any]) -> None:
-    """``openai.response.service_tier`` and ``.system_fingerprint``; ``get`` reads the
-    response (or chunk): see :func:`reader`."""
-    tier = get("service_tier")
+def _service_attributes(response: LLMResponse, tier: Any, fingerprint: Any) -> None:
+    """``openai.response.service_tier`` and ``.system_fingerprint``, from the response's (or
+    a chunk's) fields of those names, when they are strings."""
     if isinstance(tier, str):
         response.attributes[oa.OPENAI_RESPONSE_SERVICE_TIER] = tier
-    fingerprint = get("system_fingerprint")
     if isinstance(fingerprint, str):
         response.attributes[oa.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
 
@@ -200,22 +206,37 @@ class ChatAdapter(StainlessAdapter):
         completion = unwrap_response(result)
         if completion is None:
             return None
-        get = reader(completion, "choices")
-        response_id, model = get("id"), get("model")
+        # An SDK model's fields read as plain attributes (cheaper than a reader's calls); a
+        # dict, or an object without them, read by reader().
+        try:
+            response_id, model = completion.id, completion.model
+            choices, usage = completion.choices, completion.usage
+        except AttributeError:
+            get = reader(completion, "choices")
+            response_id, model = get("id"), get("model")
+            choices, usage = get("choices"), get("usage")
+            tier, fingerprint = get("service_tier"), get("system_fingerprint")
+        else:  # absent from older SDKs' models
+            tier = getattr(completion, "service_tier", None)
+            fingerprint = getattr(completion, "system_fingerprint", None)
         response = LLMResponse(
             response_id=response_id if type(response_id) is str else None,
             response_model=model if type(model) is str else None,
         )
-        choices = items(get("choices"))
+        if not isinstance(choices, (list, tuple)):
+            choices = ()
         reasons = []
         for choice in choices:
-            reason = field(choice, "finish_reason")
+            try:
+                reason = choice.finish_reason
+            except AttributeError:  # a dict
+                reason = field(choice, "finish_reason")
             if reason:
                 reasons.append(str(reason))
         if reasons:
             response.finish_reasons = reasons
-        usage_into(response, get("usage"))
-        _service_attributes(response, get)
+        usage_into(response, usage)
+        _service_attributes(response, tier, fingerprint)
         if capture:
             response.output_messages = [_choice_message(c) for c in choices]
         return response
@@ -288,7 +309,11 @@ class ChatStreamAccumulator:
             # Azure sends a first chunk with empty id/model (prompt filter results).
             response.response_id = getattr(chunk, "id", None) or None
             response.response_model = getattr(chunk, "model", None) or None
-            _service_attributes(response, reader(chunk, "id"))
+            _service_attributes(
+                response,
+                getattr(chunk, "service_tier", None),
+                getattr(chunk, "system_fingerprint", None),
+            )
         if usage is not None:
             usage_into(response, usage)
         if not choices or (type(choices) is not list and not isinstance(choices, list)):
@@ -316,7 +341,9 @@ class ChatStreamAccumulator:
         if not response.response_id:
             response.response_id = field(chunk, "id") or None
             response.response_model = field(chunk, "model") or None
-            _service_attributes(response, chunk.get)
+            _service_attributes(
+                response, chunk.get("service_tier"), chunk.get("system_fingerprint")
+            )
         usage = field(chunk, "usage")
         if usage is not None:
             usage_into(response, usage)

@@ -35,7 +35,7 @@ def text_parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [text_part(content)]
     parts: list[dict[str, Any]] = []
-    for part in content if isinstance(content, list | tuple) else [content]:
+    for part in content if isinstance(content, (list, tuple)) else [content]:
         kind = field(part, "type")
         if kind in ("text", "input_text", "output_text"):
             parts.append(text_part(field(part, "text", "")))
@@ -77,12 +77,17 @@ def _media_part(modality: str, url: str | None, file_id: str | None) -> dict[str
     return {"type": "uri", "modality": modality, "uri": url}
 
 
+# An enum member's ``value`` is a Python-level property (two frames a read): read once here.
+_OPENAI = GenAiProviderNameValues.OPENAI.value
+_AZURE_OPENAI = GenAiProviderNameValues.AZURE_AI_OPENAI.value
+
+
 def client_identity(resource: Any) -> tuple[str, str | None, int | None]:
     """Provider name and server address/port of the client a resource belongs to."""
     client = getattr(resource, "_client", None)
-    provider = GenAiProviderNameValues.OPENAI.value
+    provider = _OPENAI
     if client is not None and "Azure" in type(client).__name__:
-        provider = GenAiProviderNameValues.AZURE_AI_OPENAI.value
+        provider = _AZURE_OPENAI
     return provider, *client_endpoint(client)
 
 
