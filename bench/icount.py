@@ -50,7 +50,7 @@ _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 
 def instructions(
-    variant: str, content: str, scenario: str, calls: int, venv: str | None = None
+    variant: str, content: str, scenario: str, calls: int, venv: str | None = None, gc: str = "on"
 ) -> tuple[int, dict[str, float]]:
     """(instructions executed, the worker's results: spans per call made, whether content was
     seen) for one worker run; ``venv`` runs the (uninstrumented) variant in another variant's
@@ -62,7 +62,7 @@ def instructions(
              # Count the measured calls only (the worker runs them inside sys.call_tracing).
              "--collect-atstart=no", "--toggle-collect=sys_call_tracing",
              str(python), str(ROOT / "bench" / "worker.py"), variant, "--content", content,
-             "--calls", str(calls), "--scenario", scenario],
+             "--calls", str(calls), "--scenario", scenario, "--gc", gc],
             capture_output=True, text=True, check=False, cwd=ROOT,
             env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict and set layouts each run
         )  # fmt: skip
@@ -81,11 +81,17 @@ def instructions(
 
 
 def per_call(
-    variant: str, content: str, scenario: str, n1: int, n2: int, venv: str | None = None
+    variant: str,
+    content: str,
+    scenario: str,
+    n1: int,
+    n2: int,
+    venv: str | None = None,
+    gc: str = "on",
 ) -> tuple[float, dict[str, float]]:
     """(instructions per call, the worker's results) from one N1/N2 pair of runs."""
-    low, _ = instructions(variant, content, scenario, n1, venv)
-    high, results = instructions(variant, content, scenario, n2, venv)
+    low, _ = instructions(variant, content, scenario, n1, venv, gc)
+    high, results = instructions(variant, content, scenario, n2, venv, gc)
     return (high - low) / (n2 - n1), results
 
 
@@ -144,6 +150,13 @@ def main() -> int:
         help="measure each cell this many times; the table shows the median (min..max) "
         "(runs are deterministic: more than one only confirms it)",
     )  # fmt: skip
+    parser.add_argument(
+        "--gc", choices=["on", "off"], default="on",
+        help="off: no garbage collection in the measured calls. With it on, where a collection "
+        "falls moves a run of the same code by up to 13k instructions per call; off, runs of "
+        "the same code agree within ~2k (but what the variant's allocations cost the collector "
+        "is left out)",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -171,7 +184,7 @@ def main() -> int:
 
     def measure(job: tuple[str, str, str, str | None]) -> None:
         variant, content, scenario, venv = job
-        value, results = per_call(variant, content, scenario, n1, n2, venv)
+        value, results = per_call(variant, content, scenario, n1, n2, venv, args.gc)
         if venv is not None:
             for each in contents:
                 cost.setdefault((each, scenario, f"baseline@{venv}"), []).append(value)
@@ -189,7 +202,8 @@ def main() -> int:
         list(pool.map(measure, jobs))  # list(): a failed run's exception is raised here
     print(
         f"\nThousands of instructions per call over the uninstrumented baseline of the same "
-        f"virtualenv (callgrind, {n2} - {n1} calls; median of {args.repeat}, min..max)\n"
+        f"virtualenv (callgrind, {n2} - {n1} calls; median of {args.repeat}, min..max; "
+        f"garbage collector {args.gc})\n"
     )
     print_table(cost, silent, contentless, variants, contents, scenarios)
     return 0

@@ -330,13 +330,16 @@ def manual_wrapper(tp: Any, mp: Any, content: bool) -> Callable[..., Any]:
     return call
 
 
-def settle() -> None:
+def settle(collect: bool = True) -> None:
     """After the warm-up: what start-up left on the heap is frozen out of the garbage collector's
     reach, so the measured calls pay for collecting what they allocate, not for a full
     collection of the whole heap that would fall into one run's window and not another's (it
-    moved instruction counts by ~±25k per call between identical runs)."""
+    moved instruction counts by ~±25k per call between identical runs). ``collect=False``:
+    no collection at all from here on (``--gc off``)."""
     gc.collect()
     gc.freeze()
+    if not collect:
+        gc.disable()
 
 
 def window(fn: Callable[[], object], times: int) -> None:
@@ -353,7 +356,12 @@ def _repeat(fn: Callable[[], object], times: int) -> None:
         fn()
 
 
-def run(variant: str, content: bool, calls: int, scenario: str | None = None) -> dict[str, float]:
+def run(
+    variant: str, content: bool, calls: int, scenario: str | None = None, collect: bool = True
+) -> dict[str, float]:
+    """Each scenario's µs per call (and spans per call made, whether content was seen).
+    ``collect=False``: the garbage collector off from the end of the warm-up (bench/icount.py
+    ``--gc off``)."""
     content_env(variant, content)
     tp, mp, lp = providers()
     manual = instrument(variant, content, tp, mp, lp)
@@ -398,7 +406,7 @@ def run(variant: str, content: bool, calls: int, scenario: str | None = None) ->
     def timed(fn: Callable[[], None]) -> float:
         for _ in range(max(calls // 10, 20)):
             fn()  # warm-up
-        settle()
+        settle(collect)
         start = time.perf_counter()
         window(fn, calls)
         return (time.perf_counter() - start) / calls * 1e6
@@ -409,7 +417,7 @@ def run(variant: str, content: bool, calls: int, scenario: str | None = None) ->
                 await fn()
 
         asyncio.run(loop(max(calls // 10, 20)))
-        settle()
+        settle(collect)
         start = time.perf_counter()
         window(lambda: asyncio.run(loop(calls)), 1)
         return (time.perf_counter() - start) / calls * 1e6
@@ -445,8 +453,13 @@ def main() -> int:
         "--scenario",
         choices=["chat sync", "stream sync", "chat async", "stream async", *EXTRA_SCENARIOS],
     )
+    parser.add_argument(
+        "--gc", choices=["on", "off"], default="on",
+        help="off: no garbage collection after the warm-up (instruction counts without where "
+        "a collection happens to fall)",
+    )  # fmt: skip
     args = parser.parse_args()
-    results = run(args.variant, args.content == "on", args.calls, args.scenario)
+    results = run(args.variant, args.content == "on", args.calls, args.scenario, args.gc == "on")
     print(json.dumps({"variant": args.variant, "content": args.content, "us_per_call": results}))
     return 0
 

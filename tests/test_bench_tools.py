@@ -30,3 +30,21 @@ def test_bytecodes_refuses_a_scenario_the_variant_lacks() -> None:
         check=False, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode != 0 and "no scenario" in done.stderr, done.stderr
+
+
+def test_worker_runs_with_the_collector_off_after_the_warm_up() -> None:
+    """``bench/icount.py --gc off`` runs the worker so: the measured calls see no collection
+    (the collector is off) and still record one span each."""
+    script = (
+        "import gc, json, sys; sys.path.insert(0, sys.argv[1]); import worker\n"
+        "seen = []\n"
+        "worker.window = lambda fn, n: (seen.append(gc.isenabled()), worker._repeat(fn, n))\n"
+        "r = worker.run('llm_otel', False, 5, 'chat sync', sys.argv[2] == 'on')\n"
+        "print(json.dumps([seen, r['spans per call']]))"
+    )
+    for collect in ("on", "off"):
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(ROOT / "bench"), collect],
+            capture_output=True, text=True, timeout=300, check=True,
+        ).stdout  # fmt: skip
+        assert out.strip().splitlines()[-1] == f"[[{str(collect == 'on').lower()}], 1.0]", out
