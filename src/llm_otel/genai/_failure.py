@@ -21,7 +21,7 @@ from opentelemetry.trace import Status, StatusCode
 from llm_otel._guard import exception_type, report_internal_error
 from llm_otel.genai._content import ContentPolicy
 
-__all__ = ["end_span", "fail_span", "failed_start", "record_failure", "start_span"]
+__all__ = ["end_span", "fail_span", "record_failure", "start_span"]
 
 
 def fail_span(span: trace.Span, exc: BaseException, content: ContentPolicy) -> str:
@@ -86,15 +86,9 @@ def start_span(
             name, context, kind=kind, attributes=attributes, start_time=start_time
         )
     except Exception as exc:
-        return failed_start(exc)
-
-
-def failed_start(exc: Exception) -> trace.Span:
-    """What :func:`start_span` does when ``tracer.start_span`` raised ``exc`` (for a caller
-    that makes that call itself): reported, the orphan ended, a non-recording span instead."""
-    report_internal_error("span start (a span processor's on_start)", exc)
-    _end_orphan(exc)
-    return trace.NonRecordingSpan(trace.get_current_span().get_span_context())
+        report_internal_error("span start (a span processor's on_start)", exc)
+        _end_orphan(exc)
+        return trace.NonRecordingSpan(trace.get_current_span().get_span_context())
 
 
 def _end_orphan(exc: BaseException) -> None:

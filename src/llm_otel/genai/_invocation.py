@@ -23,7 +23,7 @@ from llm_otel.genai._attempts import HEADROOM_PROVIDERS, Attempt, retried
 from llm_otel.genai._chunks import sampled
 from llm_otel.genai._coexist import SPAN_KEY, SUPPRESS_LLM_KEY
 from llm_otel.genai._content import ContentPolicy
-from llm_otel.genai._failure import failed_start, record_failure
+from llm_otel.genai._failure import end_span, record_failure, start_span
 from llm_otel.genai._observe import CallObserver, CompletedCall
 from llm_otel.genai._recent import MAX_ID_LENGTH, remember
 from llm_otel.genai._scope import SCOPE
@@ -140,16 +140,10 @@ class Invocation:
         if scoped:  # conversation/user/session ids of an enclosing llm_otel.context() block
             span_attrs.update(scoped)
         name = f"{request.operation} {request.model}" if request.model else request.operation
-        try:  # _failure.start_span, written out: a frame less on every call
-            self.span = telemetry.tracer.start_span(
-                name,
-                parent,
-                kind=SpanKind.CLIENT,
-                attributes=span_attrs,
-                start_time=None if started is None else started[1],
-            )
-        except Exception as exc:
-            self.span = failed_start(exc)
+        start_time = None if started is None else started[1]
+        self.span = start_span(
+            telemetry.tracer, name, SpanKind.CLIENT, span_attrs, parent, start_time=start_time
+        )
         self._start = time.perf_counter() if started is None else started[0]
         if self.content.on_span and self.span.is_recording():
             try:
@@ -290,10 +284,7 @@ class Invocation:
         except Exception as internal:
             report_internal_error("finish invocation", internal)
         finally:
-            try:  # _failure.end_span, written out
-                span.end(end_time=end_time)
-            except Exception as internal:
-                report_internal_error("span end (a span processor's on_end)", internal)
+            end_span(span, end_time)
 
     def _record_span(
         self,

@@ -223,8 +223,7 @@ class ChatAdapter(StainlessAdapter):
             response_id=response_id if type(response_id) is str else None,
             response_model=model if type(model) is str else None,
         )
-        if not isinstance(choices, (list, tuple)):
-            choices = ()
+        choices = items(choices)
         reasons = []
         for choice in choices:
             try:
