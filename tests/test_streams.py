@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
+from llm_otel.genai import LLMResponse
 from tests.conftest import USER, Telemetry, chat_stream_helper
 from tests.servers.openai_server import CHUNKS, SLOW_FIRST_DELAY
 
@@ -217,3 +221,189 @@ async def test_async_abandoned_stream_gc(aclient: openai.AsyncOpenAI, telemetry:
     del stream
     gc.collect()
     assert len(telemetry.spans()) == 1
+
+
+class _Accumulator:
+    error_type = None
+
+    def __init__(self) -> None:
+        self.items: list[object] = []
+
+    def add(self, item: object) -> None:
+        self.items.append(item)
+
+    def response(self) -> LLMResponse:
+        return LLMResponse(response_id=f"{len(self.items)} items")
+
+
+class _SelfIterating:
+    """A stream whose ``__iter__`` returns itself (LiteLLM's)."""
+
+    def __init__(self, items: list[int]) -> None:
+        self._items = iter(items)
+
+    def __iter__(self) -> _SelfIterating:
+        return self
+
+    def __next__(self) -> int:
+        return next(self._items)
+
+
+class _GeneratorIterating(_SelfIterating):
+    """A stream whose ``__iter__`` is a generator over its chunks (the Stainless SDKs')."""
+
+    iters = 0
+
+    def __iter__(self) -> Iterator[int]:  # type: ignore[override]
+        type(self).iters += 1
+        return (item for item in self._items)
+
+
+def _proxied(telemetry: Telemetry, stream: object) -> Any:
+    from llm_otel.genai import GenAITelemetry, Invocation, LLMRequest, SyncStreamProxy
+    from llm_otel.genai._streams import make_proxy
+
+    invocation = Invocation(
+        GenAITelemetry(**telemetry.providers),
+        LLMRequest(operation="chat", provider="test", model="m", stream=True),
+    )
+    accumulator = _Accumulator()
+    return make_proxy(SyncStreamProxy, stream, invocation, accumulator), accumulator
+
+
+@pytest.mark.parametrize("kind", [_SelfIterating, _GeneratorIterating])
+def test_a_loop_over_the_proxy_goes_through_the_streams_own_iter(
+    kind: type[_SelfIterating], telemetry: Telemetry
+) -> None:
+    """``iter(proxy)`` is the proxy exactly when ``iter(stream)`` is the stream; otherwise the
+    loop runs over the stream's own iterator (a generator of ours around it), as it would
+    uninstrumented. Either way every chunk is seen, timed and folded once, and the call ends
+    once."""
+    _GeneratorIterating.iters = 0
+    proxy, accumulator = _proxied(telemetry, kind(list(range(5))))
+    iterator = iter(proxy)
+    assert (iterator is proxy) == (kind is _SelfIterating)
+    assert inspect.isgenerator(iterator) == (kind is _GeneratorIterating)
+    assert _GeneratorIterating.iters == (kind is _GeneratorIterating)
+    assert list(iterator) == [0, 1, 2, 3, 4]
+    assert accumulator.items == [0, 1, 2, 3, 4]
+    span = telemetry.only_span()
+    assert span.attributes["gen_ai.response.id"] == "5 items"
+    assert "error.type" not in span.attributes
+    (per_chunk,) = telemetry.points("gen_ai.client.operation.time_per_output_chunk")
+    assert per_chunk.count == 4
+    assert list(proxy) == []  # exhausted: nothing more, and the call is not ended again
+    assert len(telemetry.spans()) == 1
+
+
+def test_next_and_a_loop_share_one_iteration(client: openai.OpenAI, telemetry: Telemetry) -> None:
+    stream = _stream(client, stream_options={"include_usage": True})
+    iterator = iter(stream)  # the SDK's generator, wrapped; not started yet
+    assert iterator is not stream
+    chunks = [next(stream), next(stream), *iterator]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Hello from the test server"
+    span = telemetry.only_span()
+    assert span.attributes["gen_ai.usage.output_tokens"] == 5
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    (per_chunk,) = telemetry.points("gen_ai.client.operation.time_per_output_chunk")
+    assert per_chunk.count == len(chunks) - 1 == len(CHUNKS) + 2
+
+
+def test_an_empty_stream_looped_over_ends_the_call(telemetry: Telemetry) -> None:
+    proxy, _ = _proxied(telemetry, _GeneratorIterating([]))
+    assert list(proxy) == []  # no RuntimeError from a StopIteration inside our generator
+    span = telemetry.only_span()
+    assert span.attributes["gen_ai.response.id"] == "0 items"
+    assert telemetry.points("gen_ai.client.operation.time_to_first_chunk") == []
+
+
+def test_a_stream_that_cannot_be_iterated_ends_the_call(telemetry: Telemetry) -> None:
+    class Broken(_SelfIterating):
+        def __iter__(self) -> Any:
+            raise OSError("connection reset")
+
+    proxy, _ = _proxied(telemetry, Broken([1]))
+    with pytest.raises(OSError, match="connection reset"):
+        iter(proxy)
+    span = telemetry.only_span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "OSError"
+
+
+def test_an_iterator_without_iter_is_still_iterable_through_the_proxy(
+    telemetry: Telemetry,
+) -> None:
+    class NextOnly:
+        def __init__(self) -> None:
+            self._items = iter([1, 2])
+
+        def __next__(self) -> int:
+            return next(self._items)
+
+    proxy, _ = _proxied(telemetry, NextOnly())
+    assert iter(proxy) is proxy
+    assert list(proxy) == [1, 2]
+    assert telemetry.only_span().attributes["gen_ai.response.id"] == "2 items"
+
+
+class _AsyncSelfIterating:
+    def __init__(self, items: list[int]) -> None:
+        self._items = iter(items)
+
+    def __aiter__(self) -> _AsyncSelfIterating:
+        return self
+
+    async def __anext__(self) -> int:
+        try:
+            return next(self._items)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+
+class _AsyncGeneratorIterating(_AsyncSelfIterating):
+    def __aiter__(self) -> Any:
+        return self._chunks()
+
+    async def _chunks(self) -> Any:
+        for item in self._items:
+            yield item
+
+
+@pytest.mark.parametrize("kind", [_AsyncSelfIterating, _AsyncGeneratorIterating])
+async def test_an_async_loop_over_the_proxy_goes_through_the_streams_own_aiter(
+    kind: type[_AsyncSelfIterating], telemetry: Telemetry
+) -> None:
+    from llm_otel.genai import AsyncStreamProxy, GenAITelemetry, Invocation, LLMRequest
+    from llm_otel.genai._streams import make_proxy
+
+    for items in ([0, 1, 2], []):
+        invocation = Invocation(
+            GenAITelemetry(**telemetry.providers),
+            LLMRequest(operation="chat", provider="test", model="m", stream=True),
+        )
+        accumulator = _Accumulator()
+        proxy = make_proxy(AsyncStreamProxy, kind(items), invocation, accumulator)
+        iterator = proxy.__aiter__()
+        assert (iterator is proxy) == (kind is _AsyncSelfIterating)
+        assert inspect.isasyncgen(iterator) == (kind is _AsyncGeneratorIterating)
+        assert [item async for item in iterator] == items
+        assert accumulator.items == items
+        assert invocation.done
+    spans = telemetry.spans()
+    assert [s.attributes["gen_ai.response.id"] for s in spans] == ["3 items", "0 items"]
+    (per_chunk,) = telemetry.points("gen_ai.client.operation.time_per_output_chunk")
+    assert per_chunk.count == 2
+
+
+async def test_async_anext_and_a_loop_share_one_iteration(
+    aclient: openai.AsyncOpenAI, telemetry: Telemetry
+) -> None:
+    stream: Any = await _astream(aclient, stream_options={"include_usage": True})
+    chunks = [await stream.__anext__()]
+    chunks += [chunk async for chunk in stream]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Hello from the test server"
+    assert telemetry.only_span().attributes["gen_ai.usage.output_tokens"] == 5
+    (per_chunk,) = telemetry.points("gen_ai.client.operation.time_per_output_chunk")
+    assert per_chunk.count == len(chunks) - 1

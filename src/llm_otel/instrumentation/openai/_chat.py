@@ -303,6 +303,33 @@ class ChatStreamAccumulator:
                 self._add_mapping(chunk)
                 return
             usage = getattr(chunk, "usage", None)
+        if usage is not None or not self._response.response_id:  # the first and last chunks
+            self._add_head(chunk, usage)
+        if type(choices) is not list and not isinstance(choices, list):
+            return
+        states = self._choices
+        for choice in choices:
+            try:
+                index = choice.index
+                reason = choice.finish_reason
+            except AttributeError:
+                index = getattr(choice, "index", 0)
+                reason = getattr(choice, "finish_reason", None)
+            if type(index) is not int:
+                index = as_index(index)
+            elif reason is None and not self._capture and index in states:
+                continue  # most chunks with content off: a choice already seen, not finished
+            state = states.get(index)
+            if state is None:
+                state = states[index] = _ChoiceState()
+            if reason and isinstance(reason, str):
+                state.finish_reason = reason
+            if self._capture:
+                self._add_delta(state, getattr(choice, "delta", None))
+
+    def _add_head(self, chunk: Any, usage: Any) -> None:
+        """A chunk's identity (until one has it) and usage (the last chunk's, or every chunk's
+        with some servers)."""
         response = self._response
         if not response.response_id:
             # Azure sends a first chunk with empty id/model (prompt filter results).
@@ -315,25 +342,6 @@ class ChatStreamAccumulator:
             )
         if usage is not None:
             usage_into(response, usage)
-        if not choices or (type(choices) is not list and not isinstance(choices, list)):
-            return
-        states = self._choices
-        for choice in choices:
-            try:
-                index = choice.index
-                reason = choice.finish_reason
-            except AttributeError:
-                index = getattr(choice, "index", 0)
-                reason = getattr(choice, "finish_reason", None)
-            if type(index) is not int:
-                index = as_index(index)
-            state = states.get(index)
-            if state is None:
-                state = states[index] = _ChoiceState()
-            if reason and isinstance(reason, str):
-                state.finish_reason = reason
-            if self._capture:
-                self._add_delta(state, getattr(choice, "delta", None))
 
     def _add_mapping(self, chunk: dict[str, Any]) -> None:
         response = self._response
