@@ -7,9 +7,10 @@ garbage collected unfinished (handed to :mod:`._abandoned`, never ended inside t
 The proxy is the stream to the app: it answers ``hasattr`` as the stream does (a name the stream
 lacks is absent from the proxy too, dunder methods included), and copies and pickles as the
 stream does. ``iter(proxy)`` is the proxy exactly when ``iter(stream)`` is the stream; otherwise
-it is a generator of ours over the stream's own iterator (likewise ``async for``). Each proxy class is made once per wrapped stream type (:func:`proxy_class`) with
-the optional parts (``close``, ``response``, the context-manager methods, ...) only where the
-wrapped type has them. Every ending funnels into ``_self_finalize``.
+it is a generator of ours over the stream's own iterator (likewise ``async for``). Each proxy
+class is made once per wrapped stream type (:func:`proxy_class`) with the optional parts
+(``close``, ``response``, the context-manager methods, ...) only where the wrapped type has
+them. Every ending funnels into ``_self_finalize``.
 """
 
 from __future__ import annotations
