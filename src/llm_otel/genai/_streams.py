@@ -225,6 +225,22 @@ class _StreamProxyBase(_Proxy):
 
         hand_off(end_abandoned)
 
+    def _self_iterate(self, method: str, begin: Callable[[Any], Any]) -> Any:
+        """What ``iter()`` (``aiter()``) of the proxy answers: the proxy where the stream's own
+        ``method`` returns the stream (or the stream lacks it), else ``_self_chunks`` over the
+        iterator ``begin`` gets from the stream. A stream that cannot be iterated ends the call."""
+        wrapped = self.__wrapped__
+        if getattr(type(wrapped), method, None) is None:
+            return self  # an iterator lacking the method: iterable through the proxy, as before
+        try:
+            iterator = begin(wrapped)
+        except BaseException as exc:
+            self._self_finalize(exc)
+            raise
+        if iterator is wrapped:
+            return self
+        return self._self_chunks(iterator)
+
     def _self_twin(self, wrapped: Any) -> Any:
         return type(self)(
             wrapped, self._self_invocation, self._self_accumulator, self._self_owners,
@@ -263,18 +279,8 @@ class SyncStreamProxy(_StreamProxyBase):
         # its chunks (the Stainless SDKs': openai, anthropic) gets a generator of ours over that
         # generator, which a for loop resumes per chunk without the proxy's __next__ slot (a
         # method looked up on the type, a frame, an attribute read through wrapt): ~2,100
-        # instructions a chunk fewer (bench/README.md).
-        wrapped = self.__wrapped__
-        if getattr(type(wrapped), "__iter__", None) is None:
-            return self  # an iterator without __iter__: iterable through the proxy, as before
-        try:
-            iterator = iter(wrapped)
-        except BaseException as exc:
-            self._self_finalize(exc)
-            raise
-        if iterator is wrapped:
-            return self
-        return self._self_chunks(iterator)
+        # instructions a chunk fewer (docs/performance.md).
+        return self._self_iterate("__iter__", iter)
 
     def _self_chunks(self, iterator: Any) -> Any:
         """The chunks of ``iterator`` (the stream's own), each noted as ``__next__`` notes it.
@@ -393,20 +399,9 @@ class AsyncStreamProxy(_StreamProxyBase):
     )
 
     def __aiter__(self) -> Any:
-        # As SyncStreamProxy.__iter__: an async for loop over the proxy runs over the stream's
-        # own async iterator when that is not the stream itself (the Stainless SDKs' async
-        # generators), through an async generator of ours: a coroutine fewer per chunk.
-        wrapped = self.__wrapped__
-        if getattr(type(wrapped), "__aiter__", None) is None:
-            return self  # an async iterator without __aiter__: iterable through the proxy
-        try:
-            iterator = wrapped.__aiter__()
-        except BaseException as exc:
-            self._self_finalize(exc)
-            raise
-        if iterator is wrapped:
-            return self
-        return self._self_chunks(iterator)
+        # As SyncStreamProxy.__iter__, through an async generator of ours: a coroutine fewer
+        # per chunk.
+        return self._self_iterate("__aiter__", aiter)
 
     async def _self_chunks(self, iterator: Any) -> Any:
         """The chunks of ``iterator``, each noted as ``__anext__`` notes it; nothing of ours
