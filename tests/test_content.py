@@ -10,6 +10,7 @@ from typing import Any
 import openai
 import pytest
 
+from llm_otel import _guard
 from llm_otel.genai import ContentMode, ContentPolicy, policy_from_env
 from llm_otel.genai._content import REDACTION_FAILED
 from tests.conftest import USER, Telemetry, requires_responses
@@ -248,3 +249,38 @@ def test_serialize_without_a_redactor_equals_the_cleaned_encoding(
     policy = ContentPolicy(ContentMode.SPAN_ONLY, max_length=max_length)
     walked = json.dumps(policy.clean(value), ensure_ascii=False)
     assert policy.serialize(value) == walked
+
+
+def test_content_that_cannot_be_encoded_costs_only_itself(telemetry: Telemetry) -> None:
+    """Input messages JSON cannot encode (a structure that contains itself) leave out the input
+    content attribute, reported once as an internal error; the output content and the
+    response's attributes are still given when the span ends, and the span ends."""
+    from llm_otel.genai import GenAITelemetry, Invocation, LLMRequest, LLMResponse
+
+    core = GenAITelemetry(
+        tracer_provider=telemetry.tracer_provider, content=ContentPolicy(ContentMode.SPAN_ONLY)
+    )
+    parts: list[Any] = []
+    parts.append(parts)
+    request = LLMRequest(
+        operation="chat",
+        provider="openai",
+        model="m",
+        input_messages=[{"role": "user", "parts": parts}],
+    )
+    before = _guard.internal_error_count()
+    invocation = Invocation(core, request)
+    invocation.finish(
+        LLMResponse(
+            response_id="r-1",
+            input_tokens=3,
+            output_messages=[{"role": "assistant", "parts": [{"type": "text", "content": "fine"}]}],
+        )
+    )
+    assert _guard.internal_error_count() == before + 1
+    assert _guard.internal_error_count("input content") >= 1
+    attrs = telemetry.only_span().attributes
+    assert "gen_ai.input.messages" not in attrs
+    assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"][0]["content"] == "fine"
+    assert attrs["gen_ai.response.id"] == "r-1"
+    assert attrs["gen_ai.usage.input_tokens"] == 3

@@ -20,7 +20,6 @@ from llm_otel.genai import Invocation, LLMResponse
 def _response_by_fields(completion: Any, capture: bool) -> LLMResponse:
     """The chat adapter's reading before its fast path (one field() call per field)."""
     from llm_otel.instrumentation._fields import as_int, field, items
-    from llm_otel.instrumentation.openai._chat import _choice_message
 
     response = LLMResponse(
         response_id=field(completion, "id"), response_model=field(completion, "model")
@@ -45,8 +44,31 @@ def _response_by_fields(completion: Any, capture: bool) -> LLMResponse:
         if isinstance(value, str):
             response.attributes[key] = value
     if capture:
-        response.output_messages = [_choice_message(c) for c in choices]
+        response.output_messages = [_choice_message_by_fields(c) for c in choices]
     return response
+
+
+def _choice_message_by_fields(choice: Any) -> Any:
+    """A choice's output message, one field() call per field."""
+    from llm_otel.instrumentation._fields import field, given
+    from llm_otel.instrumentation.openai._chat import FINISH_REASONS, tool_call_parts
+    from llm_otel.instrumentation.openai._common import text_parts
+
+    message = field(choice, "message")
+    parts = text_parts(field(message, "content"))
+    refusal = field(message, "refusal")
+    if isinstance(refusal, str) and refusal:
+        parts.append({"type": "text", "content": refusal})
+    calls = field(message, "tool_calls")
+    if calls:
+        parts += tool_call_parts(calls)
+    reason = field(choice, "finish_reason")
+    role = getattr(message, "role", None) if not isinstance(message, dict) else message.get("role")
+    return {
+        "role": role if type(role) is str or given(role) else "assistant",
+        "parts": parts,
+        "finish_reason": FINISH_REASONS.get(reason, reason) if isinstance(reason, str) else None,
+    }
 
 
 def _recorded(response: LLMResponse | None) -> Any:
@@ -239,7 +261,28 @@ def _add_by_getattr(accumulator: Any, chunk: Any) -> None:
         if reason and isinstance(reason, str):
             state.finish_reason = reason
         if accumulator._capture:
-            accumulator._add_delta(state, getattr(choice, "delta", None))
+            _add_delta_by_getattr(state, getattr(choice, "delta", None))
+
+
+def _add_delta_by_getattr(state: Any, delta: Any) -> None:
+    """A chunk's delta folded in, every field read with a default."""
+    from llm_otel.instrumentation.openai._chat import ChatStreamAccumulator
+
+    if delta is None:
+        return
+    if isinstance(delta, dict):
+        role, content = delta.get("role"), delta.get("content")
+        refusal, calls = delta.get("refusal"), delta.get("tool_calls")
+    else:
+        role, content = getattr(delta, "role", None), getattr(delta, "content", None)
+        refusal, calls = getattr(delta, "refusal", None), getattr(delta, "tool_calls", None)
+    for text in (content, refusal):
+        if isinstance(text, str) and text:
+            state.text.append(text)
+    if isinstance(role, str) and role:
+        state.role = role
+    if calls is not None:
+        ChatStreamAccumulator._add_tool_calls(state, calls)
 
 
 @pytest.mark.parametrize("seed", range(300))

@@ -159,11 +159,11 @@ class ContentPolicy:
             # when the whole JSON is within the limit, no text in it is over it, and a
             # `"finish_reason": null` key (never inside a JSON string, whose quotes are escaped)
             # shows whether there is one to drop. The common case encodes once, without a walk.
-            encoded = json.dumps(value, ensure_ascii=False, default=_json_default)
+            encoded = _ENCODER.encode(value)
             limit = self.max_length
             if (not limit or len(encoded) <= limit) and _NULL_FINISH not in encoded:
                 return encoded
-        return json.dumps(self.clean(value), ensure_ascii=False, default=_json_default)
+        return _ENCODER.encode(self.clean(value))
 
 
 _NULL_FINISH = '"finish_reason": null'
@@ -175,6 +175,8 @@ _STRUCTURAL_KEYS = frozenset(
 
 
 def _json_default(value: Any) -> Any:
+    """What JSON holds of a value it has no encoding for: an SDK model's fields, bytes as text,
+    else the value's repr."""
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         try:
@@ -184,6 +186,11 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return value.decode("utf-8", errors="replace")
     return repr(value)
+
+
+# One encoder for every value (json.dumps with options builds an encoder per call; encode() only
+# reads the instance, so threads can share it).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
 
 
 def policy_from_env(

@@ -145,11 +145,6 @@ class Invocation:
             telemetry.tracer, name, SpanKind.CLIENT, span_attrs, parent, start_time=start_time
         )
         self._start = time.perf_counter() if started is None else started[0]
-        if self.content.on_span and self.span.is_recording():
-            try:
-                self.span.set_attributes(self._input_content())
-            except Exception as exc:
-                report_internal_error("input content", exc)
 
     def attach(self, current: otel_context.Context | None = None) -> object:
         """Make the span current (so HTTP client spans nest under it); returns the token.
@@ -306,6 +301,22 @@ class Invocation:
         again = retried(attempts) if attempts is not None and len(attempts) > 1 else None
         if again:
             span_attrs[LLM_OTEL_REQUEST_RETRIES] = len(again)
+        content = self.content
+        if content.on_span:
+            # Given with the response's attributes, in the one set_attributes call the span
+            # gets when it ends (a call of its own costs the SDK a lock and a walk each: ~15k
+            # instructions). No exporter sees a span before it ends.
+            try:
+                span_attrs.update(self._input_content())
+            except Exception as internal:
+                report_internal_error("input content", internal)
+            try:
+                output = _output_messages(content, response)
+            except Exception as internal:
+                report_internal_error("output content", internal)
+            else:
+                if output is not None:
+                    span_attrs[ga.GEN_AI_OUTPUT_MESSAGES] = output
         span.set_attributes(span_attrs)
         for attempt, attempt_error, wait in again or ():
             span.add_event(
@@ -316,8 +327,6 @@ class Invocation:
                     LLM_OTEL_REQUEST_RETRY_DELAY: wait,
                 },
             )
-        if self.content.on_span and response is not None:
-            span.set_attributes(_output_content(self.content, response))
         if error_type is not None:
             record_failure(span, exc, error_type, self.content)
 
@@ -454,8 +463,9 @@ class Invocation:
         if error_type is not None:
             attributes[error_attributes.ERROR_TYPE] = error_type
         attributes.update(self._input_content())
-        if response is not None:
-            attributes.update(_output_content(self.content, response))
+        output = _output_messages(self.content, response)
+        if output is not None:
+            attributes[ga.GEN_AI_OUTPUT_MESSAGES] = output
         self._telemetry.event_logger.emit(
             event_name=OPERATION_DETAILS_EVENT,
             attributes=attributes,
@@ -463,7 +473,8 @@ class Invocation:
         )
 
 
-def _output_content(policy: ContentPolicy, response: LLMResponse) -> dict[str, AttributeValue]:
-    if not response.output_messages:
-        return {}
-    return {ga.GEN_AI_OUTPUT_MESSAGES: policy.serialize(response.output_messages)}
+def _output_messages(policy: ContentPolicy, response: LLMResponse | None) -> str | None:
+    """``gen_ai.output.messages``: the response's output messages serialized; None for none."""
+    if response is None or not response.output_messages:
+        return None
+    return policy.serialize(response.output_messages)

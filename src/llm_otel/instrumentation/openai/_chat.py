@@ -95,9 +95,21 @@ def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
     return attrs
 
 
+# Roles a plain {"role", "content"} message keeps as they are (not "developer", not "tool").
+_PLAIN_ROLES = frozenset({"system", "user", "assistant"})
+
+
 def input_messages(messages: Any) -> list[Message]:
     out: list[Message] = []
     for message in messages or ():
+        if type(message) is dict and len(message) == 2:
+            # Most messages: a role and a string, one text part (what the general path below
+            # makes of them, without its reads and calls).
+            role = message.get("role")
+            content = message.get("content")
+            if type(content) is str and type(role) is str and role in _PLAIN_ROLES:
+                out.append({"role": role, "parts": [{"type": "text", "content": content}]})
+                continue
         # One reader per message (a dict's own get for the usual dict messages), and the
         # SDKs' omitted-value sentinels taken as absent, as field() takes them.
         get = reader(message, "role")
@@ -247,20 +259,26 @@ class ChatAdapter(StainlessAdapter):
 
 
 def _choice_message(choice: Any) -> Message:
-    message = field(choice, "message")
-    get = reader(message, "role")
-    content = get("content")
+    # An SDK model's fields read as plain attributes (a dict or a getattr() costs more for
+    # one); a dict, or an object without them, read by field() and reader().
+    try:
+        message, reason = choice.message, choice.finish_reason
+    except AttributeError:
+        message, reason = field(choice, "message"), field(choice, "finish_reason")
+    try:
+        role, content = message.role, message.content
+        refusal, calls = message.refusal, message.tool_calls
+    except AttributeError:
+        get = reader(message, "role")
+        role, content = get("role"), get("content")
+        refusal, calls = get("refusal"), get("tool_calls")
     if content is not None and type(content) is not str and not given(content):
         content = None
     parts = text_parts(content)
-    refusal = get("refusal")
     if isinstance(refusal, str) and refusal:
         parts.append(text_part(refusal))
-    calls = get("tool_calls")
     if calls:
         parts += tool_call_parts(calls)
-    reason = field(choice, "finish_reason")
-    role = get("role")
     return {
         "role": role if type(role) is str or given(role) else "assistant",
         "parts": parts,
@@ -372,17 +390,16 @@ class ChatStreamAccumulator:
         # but str (None, an omitted-value sentinel, a server's wrong type) is skipped.
         if delta is None:
             return
-        if isinstance(delta, dict):
-            get = delta.get
+        try:  # an SDK delta: plain attribute reads (isinstance() of a model costs as much)
             role, content, refusal, calls = (
-                get("role"), get("content"), get("refusal"), get("tool_calls")
+                delta.role, delta.content, delta.refusal, delta.tool_calls
             )  # fmt: skip
-        else:
-            try:  # an SDK delta: plain attribute reads
-                role, content, refusal, calls = (
-                    delta.role, delta.content, delta.refusal, delta.tool_calls
-                )  # fmt: skip
-            except AttributeError:
+        except AttributeError:
+            if isinstance(delta, dict):
+                get = delta.get
+                role, content = get("role"), get("content")
+                refusal, calls = get("refusal"), get("tool_calls")
+            else:
                 role = getattr(delta, "role", None)
                 content = getattr(delta, "content", None)
                 refusal = getattr(delta, "refusal", None)
