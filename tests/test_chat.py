@@ -166,6 +166,25 @@ def test_connection_error_uses_exception_class(telemetry: Telemetry) -> None:
     assert span.attributes["server.port"] == 9
 
 
+def test_server_address_follows_the_clients_base_url(
+    server: OpenAITestServer, telemetry: Telemetry
+) -> None:
+    """server.address/port are what the client's base_url says: worked out once per URL the
+    client holds (openai 3.6x's property imports a module on every read), and again when the
+    client is given a new one."""
+    client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+    for _ in range(2):
+        client.chat.completions.create(model="gpt-test", messages=USER)
+    client.base_url = f"http://localhost:{server.port}/v1"
+    client.chat.completions.create(model="gpt-test", messages=USER)
+    spans = telemetry.spans()
+    assert [(s.attributes["server.address"], s.attributes["server.port"]) for s in spans] == [
+        ("127.0.0.1", server.port),
+        ("127.0.0.1", server.port),
+        ("localhost", server.port),
+    ]
+
+
 def test_retries_inside_one_call_make_one_span(
     server: OpenAITestServer, telemetry: Telemetry
 ) -> None:

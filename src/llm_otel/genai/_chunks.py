@@ -24,7 +24,7 @@ CHUNK_TIMING_ENV = "LLM_OTEL_CHUNK_TIMING"
 _EVERY = 1
 
 _configured: int | None = None  # configure(chunk_timing=...); None: the environment's
-_from_env: tuple[str, int] | None = None  # (raw value, parsed): the variable is read once per value
+_from_env: int | None = None  # the variable's setting, read at the first stream's end
 
 
 def parse_chunk_timing(value: Any, source: str) -> int | None:
@@ -69,17 +69,21 @@ def reset_chunk_timing() -> None:
 
 
 def chunk_timing() -> int:
-    """One gap in how many is recorded: configure()'s setting, else the environment's, else 1."""
+    """One gap in how many is recorded: configure()'s setting, else the environment's (read
+    once, as the OTEL_* variables are: reading an unset one from os.environ costs ~8k
+    instructions), else 1."""
     if _configured is not None:
         return _configured
+    if _from_env is not None:
+        return _from_env
+    return _read_env()
+
+
+def _read_env() -> int:
     global _from_env
     raw = os.environ.get(CHUNK_TIMING_ENV, "")
-    cached = _from_env
-    if cached is not None and cached[0] == raw:
-        return cached[1]
     parsed = parse_chunk_timing(raw, CHUNK_TIMING_ENV) if raw.strip() else _EVERY
-    every = _EVERY if parsed is None else parsed
-    _from_env = (raw, every)
+    _from_env = every = _EVERY if parsed is None else parsed
     return every
 
 

@@ -136,18 +136,34 @@ _MAX_ENDPOINTS = 256
 
 def client_endpoint(client: Any) -> tuple[str | None, int | None]:
     """``server.address`` and ``server.port`` of a Stainless-made client (openai, anthropic,
-    groq, ...): from the httpx URL it holds as ``_base_url`` (what its ``base_url`` property
-    returns; openai 3's property imports a module on every read, 2.7 µs), read once per URL
-    object (a client whose base URL is set anew gets a new URL object). (None, None) without
-    one."""
+    groq, ...), from the URL its ``base_url`` property returns, worked out once per URL object
+    the client holds (a client whose base URL is set anew holds a new one). (None, None)
+    without one.
+
+    The held object (``_configured_base_url`` in openai 3.6x, ``_base_url`` before and in the
+    other Stainless SDKs) is read from the client's ``__dict__``: openai 3.6x's ``_base_url``
+    and ``base_url`` are properties, one calling the other, that import a module on every read
+    (~12k instructions a call)."""
+    held = getattr(client, "__dict__", None)
+    key = None
+    if type(held) is dict:
+        key = held.get("_configured_base_url")
+        if key is None:
+            key = held.get("_base_url")
+    if key is not None:
+        cached = _ENDPOINTS.get(id(key))
+        if cached is not None and cached[0] is key:  # the entry holds it: its id is not reused
+            return cached[1], cached[2]
     url = getattr(client, "_base_url", None)
     if url is None:
         url = getattr(client, "base_url", None)
         if url is None:
             return None, None
-    cached = _ENDPOINTS.get(id(url))
-    if cached is not None and cached[0] is url:  # the entry holds the URL: its id is not reused
-        return cached[1], cached[2]
+    if key is None:
+        key = url
+        cached = _ENDPOINTS.get(id(key))
+        if cached is not None and cached[0] is key:
+            return cached[1], cached[2]
     host = getattr(url, "host", None) or None
     port = getattr(url, "port", None)
     if port is None:
@@ -155,7 +171,7 @@ def client_endpoint(client: Any) -> tuple[str | None, int | None]:
         port = 443 if scheme == "https" else 80 if scheme == "http" else None
     if len(_ENDPOINTS) >= _MAX_ENDPOINTS:  # bounded: clients are few; a churn of them is not
         _ENDPOINTS.clear()
-    _ENDPOINTS[id(url)] = (url, host, port)
+    _ENDPOINTS[id(key)] = (key, host, port)
     return host, port
 
 
