@@ -98,6 +98,7 @@ def _completion(rng: random.Random) -> Any:
     from openai.types import CompletionUsage
     from openai.types.chat import ChatCompletion, ChatCompletionMessage
     from openai.types.chat.chat_completion import Choice
+    from openai.types.completion_usage import CompletionTokensDetails, PromptTokensDetails
 
     def pick(names: tuple[str, ...]) -> list[str]:
         return rng.sample(names, rng.randint(0, len(names)))
@@ -105,10 +106,12 @@ def _completion(rng: random.Random) -> Any:
     usage = {name: rng.choice([_value(rng), 12, 5]) for name in
              pick(("prompt_tokens", "completion_tokens", "prompt_tokens_details",
                    "completion_tokens_details"))}  # fmt: skip
-    for name, inner in (("prompt_tokens_details", "cached_tokens"),
-                        ("completion_tokens_details", "reasoning_tokens")):  # fmt: skip
+    for name, inner, details in (
+        ("prompt_tokens_details", "cached_tokens", PromptTokensDetails),
+        ("completion_tokens_details", "reasoning_tokens", CompletionTokensDetails),
+    ):
         if name in usage and rng.random() < 0.5:
-            usage[name] = {inner: rng.choice([3, _value(rng)])}
+            usage[name] = _shape(rng, {inner: rng.choice([3, _value(rng)])}, details)
     choices = []
     for _ in range(rng.randint(0, 2)):
         message = {n: rng.choice([_value(rng), "hello", "assistant"]) for n in
