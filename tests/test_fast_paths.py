@@ -306,3 +306,27 @@ def test_chat_stream_chunks_read_as_attributes_fold_what_generic_reading_folds(s
             _add_by_getattr(generic, chunk)
         assert fast.complete() == generic.complete(), chunks
         assert _recorded(fast.response()) == _recorded(generic.response()), chunks
+
+
+def test_field_reads_dicts_their_subclasses_and_proxies_of_them_by_key() -> None:
+    """field() reads a dict, a dict subclass and a proxy whose __class__ says dict by key (a
+    key named like a dict method included), an SDK model by attribute, and sentinels as
+    absent: what any cheaper reading of it must keep."""
+    import wrapt
+    from openai import NOT_GIVEN
+    from openai.types.completion_usage import PromptTokensDetails
+
+    from llm_otel.instrumentation._fields import field
+
+    class Sub(dict):  # type: ignore[type-arg]
+        pass
+
+    for mapping in ({"items": 3, "x": NOT_GIVEN}, Sub(items=3, x=NOT_GIVEN),
+                    wrapt.ObjectProxy({"items": 3, "x": NOT_GIVEN})):  # fmt: skip
+        assert field(mapping, "items") == 3  # the key, not the dict method
+        assert field(mapping, "x", "d") == "d"
+        assert field(mapping, "absent", "d") == "d"
+    model = PromptTokensDetails.model_construct(cached_tokens=4)
+    assert field(model, "cached_tokens") == 4
+    assert field(model, "absent", "d") == "d"
+    assert field(SimpleNamespace(a=NOT_GIVEN), "a", "d") == "d"
