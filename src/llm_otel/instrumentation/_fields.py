@@ -150,20 +150,16 @@ def client_endpoint(client: Any) -> tuple[str | None, int | None]:
         key = held.get("_configured_base_url")
         if key is None:
             key = held.get("_base_url")
-    if key is not None:
-        cached = _ENDPOINTS.get(id(key))
-        if cached is not None and cached[0] is key:  # the entry holds it: its id is not reused
-            return cached[1], cached[2]
-    url = getattr(client, "_base_url", None)
-    if url is None:
-        url = getattr(client, "base_url", None)
-        if url is None:
+    url = None
+    if key is None:  # no such attribute: the URL the property returns is the key
+        key = url = _base_url(client)
+        if key is None:
             return None, None
-    if key is None:
-        key = url
-        cached = _ENDPOINTS.get(id(key))
-        if cached is not None and cached[0] is key:
-            return cached[1], cached[2]
+    cached = _ENDPOINTS.get(id(key))
+    if cached is not None and cached[0] is key:  # the entry holds it: its id is not reused
+        return cached[1], cached[2]
+    if url is None:
+        url = _base_url(client)
     host = getattr(url, "host", None) or None
     port = getattr(url, "port", None)
     if port is None:
@@ -173,6 +169,12 @@ def client_endpoint(client: Any) -> tuple[str | None, int | None]:
         _ENDPOINTS.clear()
     _ENDPOINTS[id(key)] = (key, host, port)
     return host, port
+
+
+def _base_url(client: Any) -> Any:
+    """The client's base URL as its properties (or plain attributes) give it; None without."""
+    url = getattr(client, "_base_url", None)
+    return url if url is not None else getattr(client, "base_url", None)
 
 
 def stop_sequences(value: Any) -> list[str] | None:
