@@ -50,11 +50,17 @@ _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 
 def instructions(
-    variant: str, content: str, scenario: str, calls: int, venv: str | None = None, gc: str = "on"
+    variant: str,
+    content: str,
+    scenario: str,
+    calls: int,
+    venv: str | None = None,
+    gc: str = "on",
+    seed: int = 0,
 ) -> tuple[int, dict[str, float]]:
     """(instructions executed, the worker's results: spans per call made, whether content was
     seen) for one worker run; ``venv`` runs the (uninstrumented) variant in another variant's
-    virtualenv."""
+    virtualenv; ``seed``: its PYTHONHASHSEED."""
     python = venv_python(venv or variant)
     with tempfile.TemporaryDirectory() as tmp:
         result = subprocess.run(
@@ -64,7 +70,7 @@ def instructions(
              str(python), str(ROOT / "bench" / "worker.py"), variant, "--content", content,
              "--calls", str(calls), "--scenario", scenario, "--gc", gc],
             capture_output=True, text=True, check=False, cwd=ROOT,
-            env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict and set layouts each run
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},  # the same layouts for a seed
         )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"{variant} {scenario} ({content}) failed:\n{result.stderr[-2000:]}")
@@ -88,15 +94,32 @@ def per_call(
     n2: int,
     venv: str | None = None,
     gc: str = "on",
+    seed: int = 0,
 ) -> tuple[float, dict[str, float]]:
     """(instructions per call, the worker's results) from one N1/N2 pair of runs."""
-    low, _ = instructions(variant, content, scenario, n1, venv, gc)
-    high, results = instructions(variant, content, scenario, n2, venv, gc)
+    low, _ = instructions(variant, content, scenario, n1, venv, gc, seed)
+    high, results = instructions(variant, content, scenario, n2, venv, gc, seed)
     return (high - low) / (n2 - n1), results
 
 
+def over_baseline(values: list[tuple[int, float]], base: list[tuple[int, float]]) -> list[float]:
+    """A variant's cost over the baseline, one figure per hash seed: each seed's median minus
+    the baseline's median for the same seed (a seed sets the dict and set layouts of both)."""
+    by_seed: dict[int, list[float]] = {}
+    for seed, value in values:
+        by_seed.setdefault(seed, []).append(value)
+    base_by_seed: dict[int, list[float]] = {}
+    for seed, value in base:
+        base_by_seed.setdefault(seed, []).append(value)
+    return [
+        statistics.median(seen) - statistics.median(base_by_seed[seed])
+        for seed, seen in sorted(by_seed.items())
+        if seed in base_by_seed
+    ]
+
+
 def print_table(
-    cost: dict[tuple[str, str, str], list[float]],
+    cost: dict[tuple[str, str, str], list[tuple[int, float]]],
     silent: set[tuple[str, str, str]],
     contentless: set[tuple[str, str, str]],
     variants: list[str],
@@ -104,7 +127,8 @@ def print_table(
     scenarios: list[str],
 ) -> None:
     """Markdown: one row per (content, scenario), one column per variant, and llm-otel's cost
-    over the hand-written equal-work span's where both were measured."""
+    over the hand-written equal-work span's where both were measured. A cell is the mean over
+    the hash seeds of the cost over the baseline, with its (min..max) when there are several."""
     shown = [v for v in variants if v != "baseline"]
     ratio = "llm_otel" in shown and "manual" in shown
     header = [*shown, "llm_otel ÷ manual"] if ratio else shown
@@ -112,26 +136,26 @@ def print_table(
     print("|---|---|" + "---|" * (len(shown) + ratio))
     for content in contents:
         for scenario in scenarios:
-            cells, medians = [], {}
+            cells, means = [], {}
             for variant in shown:
                 key = (content, scenario, variant)
                 base = cost.get((content, scenario, f"baseline@{venv_name(variant)}"))
-                if key not in cost or not base:
+                over = over_baseline(cost[key], base) if key in cost and base else []
+                if not over:
                     cells.append("—")
                 elif key in silent:
                     cells.append("not instrumenting")
                 elif key in contentless:
                     cells.append("captured no content")
                 else:
-                    over = [v - statistics.median(base) for v in cost[key]]
-                    medians[variant] = statistics.median(over)
-                    cell = f"{medians[variant] / 1000:,.0f}"
+                    means[variant] = statistics.mean(over)
+                    cell = f"{means[variant] / 1000:,.0f}"
                     if len(over) > 1:
                         cell += f" ({min(over) / 1000:,.0f}..{max(over) / 1000:,.0f})"
                     cells.append(cell)
             if ratio:
-                both = "llm_otel" in medians and medians.get("manual")
-                cells.append(f"{medians['llm_otel'] / medians['manual']:.2f}" if both else "—")
+                both = "llm_otel" in means and means.get("manual")
+                cells.append(f"{means['llm_otel'] / means['manual']:.2f}" if both else "—")
             print(f"| {content} | {scenario} | " + " | ".join(cells) + " |")
 
 
@@ -147,8 +171,16 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument(
         "--repeat", type=int, default=1,
-        help="measure each cell this many times; the table shows the median (min..max) "
-        "(runs are deterministic: more than one only confirms it)",
+        help="measure each cell this many times per seed (runs are deterministic: more than "
+        "one only confirms it)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seeds", default="0",
+        help="PYTHONHASHSEED values, comma-separated: each cell is measured once per seed and "
+        "the table shows the mean (min..max). A seed fixes the dict and set layouts, and they "
+        "move a chat call by ~6k instructions (standard deviation over seeds) whatever the code "
+        "does; so does a change of the source tree's path. Four seeds compare two trees to "
+        "~3k; one cannot tell a 5k change from layout",
     )  # fmt: skip
     parser.add_argument(
         "--gc", choices=["on", "off"], default="on",
@@ -165,45 +197,49 @@ def main() -> int:
     n1, n2 = (int(n) for n in args.calls.split(","))
     scenarios = args.scenarios.split(",")
     contents = args.contents.split(",")
-    cost: dict[tuple[str, str, str], list[float]] = {}
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    cost: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
     silent: set[tuple[str, str, str]] = set()
     contentless: set[tuple[str, str, str]] = set()
     venvs = sorted({venv_name(v) for v in variants})
-    jobs: list[tuple[str, str, str, str | None]] = []  # (variant, content, scenario, venv)
-    for _ in range(args.repeat):
-        for scenario in scenarios:
-            # The uninstrumented cost in each virtualenv: content switches change nothing there.
-            jobs += [("baseline", "off", scenario, venv) for venv in venvs]
-            for content in contents:
-                for variant in variants:
-                    if variant == "baseline" or (
-                        variant == "manual" and ("async" in scenario or scenario in EXTRA_SCENARIOS)
-                    ):
-                        continue  # the hand-written span is written for the sync chat client only
-                    jobs.append((variant, content, scenario, None))
+    # (variant, content, scenario, venv, seed)
+    jobs: list[tuple[str, str, str, str | None, int]] = []
+    for seed in seeds:
+        for _ in range(args.repeat):
+            for scenario in scenarios:
+                # The uninstrumented cost in each virtualenv: content switches change nothing.
+                jobs += [("baseline", "off", scenario, venv, seed) for venv in venvs]
+                for content in contents:
+                    for variant in variants:
+                        if variant == "baseline" or (
+                            variant == "manual"
+                            and ("async" in scenario or scenario in EXTRA_SCENARIOS)
+                        ):
+                            continue  # the hand-written span is for the sync chat client only
+                        jobs.append((variant, content, scenario, None, seed))
 
-    def measure(job: tuple[str, str, str, str | None]) -> None:
-        variant, content, scenario, venv = job
-        value, results = per_call(variant, content, scenario, n1, n2, venv, args.gc)
+    def measure(job: tuple[str, str, str, str | None, int]) -> None:
+        variant, content, scenario, venv, seed = job
+        value, results = per_call(variant, content, scenario, n1, n2, venv, args.gc, seed)
         if venv is not None:
             for each in contents:
-                cost.setdefault((each, scenario, f"baseline@{venv}"), []).append(value)
+                cost.setdefault((each, scenario, f"baseline@{venv}"), []).append((seed, value))
             return
         key = (content, scenario, variant)
-        cost.setdefault(key, []).append(value)
+        cost.setdefault(key, []).append((seed, value))
         if results.get("spans per call", 0.0) < 1:
             silent.add(key)
         if content == "on" and not results.get("content seen"):
             contentless.add(key)  # its switch did not take: not like for like
-        print(f"{content:3} {scenario:12} {variant:14} {value / 1000:10.1f}k "
+        print(f"{content:3} {scenario:12} {variant:14} seed {seed} {value / 1000:10.1f}k "
               f"instructions/call", file=sys.stderr)  # fmt: skip
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each job is two valgrind runs
         list(pool.map(measure, jobs))  # list(): a failed run's exception is raised here
     print(
         f"\nThousands of instructions per call over the uninstrumented baseline of the same "
-        f"virtualenv (callgrind, {n2} - {n1} calls; median of {args.repeat}, min..max; "
-        f"garbage collector {args.gc})\n"
+        f"virtualenv (callgrind, {n2} - {n1} calls; mean over hash seeds {args.seeds}, "
+        f"min..max; garbage collector {args.gc})\n"
     )
     print_table(cost, silent, contentless, variants, contents, scenarios)
     return 0

@@ -48,3 +48,16 @@ def test_worker_runs_with_the_collector_off_after_the_warm_up() -> None:
             capture_output=True, text=True, timeout=300, check=True,
         ).stdout  # fmt: skip
         assert out.strip().splitlines()[-1] == f"[[{str(collect == 'on').lower()}], 1.0]", out
+
+
+def test_icount_pairs_each_seed_with_the_baseline_of_the_same_seed() -> None:
+    """``bench/icount.py --seeds``: a hash seed moves the variant and the uninstrumented baseline
+    alike (the same dict layouts), so each seed's figure is taken over its own baseline."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from icount import over_baseline
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    values = [(0, 110.0), (1, 125.0), (1, 127.0), (2, 90.0)]
+    base = [(0, 10.0), (1, 20.0), (3, 0.0)]
+    assert over_baseline(values, base) == [100.0, 106.0]  # seed 2 has no baseline: left out

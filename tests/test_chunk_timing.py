@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from array import array
 from collections.abc import Iterator
 
 import openai
@@ -53,14 +54,18 @@ def test_one_gap_in_n_from_a_random_start(
 
 def test_sampled_gaps_keep_the_distribution() -> None:
     _chunks.set_chunk_timing(4)
-    gaps = [float(i) for i in range(1000)]
+    times = array("d", itertools.accumulate(range(1000), initial=0.0))  # gaps 0.0 ... 999.0
     starts = set()
     for _ in range(200):
-        kept = list(_chunks.sampled(gaps))
+        kept = list(_chunks.chunk_gaps(times))
         assert len(kept) == 250
         assert all(b - a == 4.0 for a, b in itertools.pairwise(kept))
         starts.add(kept[0])
     assert starts == {0.0, 1.0, 2.0, 3.0}  # a random start: no chunk position is favoured
+    _chunks.set_chunk_timing(1)
+    assert list(_chunks.chunk_gaps(times)) == [float(i) for i in range(1000)]
+    _chunks.set_chunk_timing(0)
+    assert list(_chunks.chunk_gaps(times)) == []
 
 
 def test_off_records_no_gap_but_time_to_first_chunk(

@@ -262,11 +262,12 @@ class _Attempts:
     def __init__(self) -> None:
         self.seen: list[tuple[str | None, Any]] = []
 
-    def on_attempt(
-        self, started: float, ended: float, error_type: str | None, headers: Any
-    ) -> None:
+    def on_attempt(self, started: float, ended: float, outcome: Any) -> None:
+        from llm_otel.genai._attempts import attempt_error, last_headers
+
         assert ended >= started
-        self.seen.append((error_type, headers.get("x-ratelimit-remaining-requests")))
+        headers = last_headers([(started, ended, outcome)])
+        self.seen.append((attempt_error(outcome), headers.get("x-ratelimit-remaining-requests")))
 
 
 @pytest.mark.parametrize("wrapped_by_someone_else", [False, True])

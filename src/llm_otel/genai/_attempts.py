@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable
+from time import perf_counter
 from typing import Any
 
 import wrapt
@@ -24,7 +24,16 @@ import wrapt
 from llm_otel._guard import report_internal_error
 from llm_otel.genai._incall import IN_CALL
 
-__all__ = ["RATE_LIMIT_HEADERS", "Attempt", "headroom", "retried", "unwatch_http", "watch_http"]
+__all__ = [
+    "RATE_LIMIT_HEADERS",
+    "Attempt",
+    "attempt_error",
+    "headroom",
+    "last_headers",
+    "retried",
+    "unwatch_http",
+    "watch_http",
+]
 
 HEADROOM_PROVIDERS = frozenset({"openai", "azure.ai.openai", "groq", "anthropic"})
 """Providers whose answers carry rate-limit headers (the others' are not read)."""
@@ -40,9 +49,29 @@ RATE_LIMIT_HEADERS: dict[str, str] = {
 """Response headers that tell what is left of a limit -> ``llm_otel.rate_limit.kind``."""
 
 
-Attempt = tuple[float, float, str | None]
-"""One HTTP attempt of a call: when it started and ended (perf_counter seconds), its error type
-(None: it succeeded)."""
+Attempt = tuple[float, float, Any]
+"""One HTTP attempt of a call: when it started and ended (perf_counter seconds), and its outcome:
+the error type of the exception it raised, or the response it got. What a response says (its
+status, its headers) is read when the call ends, and only what is asked for then: the statuses of
+a retried call's attempts, the last response's headers when a rate-limit headroom is due."""
+
+
+def attempt_error(outcome: Any) -> str | None:
+    """An attempt's error type: the exception's, or an HTTP error status; None: it succeeded."""
+    if isinstance(outcome, str):
+        return outcome
+    status = getattr(outcome, "status_code", None)  # httpx, botocore
+    if status is None:
+        status = getattr(outcome, "status", None)  # aiohttp
+    return str(status) if isinstance(status, int) and status >= 400 else None
+
+
+def last_headers(attempts: list[Attempt]) -> Any:
+    """The headers of the last attempt that got a response (None: none did)."""
+    for _, _, outcome in reversed(attempts):
+        if not isinstance(outcome, str):
+            return getattr(outcome, "headers", None)
+    return None
 
 
 def retried(attempts: list[Attempt]) -> list[tuple[int, str, float]]:
@@ -51,7 +80,7 @@ def retried(attempts: list[Attempt]) -> list[tuple[int, str, float]]:
     out = []
     for index in range(len(attempts) - 1):
         wait = max(0.0, attempts[index + 1][0] - attempts[index][1])
-        out.append((index + 1, attempts[index][2] or "_OTHER", wait))
+        out.append((index + 1, attempt_error(attempts[index][2]) or "_OTHER", wait))
     return out
 
 
@@ -79,26 +108,6 @@ def _headroom(headers: Iterable[tuple[Any, Any]]) -> dict[str, int] | None:
     return found
 
 
-def _observe(
-    invocation: Any, started: float, response: Any, error: BaseException | None = None
-) -> None:
-    """Tell the call in progress about one HTTP attempt: its ``response`` (None when it raised
-    ``error``); never raises."""
-    try:
-        headers = None
-        if error is not None:
-            error_type: str | None = type(error).__qualname__
-        else:
-            status = getattr(response, "status_code", None)  # httpx, botocore
-            if status is None:
-                status = getattr(response, "status", None)  # aiohttp
-            error_type = str(status) if status is not None and status >= 400 else None
-            headers = getattr(response, "headers", None)
-        invocation.on_attempt(started, time.perf_counter(), error_type, headers)
-    except Exception as exc:
-        report_internal_error("http attempt", exc)
-
-
 def _header_items(headers: Any) -> Any:
     raw = getattr(headers, "raw", None)  # httpx: [(bytes, bytes)], no per-lookup decoding
     if raw is not None:
@@ -111,13 +120,18 @@ def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) ->
     invocation = IN_CALL.get()
     if invocation is None:
         return wrapped(*args, **kwargs)
-    started = time.perf_counter()
+    started = perf_counter()
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as exc:
-        _observe(invocation, started, None, exc)
+        _attempted(invocation, started, type(exc).__qualname__)
         raise
-    _observe(invocation, started, response)
+    # The response itself is kept: its status and headers are read when the call ends, if
+    # needed (most calls: one attempt, and no headroom due), not here on every attempt.
+    try:
+        invocation.on_attempt(started, perf_counter(), response)
+    except Exception as internal:
+        report_internal_error("http attempt", internal)
     return response
 
 
@@ -125,14 +139,25 @@ async def _asend(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: 
     invocation = IN_CALL.get()
     if invocation is None:
         return await wrapped(*args, **kwargs)
-    started = time.perf_counter()
+    started = perf_counter()
     try:
         response = await wrapped(*args, **kwargs)
     except BaseException as exc:
-        _observe(invocation, started, None, exc)
+        _attempted(invocation, started, type(exc).__qualname__)
         raise
-    _observe(invocation, started, response)
+    try:
+        invocation.on_attempt(started, perf_counter(), response)
+    except Exception as internal:
+        report_internal_error("http attempt", internal)
     return response
+
+
+def _attempted(invocation: Any, started: float, outcome: Any) -> None:
+    """Tell the call in progress about one HTTP attempt; never raises."""
+    try:
+        invocation.on_attempt(started, perf_counter(), outcome)
+    except Exception as internal:
+        report_internal_error("http attempt", internal)
 
 
 _TRANSPORTS: dict[str, tuple[tuple[str, str, str, Callable[..., Any]], ...]] = {

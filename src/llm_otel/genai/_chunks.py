@@ -13,12 +13,20 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import islice
+from operator import sub
 from typing import Any
 
 from llm_otel._env import warn_once
 
-__all__ = ["CHUNK_TIMING_ENV", "chunk_timing", "parse_chunk_timing", "sampled", "set_chunk_timing"]
+__all__ = [
+    "CHUNK_TIMING_ENV",
+    "chunk_gaps",
+    "chunk_timing",
+    "parse_chunk_timing",
+    "set_chunk_timing",
+]
 
 CHUNK_TIMING_ENV = "LLM_OTEL_CHUNK_TIMING"
 _EVERY = 1
@@ -87,11 +95,12 @@ def _read_env() -> int:
     return every
 
 
-def sampled(gaps: Sequence[float]) -> Sequence[float]:
-    """The gaps to record: all of them, none, or every N-th from a random start."""
+def chunk_gaps(times: Sequence[float]) -> Iterable[float]:
+    """The gaps to record between a stream's chunk arrival ``times`` (in order): all of them
+    (computed in C as they are consumed, never held), none, or every N-th from a random start."""
     every = chunk_timing()
     if every == 1:
-        return gaps
-    if every == 0 or not gaps:
+        return map(sub, islice(times, 1, None), times)
+    if every == 0 or len(times) < 2:
         return ()
-    return gaps[random.randrange(every) :: every]
+    return list(map(sub, islice(times, 1, None), times))[random.randrange(every) :: every]

@@ -7,7 +7,6 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable
-from operator import sub
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -20,7 +19,7 @@ from opentelemetry.util.types import AttributeValue
 from llm_otel._guard import report_internal_error
 from llm_otel.cost import prices
 from llm_otel.genai._attempts import HEADROOM_PROVIDERS, Attempt, retried
-from llm_otel.genai._chunks import sampled
+from llm_otel.genai._chunks import chunk_gaps
 from llm_otel.genai._coexist import SPAN_KEY, SUPPRESS_LLM_KEY
 from llm_otel.genai._content import ContentPolicy
 from llm_otel.genai._failure import end_span, record_failure, start_span
@@ -69,17 +68,14 @@ class Invocation:
     _classify: Callable[[BaseException], str | None] | None = None
     """The adapter's error_type: SDK-specific error.type values."""
     _attempts: list[Attempt] | None = None
-    """The HTTP attempts seen (retries)."""
-    _headers: Any = None
-    """The last attempt's response headers (rate limits)."""
+    """The HTTP attempts seen (retries; the last response's headers tell the rate limits)."""
     observed = False
     """Whether the finished call goes to an observer (so its content is needed in memory,
     whatever the content policy records)."""
     done = False
     """Whether the invocation has been ended (or is being ended)."""
-    _first_chunk: float | None = None
-    _last_chunk = 0.0
-    _gaps: array[float] | None = None
+    _times: array[float] | None = None
+    """When each streamed chunk arrived (perf_counter seconds), in order; None: no chunk."""
     _input_attrs: dict[str, AttributeValue] | None = None
     content: ContentPolicy
     request: LLMRequest
@@ -168,41 +164,36 @@ class Invocation:
         """Note that a streamed chunk arrived (for time to first chunk and time per chunk);
         ``at``: when it arrived (perf_counter seconds), for one noted after the fact."""
         now = time.perf_counter() if at is None else at
-        if self._first_chunk is None:
-            self._first_chunk = now
-            self._gaps = array("d")
+        times = self._times
+        if times is None:
+            self._times = array("d", (now,))
         else:
-            self._gaps.append(now - self._last_chunk)  # type: ignore[union-attr]
-        self._last_chunk = now
+            times.append(now)
 
     def on_chunks(self, times: array[float]) -> None:
         """Note the chunks a stream proxy saw, by their arrival times (perf_counter seconds, in
-        order): as :meth:`on_chunk` once per chunk, in one call when the stream ends."""
+        order): as :meth:`on_chunk` once per chunk, in one call when the stream ends. The
+        array is the proxy's own, taken over as it is when no chunk was noted before (the
+        stream has ended: nothing is appended to it after)."""
         if not times:
             return
-        # The gaps are computed in C (map over the times), not in a Python loop per chunk.
-        gaps = self._gaps
-        if self._first_chunk is None or gaps is None:
-            self._first_chunk = times[0]
-            self._gaps = array("d", map(sub, itertools.islice(times, 1, None), times))
-        else:
-            gaps.extend(map(sub, times, itertools.chain((self._last_chunk,), times)))
-        self._last_chunk = times[-1]
+        mine = self._times
+        if mine is None:
+            self._times = times
+        elif mine is not times:  # (the same array again: a second end of the same stream)
+            mine.extend(times)
 
-    def on_attempt(
-        self, started: float, ended: float, error_type: str | None, headers: Any
-    ) -> None:
-        """One HTTP attempt of this call ended (the client library may make several: retries);
-        ``headers`` are its response's, kept for the rate-limit headroom."""
+    def on_attempt(self, started: float, ended: float, outcome: Any) -> None:
+        """One HTTP attempt of this call ended (the client library may make several: retries):
+        ``outcome`` is the response it got, or the error type of the exception it raised
+        (see ``_attempts.Attempt``)."""
         if self.done:
             return
         attempts = self._attempts
         if attempts is None:
-            self._attempts = [(started, ended, error_type)]
+            self._attempts = [(started, ended, outcome)]
         else:
-            attempts.append((started, ended, error_type))
-        if headers is not None:
-            self._headers = headers
+            attempts.append((started, ended, outcome))
 
     def finish(
         self, response: LLMResponse | None, *, ended_at: tuple[float, int] | None = None
@@ -261,10 +252,13 @@ class Invocation:
             except Exception as internal:
                 report_internal_error("cost", internal)
                 cost = None
-            ttfc = None if self._first_chunk is None else self._first_chunk - self._start
+            times = self._times
+            ttfc = None if times is None else times[0] - self._start
+            attempts = self._attempts
+            again = retried(attempts) if attempts is not None and len(attempts) > 1 else None
             if span.is_recording():
-                self._record_span(span, response, exc, error_type, cost, ttfc)
-            self._record_metrics(attrs, duration, response, cost, ttfc)
+                self._record_span(span, response, exc, error_type, cost, ttfc, again)
+            self._record_metrics(attrs, duration, response, cost, ttfc, again)
             if response is not None and isinstance(response.response_id, str):
                 request = self.request
                 remember(
@@ -289,6 +283,7 @@ class Invocation:
         error_type: str | None,
         cost: float | None,
         ttfc: float | None,
+        again: list[tuple[int, str, float]] | None,
     ) -> None:
         span_attrs = self._response_attributes(response)
         if ttfc is not None:
@@ -297,8 +292,6 @@ class Invocation:
             span_attrs[error_attributes.ERROR_TYPE] = error_type
         if cost is not None:
             span_attrs[LLM_OTEL_USAGE_COST] = cost
-        attempts = self._attempts
-        again = retried(attempts) if attempts is not None and len(attempts) > 1 else None
         if again:
             span_attrs[LLM_OTEL_REQUEST_RETRIES] = len(again)
         content = self.content
@@ -337,6 +330,7 @@ class Invocation:
         response: LLMResponse | None,
         cost: float | None,
         ttfc: float | None,
+        again: list[tuple[int, str, float]] | None,
     ) -> None:
         telemetry = self._telemetry
         telemetry.duration.record(duration, attrs)
@@ -353,23 +347,29 @@ class Invocation:
             telemetry.cost.add(cost, attrs)
         if ttfc is not None:
             telemetry.time_to_first_chunk.record(ttfc, attrs)
-            if self._gaps:  # every gap unless chunk_timing says otherwise; looped in C
+            times = self._times
+            if times is not None and len(times) > 1:
+                # Every gap unless chunk_timing says otherwise, computed and recorded in C (no
+                # array of gaps is built: filling one parses each float again, ~900
+                # instructions a gap).
                 deque(
                     map(
                         telemetry.time_per_output_chunk.record,
-                        sampled(self._gaps),
+                        chunk_gaps(times),
                         itertools.repeat(attrs),
                     ),
                     maxlen=0,
                 )
         attempts = self._attempts
-        if attempts is not None and len(attempts) > 1:
-            self._record_retries(retried(attempts), attrs)
-        if self._headers is not None and self.request.provider in HEADROOM_PROVIDERS:
-            request = self.request
+        if attempts is None:
+            return
+        if again:
+            self._record_retries(again, attrs)
+        request = self.request
+        if request.provider in HEADROOM_PROVIDERS:
             telemetry.record_headroom(
                 (request.provider, request.model or None, request.server_address or None),
-                self._headers,
+                attempts,
             )
 
     def _record_retries(

@@ -16,7 +16,7 @@ from opentelemetry.trace import TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from llm_otel._version import __version__
-from llm_otel.genai._attempts import headroom
+from llm_otel.genai._attempts import Attempt, headroom, last_headers
 from llm_otel.genai._content import ContentPolicy, default_policy
 from llm_otel.genai._gauges import gauge_callback
 from llm_otel.semconv import batch, jobs, training
@@ -275,13 +275,19 @@ class GenAITelemetry:
         )
         self._headroom_seen: dict[tuple[Any, ...], float] = {}
 
-    def record_headroom(self, identity: tuple[str, str | None, str | None], headers: Any) -> None:
-        """The rate-limit headroom a response's headers report, for ``identity`` (provider,
-        request model, server address), at most once a second for each: a gauge keeps the last
-        value, and each record costs as much as a histogram's, so most calls read no header."""
+    def record_headroom(
+        self, identity: tuple[str, str | None, str | None], attempts: list[Attempt]
+    ) -> None:
+        """The rate-limit headroom the headers of a call's last response (of its HTTP
+        ``attempts``) report, for ``identity`` (provider, request model, server address), at
+        most once a second for each: a gauge keeps the last value, and each record costs as
+        much as a histogram's, so most calls read no header."""
         now = time.monotonic()
         seen = self._headroom_seen
         if now - seen.get(identity, -1e9) < 1.0:
+            return
+        headers = last_headers(attempts)
+        if headers is None:
             return
         if len(seen) >= _MAX_HEADROOM_KEYS:
             seen.clear()  # bounded: models are few; a flood of names must not grow it
