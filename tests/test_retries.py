@@ -320,3 +320,25 @@ def test_the_transport_hook_sees_each_attempt_through_whatever_is_there(
     assert restored is before
     assert attempts.seen == [("429", "7"), (None, "7")]
     assert len(theirs) == (3 if wrapped_by_someone_else else 0)
+
+
+def test_an_attempts_outcome_is_read_when_the_call_ends() -> None:
+    """Each attempt keeps its response (or the error type it raised); its status and headers are
+    read at the end: the error of each retried attempt, and the headers of the last attempt that
+    got an answer (a connection error after a 429 leaves the 429's headroom)."""
+    from types import SimpleNamespace
+
+    import httpx
+
+    from llm_otel.genai._attempts import attempt_error, last_headers, retried
+
+    answered = httpx.Response(429, headers={"x-ratelimit-remaining-requests": "3"})
+    attempts = [(0.0, 1.0, answered), (1.5, 2.0, "ConnectError")]
+    assert last_headers(attempts)["x-ratelimit-remaining-requests"] == "3"
+    assert last_headers([(0.0, 1.0, "ConnectError")]) is None
+    assert retried(attempts) == [(1, "429", 0.5)]
+    assert retried([(0.0, 1.0, "ConnectError"), (0.5, 2.0, answered)]) == [(1, "ConnectError", 0.0)]
+    assert attempt_error(httpx.Response(200)) is None
+    assert attempt_error(SimpleNamespace(status=503)) == "503"  # aiohttp's ClientResponse
+    assert attempt_error(SimpleNamespace(status_code="503")) is None  # not a status: no error
+    assert retried([(0.0, 1.0, SimpleNamespace()), (1.0, 1.0, answered)]) == [(1, "_OTHER", 0.0)]
