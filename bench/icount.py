@@ -105,17 +105,15 @@ def per_call(
 def over_baseline(values: list[tuple[int, float]], base: list[tuple[int, float]]) -> list[float]:
     """A variant's cost over the baseline, one figure per hash seed: each seed's median minus
     the baseline's median for the same seed (a seed sets the dict and set layouts of both)."""
+    mine, theirs = _median_by_seed(values), _median_by_seed(base)
+    return [value - theirs[seed] for seed, value in sorted(mine.items()) if seed in theirs]
+
+
+def _median_by_seed(values: list[tuple[int, float]]) -> dict[int, float]:
     by_seed: dict[int, list[float]] = {}
     for seed, value in values:
         by_seed.setdefault(seed, []).append(value)
-    base_by_seed: dict[int, list[float]] = {}
-    for seed, value in base:
-        base_by_seed.setdefault(seed, []).append(value)
-    return [
-        statistics.median(seen) - statistics.median(base_by_seed[seed])
-        for seed, seen in sorted(by_seed.items())
-        if seed in base_by_seed
-    ]
+    return {seed: statistics.median(seen) for seed, seen in by_seed.items()}
 
 
 def print_table(

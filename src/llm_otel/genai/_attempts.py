@@ -126,12 +126,7 @@ def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) ->
     except BaseException as exc:
         _attempted(invocation, started, type(exc).__qualname__)
         raise
-    # The response itself is kept: its status and headers are read when the call ends, if
-    # needed (most calls: one attempt, and no headroom due), not here on every attempt.
-    try:
-        invocation.on_attempt(started, perf_counter(), response)
-    except Exception as internal:
-        report_internal_error("http attempt", internal)
+    _attempted(invocation, started, response)
     return response
 
 
@@ -145,15 +140,14 @@ async def _asend(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: 
     except BaseException as exc:
         _attempted(invocation, started, type(exc).__qualname__)
         raise
-    try:
-        invocation.on_attempt(started, perf_counter(), response)
-    except Exception as internal:
-        report_internal_error("http attempt", internal)
+    _attempted(invocation, started, response)
     return response
 
 
 def _attempted(invocation: Any, started: float, outcome: Any) -> None:
-    """Tell the call in progress about one HTTP attempt; never raises."""
+    """Tell the call in progress about one HTTP attempt; never raises. ``outcome`` is the
+    response itself (its status and headers are read when the call ends, if needed: most calls
+    make one attempt and have no headroom due), or the error type of the exception raised."""
     try:
         invocation.on_attempt(started, perf_counter(), outcome)
     except Exception as internal:

@@ -99,8 +99,7 @@ def chunk_gaps(times: Sequence[float]) -> Iterable[float]:
     """The gaps to record between a stream's chunk arrival ``times`` (in order): all of them
     (computed in C as they are consumed, never held), none, or every N-th from a random start."""
     every = chunk_timing()
-    if every == 1:
-        return map(sub, islice(times, 1, None), times)
     if every == 0 or len(times) < 2:
         return ()
-    return list(map(sub, islice(times, 1, None), times))[random.randrange(every) :: every]
+    gaps = map(sub, islice(times, 1, None), times)
+    return gaps if every == 1 else list(gaps)[random.randrange(every) :: every]
