@@ -350,6 +350,59 @@ def test_the_recent_call_tables_accounting_covers_what_its_entries_really_take()
         _recent.forget_all()
 
 
+def test_the_recent_call_table_counts_what_getsizeof_says_ascii_or_not() -> None:
+    """ASCII ids and model names are counted without a getsizeof call: the count must still be
+    exactly getsizeof's, for ASCII and other text, a str subclass, and no model."""
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT
+
+    from llm_otel.genai import _recent
+
+    class Id(str):
+        pass
+
+    cases = [
+        ("chatcmpl-abc", "gpt-4o-mini"),
+        ("msg_é中", "modèle"),
+        ("x" * _recent.MAX_ID_LENGTH, None),
+        (Id("resp_sub"), Id("m")),
+        ("", "😀"),
+    ]
+    try:
+        for response_id, model in cases:
+            _recent.forget_all()
+            _recent.remember(response_id, INVALID_SPAN_CONTEXT, "openai", model)
+            expected = _recent._ENTRY_OVERHEAD + sys.getsizeof(response_id)
+            expected += sys.getsizeof(model) if model else 0
+            assert _recent.size_bytes() == expected, (response_id, model)
+    finally:
+        _recent.forget_all()
+
+
+def test_an_id_seen_again_moves_to_the_newest_end_and_is_counted_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT
+
+    from llm_otel.genai import _recent
+
+    monkeypatch.setattr(_recent, "CAPACITY", 3)
+    _recent.forget_all()
+    try:
+        for response_id in ("a", "b", "c"):
+            _recent.remember(response_id, INVALID_SPAN_CONTEXT, "openai", "m")
+        three = _recent.size_bytes()
+        _recent.remember("a", INVALID_SPAN_CONTEXT, "anthropic", "m")
+        assert _recent.size_bytes() == three
+        _recent.remember("d", INVALID_SPAN_CONTEXT, "openai", "m")  # the oldest, b, goes
+        assert _recent.lookup("b") is None
+        found = _recent.lookup("a")
+        assert found is not None and found.provider == "anthropic"
+        assert list(_recent._calls) == ["c", "a", "d"]
+        assert _recent.size_bytes() == three
+    finally:
+        _recent.forget_all()
+
+
 # The fault suite's shared recording steps, for every library ------------------------------
 
 
