@@ -35,32 +35,46 @@ MESSAGES = [
 ]
 
 
+# What the in-process server answers. The hand-written span reads every recorded value from the
+# response, as llm-otel does; tests/test_bench_tools.py changes these to prove it (a yardstick
+# that wrote the server's values in as constants would not be doing llm-otel's work).
+SERVED: dict[str, Any] = {
+    "id": "chatcmpl-bench",
+    "model": "gpt-4o-mini-2024-07-18",
+    "finish_reason": "stop",
+    "usage": USAGE,
+    "completion_fields": {"system_fingerprint": "fp"},  # besides id and model, in a completion
+    "chunk_fields": {},  # besides id and model, in every chunk of a stream
+}
+
+
 def _completion() -> bytes:
     return json.dumps(
         {
-            "id": "chatcmpl-bench",
+            "id": SERVED["id"],
             "object": "chat.completion",
             "created": 1,
-            "model": "gpt-4o-mini-2024-07-18",
-            "system_fingerprint": "fp",
+            "model": SERVED["model"],
+            **SERVED["completion_fields"],
             "choices": [
                 {
                     "index": 0,
-                    "finish_reason": "stop",
+                    "finish_reason": SERVED["finish_reason"],
                     "message": {"role": "assistant", "content": "Observability is x " * 5},
                 }
             ],
-            "usage": USAGE,
+            "usage": SERVED["usage"],
         }
     ).encode()
 
 
 def _stream() -> bytes:
     base = {
-        "id": "chatcmpl-bench",
+        "id": SERVED["id"],
         "object": "chat.completion.chunk",
         "created": 1,
-        "model": "gpt-4o-mini-2024-07-18",
+        "model": SERVED["model"],
+        **SERVED["chunk_fields"],
     }
     frames = [
         {
@@ -75,7 +89,11 @@ def _stream() -> bytes:
         for i in range(CHUNKS - 2)
     ]
     frames.append(
-        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": USAGE}
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": SERVED["finish_reason"]}],
+            "usage": SERVED["usage"],
+        }
     )
     body = "".join(f"data: {json.dumps(f)}\n\n" for f in frames) + "data: [DONE]\n\n"
     return body.encode()
@@ -232,28 +250,35 @@ def instrument(variant: str, content: bool, tp: Any, mp: Any, lp: Any) -> Callab
 
 def _consume(
     result: Any, stream: bool, content: bool
-) -> tuple[Any, list[str], float | None, list[float]]:
-    """The hand-written span's reading of a result: usage, output texts (with ``content``), and
-    for a stream the first chunk's time and the gaps between chunks."""
+) -> tuple[Any, Any, list[str], list[str], float | None, list[float]]:
+    """The hand-written span's reading of a result: where its identity is (the completion, or a
+    stream's first chunk), its usage, each choice's finish reason, the output texts (with
+    ``content``), and for a stream the first chunk's time and the gaps between chunks."""
     first = last = None
     gaps: list[float] = []
     texts: list[str] = []
     if not stream:
+        reasons = [choice.finish_reason for choice in result.choices]
         if content:
             texts.append(result.choices[0].message.content)
-        return result.usage, texts, first, gaps
-    usage = None
+        return result, result.usage, reasons, texts, first, gaps
+    head = usage = None
+    reasons = []
     for chunk in result:
         now = time.perf_counter()
         if first is None:
             first = now
+            head = chunk
         else:
             gaps.append(now - last)
         last = now
         usage = chunk.usage or usage
-        if content and chunk.choices and chunk.choices[0].delta.content:
-            texts.append(chunk.choices[0].delta.content)
-    return usage, texts, first, gaps
+        for choice in chunk.choices:
+            if choice.finish_reason:
+                reasons.append(choice.finish_reason)
+            if content and choice.delta.content:
+                texts.append(choice.delta.content)
+    return head, usage, reasons, texts, first, gaps
 
 
 def manual_wrapper(tp: Any, mp: Any, content: bool) -> Callable[..., Any]:
@@ -261,8 +286,10 @@ def manual_wrapper(tp: Any, mp: Any, content: bool) -> Callable[..., Any]:
     conventions' duration, two token-usage points (and for streams time to first chunk and one
     time-per-output-chunk point per chunk after the first), and llm-otel's cost counter with the
     price looked up in a dict; with ``content``, the input and output messages in the
-    conventions' parts layout as JSON span attributes. The equal-work yardstick for llm-otel's
-    own overhead."""
+    conventions' parts layout as JSON span attributes. Every value the server decides (id,
+    model, finish reasons, fingerprint, service tier, tokens) is read from the response, as an
+    app's own span would have to: the request's side (model, server) is the app's own choice,
+    written in. The equal-work yardstick for llm-otel's own overhead."""
     from opentelemetry.trace import SpanKind
 
     tracer = tp.get_tracer("manual")
@@ -282,40 +309,44 @@ def manual_wrapper(tp: Any, mp: Any, content: bool) -> Callable[..., Any]:
             "server.address": "bench.invalid",
             "server.port": 80,
         }
+        start_attrs = {**attrs, "gen_ai.request.stream": True} if stream else attrs
         start = time.perf_counter()
         with tracer.start_as_current_span(
-            "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=attrs
+            "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=start_attrs
         ) as span:
-            if content:
-                span.set_attribute("gen_ai.input.messages", json.dumps([
-                    {"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]}
-                    for m in MESSAGES
-                ]))  # fmt: skip
             result = fn()
-            usage, texts, first, gaps = _consume(result, stream, content)
-            if content:
-                span.set_attribute("gen_ai.output.messages", json.dumps([{
-                    "role": "assistant", "parts": [{"type": "text", "content": "".join(texts)}],
-                    "finish_reason": "stop",
-                }]))  # fmt: skip
-            price = prices.get("gpt-4o-mini-2024-07-18")
+            head, usage, reasons, texts, first, gaps = _consume(result, stream, content)
+            model = head.model
+            price = prices.get(model)
             usd = None
             if price is not None:
                 usd = (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1e6
             response_attrs = {
-                "gen_ai.response.id": "chatcmpl-bench",
-                "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-                "gen_ai.response.finish_reasons": ["stop"],
+                "gen_ai.response.id": head.id,
+                "gen_ai.response.model": model,
+                "gen_ai.response.finish_reasons": reasons,
                 "gen_ai.usage.input_tokens": usage.prompt_tokens,
                 "gen_ai.usage.output_tokens": usage.completion_tokens,
-                "openai.response.system_fingerprint": "fp",
             }
+            if head.system_fingerprint:
+                response_attrs["openai.response.system_fingerprint"] = head.system_fingerprint
+            if head.service_tier:
+                response_attrs["openai.response.service_tier"] = head.service_tier
             if usd is not None:
                 response_attrs["llm_otel.usage.cost"] = usd
             if stream:
                 response_attrs["gen_ai.response.time_to_first_chunk"] = (first or start) - start
+            if content:
+                response_attrs["gen_ai.input.messages"] = json.dumps([
+                    {"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]}
+                    for m in MESSAGES
+                ])  # fmt: skip
+                response_attrs["gen_ai.output.messages"] = json.dumps([{
+                    "role": "assistant", "parts": [{"type": "text", "content": "".join(texts)}],
+                    "finish_reason": reasons[0],
+                }])  # fmt: skip
             span.set_attributes(response_attrs)
-        attrs = {**attrs, "gen_ai.response.model": "gpt-4o-mini-2024-07-18"}
+        attrs = {**attrs, "gen_ai.response.model": model}
         duration.record(time.perf_counter() - start, attrs)
         if stream:
             ttfc.record((first or start) - start, attrs)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,3 +64,100 @@ def test_icount_pairs_each_seed_with_the_baseline_of_the_same_seed() -> None:
     values = [(0, 110.0), (1, 125.0), (1, 127.0), (2, 90.0)]
     base = [(0, 10.0), (1, 20.0), (3, 0.0)]
     assert over_baseline(values, base) == [100.0, 106.0]  # seed 2 has no baseline: left out
+
+
+# One process per variant: instrument the client, make one chat call and one 20-chunk stream,
+# print what each left (the span's name, kind and attributes; each metric point's name, unit,
+# attributes, and count, with the sum for what is not a time).
+_RECORDS = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import worker
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+variant, content = sys.argv[2], sys.argv[3] == "on"
+worker.SERVED.update(json.loads(sys.argv[4]))
+worker.content_env(variant, content)
+spans = InMemorySpanExporter()
+tp = TracerProvider()
+tp.add_span_processor(SimpleSpanProcessor(spans))
+manual = variant == "manual"
+client, _ = worker.make_clients()
+out = {}
+for stream in (False, True):
+    reader = InMemoryMetricReader()
+    mp = MeterProvider(metric_readers=[reader])
+    if manual:
+        wrapper = worker.manual_wrapper(tp, mp, content)
+    else:
+        from llm_otel.instrumentation.openai import OpenAIInstrumentor
+        if stream:
+            OpenAIInstrumentor().uninstrument()
+        OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+    kwargs = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
+    create = client.chat.completions.create  # looked up once instrumented
+    call = lambda: create(model="gpt-4o-mini", messages=worker.MESSAGES, **kwargs)
+    if manual:
+        wrapper(call, stream)
+    else:
+        result = call()
+        if stream:
+            for _ in result:
+                pass
+    (span,) = spans.get_finished_spans()
+    spans.clear()
+    attributes = {
+        key: "<time>" if key.endswith("time_to_first_chunk") else
+        list(value) if isinstance(value, tuple) else value
+        for key, value in span.attributes.items()
+    }
+    points = []
+    for metric in reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics:
+        for point in metric.data.data_points:
+            total = getattr(point, "sum", getattr(point, "value", None))
+            points.append([metric.name, metric.unit, sorted(point.attributes.items()),
+                           getattr(point, "count", 1), None if metric.unit == "s" else total])
+    out["stream" if stream else "chat"] = {
+        "name": span.name, "kind": str(span.kind), "attributes": attributes,
+        "points": sorted(points, key=str),
+    }
+print(json.dumps(out, sort_keys=True))
+"""
+
+
+@pytest.mark.parametrize("content", ["off", "on"])
+@pytest.mark.parametrize(
+    "served",
+    [
+        {},  # what the benchmark measures with
+        {  # other values: a yardstick that wrote the measured ones in would not match
+            "id": "chatcmpl-other",
+            "finish_reason": "length",
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+            "completion_fields": {"system_fingerprint": "fp_2", "service_tier": "default"},
+            "chunk_fields": {"system_fingerprint": "fp_2", "service_tier": "default"},
+        },
+    ],
+    ids=["measured", "other-values"],
+)
+def test_the_hand_written_span_makes_llm_otels_records(content: str, served: dict) -> None:
+    """bench's ``manual`` variant is the yardstick of issue 15's goal 1 (llm-otel's overhead at
+    equal work): it must leave the records llm-otel leaves, a chat call and a stream, content
+    off and on, reading from the response every value the server decides."""
+
+    def records(variant: str) -> dict:
+        out = subprocess.run(
+            [sys.executable, "-c", _RECORDS, str(ROOT / "bench"), variant, content,
+             json.dumps(served)],
+            capture_output=True, text=True, timeout=300, check=True,
+        ).stdout  # fmt: skip
+        return json.loads(out.strip().splitlines()[-1])
+
+    ours, manual = records("llm_otel"), records("manual")
+    assert ours["chat"]["attributes"]["gen_ai.response.id"] == served.get("id", "chatcmpl-bench")
+    assert len(ours["stream"]["points"]) == 6, ours["stream"]["points"]  # 19 gaps in one point
+    assert manual == ours
