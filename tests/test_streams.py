@@ -318,6 +318,32 @@ def test_an_empty_stream_looped_over_ends_the_call(telemetry: Telemetry) -> None
     assert telemetry.points("gen_ai.client.operation.time_to_first_chunk") == []
 
 
+@pytest.mark.parametrize("how", ["close", "throw"])
+def test_what_the_app_throws_into_the_loop_is_not_the_streams_failure(
+    how: str, telemetry: Telemetry
+) -> None:
+    """A loop over the proxy runs a generator of ours around the stream's iterator, with one
+    try around the loop and its yield. A failure of the stream ends the call with its error
+    (test_error_mid_stream); what the app throws in at a chunk it holds (GeneratorExit from
+    close(), or its own exception through throw()) passes through, and nothing is recorded
+    then: the call ends once, with no error, when the proxy goes, as an abandoned stream's."""
+    proxy, accumulator = _proxied(telemetry, _GeneratorIterating(list(range(5))))
+    iterator = iter(proxy)
+    assert [next(iterator), next(iterator), next(iterator)] == [0, 1, 2]
+    if how == "close":
+        iterator.close()
+    else:
+        with pytest.raises(ValueError, match="the app's own"):
+            iterator.throw(ValueError("the app's own"))
+    assert telemetry.spans() == []
+    del proxy, iterator
+    gc.collect()
+    span = telemetry.only_span()
+    assert span.status.status_code is not StatusCode.ERROR
+    assert "error.type" not in span.attributes
+    assert accumulator.items == [0, 1, 2]
+
+
 def test_a_stream_that_cannot_be_iterated_ends_the_call(telemetry: Telemetry) -> None:
     class Broken(_SelfIterating):
         def __iter__(self) -> Any:
@@ -394,6 +420,53 @@ async def test_an_async_loop_over_the_proxy_goes_through_the_streams_own_aiter(
     assert [s.attributes["gen_ai.response.id"] for s in spans] == ["3 items", "0 items"]
     (per_chunk,) = telemetry.points("gen_ai.client.operation.time_per_output_chunk")
     assert per_chunk.count == 2
+
+
+class _AsyncFailingAfterTwo(_AsyncGeneratorIterating):
+    async def _chunks(self) -> Any:
+        yield 0
+        yield 1
+        raise OSError("connection reset")
+
+
+@pytest.mark.parametrize("how", ["aclose", "athrow", "the stream fails"])
+async def test_what_the_app_throws_into_the_async_loop_is_not_the_streams_failure(
+    how: str, telemetry: Telemetry
+) -> None:
+    """As the sync loop: a failure of the stream ends the call with its error; what the app
+    throws in at a chunk it holds (aclose(), athrow()) passes through and records nothing, and
+    the call ends once, with no error, when the proxy goes."""
+    from llm_otel.genai import AsyncStreamProxy, GenAITelemetry, Invocation, LLMRequest
+    from llm_otel.genai._streams import make_proxy
+
+    invocation = Invocation(
+        GenAITelemetry(**telemetry.providers),
+        LLMRequest(operation="chat", provider="test", model="m", stream=True),
+    )
+    accumulator = _Accumulator()
+    stream = _AsyncFailingAfterTwo if how == "the stream fails" else _AsyncGeneratorIterating
+    proxy = make_proxy(AsyncStreamProxy, stream([0, 1, 2, 3]), invocation, accumulator)
+    iterator = proxy.__aiter__()
+    assert [await iterator.__anext__(), await iterator.__anext__()] == [0, 1]
+    if how == "aclose":
+        await iterator.aclose()
+    elif how == "athrow":
+        with pytest.raises(ValueError, match="the app's own"):
+            await iterator.athrow(ValueError("the app's own"))
+    else:
+        with pytest.raises(OSError, match="connection reset"):
+            await iterator.__anext__()
+        span = telemetry.only_span()
+        assert span.attributes["error.type"] == "OSError"
+        assert accumulator.items == [0, 1]
+        return
+    assert telemetry.spans() == []
+    del proxy, iterator
+    gc.collect()
+    span = telemetry.only_span()
+    assert span.status.status_code is not StatusCode.ERROR
+    assert "error.type" not in span.attributes
+    assert accumulator.items == [0, 1]
 
 
 async def test_async_anext_and_a_loop_share_one_iteration(

@@ -284,7 +284,7 @@ class SyncStreamProxy(_StreamProxyBase):
 
     def _self_chunks(self, iterator: Any) -> Any:
         """The chunks of ``iterator`` (the stream's own), each noted as ``__next__`` notes it.
-        Nothing of ours runs when the generator is closed or collected unfinished: the
+        Nothing is recorded when the generator is closed or collected unfinished: the
         proxy's ``__del__`` hands the call over as for an abandoned stream."""
         pull = iterator.__next__
         if self._self_hot is None:
@@ -293,23 +293,28 @@ class SyncStreamProxy(_StreamProxyBase):
             except StopIteration:  # the stream was empty; the call has ended
                 return
         stamp, add = self._self_hot[1:]  # type: ignore[index]
-        finalize = self._self_finalize
         clock = time.perf_counter
-        while True:
-            try:
-                item = pull()
-            except StopIteration:
-                finalize(None, exhausted=True)
-                return
-            except BaseException as exc:
-                finalize(exc)
-                raise
-            try:
-                stamp(clock())
-                add(item)
-            except Exception as internal:
-                report_internal_error("stream chunk", internal)
-            yield item
+        # A for loop over the stream's iterator rather than a call of its __next__ per chunk
+        # (a method-wrapper, called through tp_call, and a StopIteration raised and caught at
+        # the end): ~320 instructions a chunk fewer. The try spans our yield, so what is thrown
+        # in there (GeneratorExit when the app closes or drops the generator) is told apart
+        # from the stream's own failure by ``paused`` and passes through untouched.
+        paused = False
+        try:
+            for item in iterator:
+                try:
+                    stamp(clock())
+                    add(item)
+                except Exception as internal:
+                    report_internal_error("stream chunk", internal)
+                paused = True
+                yield item
+                paused = False
+        except BaseException as exc:
+            if not paused:
+                self._self_finalize(exc)
+            raise
+        self._self_finalize(None, exhausted=True)
 
     def __next__(self) -> Any:
         # Hot path (once per chunk): one frame of ours besides the accumulator's.
@@ -404,8 +409,8 @@ class AsyncStreamProxy(_StreamProxyBase):
         return self._self_iterate("__aiter__", aiter)
 
     async def _self_chunks(self, iterator: Any) -> Any:
-        """The chunks of ``iterator``, each noted as ``__anext__`` notes it; nothing of ours
-        runs when the generator is closed unfinished (the event loop closes an abandoned one)."""
+        """The chunks of ``iterator``, each noted as ``__anext__`` notes it; nothing is recorded
+        when the generator is closed unfinished (the event loop closes an abandoned one)."""
         pull = iterator.__anext__
         if self._self_hot is None:
             try:
@@ -413,23 +418,27 @@ class AsyncStreamProxy(_StreamProxyBase):
             except StopAsyncIteration:  # the stream was empty; the call has ended
                 return
         stamp, add = self._self_hot[1:]  # type: ignore[index]
-        finalize = self._self_finalize
         clock = time.perf_counter
-        while True:
-            try:
-                item = await pull()
-            except StopAsyncIteration:
-                finalize(None, exhausted=True)
-                return
-            except BaseException as exc:
-                finalize(exc)
-                raise
-            try:
-                stamp(clock())
-                add(item)
-            except Exception as internal:
-                report_internal_error("stream chunk", internal)
-            yield item
+        # As in SyncStreamProxy._self_chunks: an async for loop rather than an awaited call
+        # of the iterator's __anext__ per chunk (~315 instructions a chunk fewer); ``paused``
+        # tells what the app throws in at our yield (athrow(), aclose()) from the stream's own
+        # failure, a cancellation while awaiting a chunk included.
+        paused = False
+        try:
+            async for item in iterator:
+                try:
+                    stamp(clock())
+                    add(item)
+                except Exception as internal:
+                    report_internal_error("stream chunk", internal)
+                paused = True
+                yield item
+                paused = False
+        except BaseException as exc:
+            if not paused:
+                self._self_finalize(exc)
+            raise
+        self._self_finalize(None, exhausted=True)
 
     async def __anext__(self) -> Any:
         hot = self._self_hot
