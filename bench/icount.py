@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import ROOT, VARIANTS, venv_name, venv_python
 from scenarios import EXTRA_SCENARIOS
+from worker import SHIFT_VARIABLE
 
 SCENARIOS = ("chat sync", "stream sync", "chat async", "stream async")
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
@@ -57,10 +58,14 @@ def instructions(
     venv: str | None = None,
     gc: str = "on",
     seed: int = 0,
+    shift: int = 0,
+    preload: bool = False,
 ) -> tuple[int, dict[str, float]]:
     """(instructions executed, the worker's results: spans per call made, whether content was
     seen) for one worker run; ``venv`` runs the (uninstrumented) variant in another variant's
-    virtualenv; ``seed``: its PYTHONHASHSEED."""
+    virtualenv; ``seed``: its PYTHONHASHSEED; ``shift``: classes made before anything is
+    imported (bench/worker.py, ``LLM_OTEL_BENCH_TYPE_SHIFT``), which moves the type cache's
+    layout; ``preload``: the worker's ``--preload-ours``."""
     python = venv_python(venv or variant)
     with tempfile.TemporaryDirectory() as tmp:
         result = subprocess.run(
@@ -68,9 +73,10 @@ def instructions(
              # Count the measured calls only (the worker runs them inside sys.call_tracing).
              "--collect-atstart=no", "--toggle-collect=sys_call_tracing",
              str(python), str(ROOT / "bench" / "worker.py"), variant, "--content", content,
-             "--calls", str(calls), "--scenario", scenario, "--gc", gc],
+             "--calls", str(calls), "--scenario", scenario, "--gc", gc,
+             *(["--preload-ours"] if preload else [])],
             capture_output=True, text=True, check=False, cwd=ROOT,
-            env={**os.environ, "PYTHONHASHSEED": str(seed)},  # the same layouts for a seed
+            env={**os.environ, "PYTHONHASHSEED": str(seed), SHIFT_VARIABLE: str(shift)},
         )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"{variant} {scenario} ({content}) failed:\n{result.stderr[-2000:]}")
@@ -95,29 +101,38 @@ def per_call(
     venv: str | None = None,
     gc: str = "on",
     seed: int = 0,
+    shift: int = 0,
+    preload: bool = False,
 ) -> tuple[float, dict[str, float]]:
     """(instructions per call, the worker's results) from one N1/N2 pair of runs."""
-    low, _ = instructions(variant, content, scenario, n1, venv, gc, seed)
-    high, results = instructions(variant, content, scenario, n2, venv, gc, seed)
+    low, _ = instructions(variant, content, scenario, n1, venv, gc, seed, shift, preload)
+    high, results = instructions(variant, content, scenario, n2, venv, gc, seed, shift, preload)
     return (high - low) / (n2 - n1), results
 
 
-def over_baseline(values: list[tuple[int, float]], base: list[tuple[int, float]]) -> list[float]:
-    """A variant's cost over the baseline, one figure per hash seed: each seed's median minus
-    the baseline's median for the same seed (a seed sets the dict and set layouts of both)."""
-    mine, theirs = _median_by_seed(values), _median_by_seed(base)
-    return [value - theirs[seed] for seed, value in sorted(mine.items()) if seed in theirs]
+Layout = tuple[int, int]
+"""(hash seed, type shift): what sets a run's dict, set and type-cache layouts."""
 
 
-def _median_by_seed(values: list[tuple[int, float]]) -> dict[int, float]:
-    by_seed: dict[int, list[float]] = {}
-    for seed, value in values:
-        by_seed.setdefault(seed, []).append(value)
-    return {seed: statistics.median(seen) for seed, seen in by_seed.items()}
+def over_baseline(
+    values: list[tuple[Layout, float]], base: list[tuple[Layout, float]]
+) -> list[float]:
+    """A variant's cost over the baseline, one figure per layout: each layout's median minus
+    the baseline's median for the same layout (a hash seed sets the dict and set layouts of
+    both; a type shift, the version tags of every class imported after it)."""
+    mine, theirs = _median_by_layout(values), _median_by_layout(base)
+    return [value - theirs[key] for key, value in sorted(mine.items()) if key in theirs]
+
+
+def _median_by_layout(values: list[tuple[Layout, float]]) -> dict[Layout, float]:
+    by_layout: dict[Layout, list[float]] = {}
+    for key, value in values:
+        by_layout.setdefault(key, []).append(value)
+    return {key: statistics.median(seen) for key, seen in by_layout.items()}
 
 
 def print_table(
-    cost: dict[tuple[str, str, str], list[tuple[int, float]]],
+    cost: dict[tuple[str, str, str], list[tuple[Layout, float]]],
     silent: set[tuple[str, str, str]],
     contentless: set[tuple[str, str, str]],
     variants: list[str],
@@ -126,7 +141,8 @@ def print_table(
 ) -> None:
     """Markdown: one row per (content, scenario), one column per variant, and llm-otel's cost
     over the hand-written equal-work span's where both were measured. A cell is the mean over
-    the hash seeds of the cost over the baseline, with its (min..max) when there are several."""
+    the layouts (hash seeds x type shifts) of the cost over the baseline, with its (min..max)
+    when there are several."""
     shown = [v for v in variants if v != "baseline"]
     ratio = "llm_otel" in shown and "manual" in shown
     header = [*shown, "llm_otel ÷ manual"] if ratio else shown
@@ -181,11 +197,28 @@ def main() -> int:
         "~3k; one cannot tell a 5k change from layout",
     )  # fmt: skip
     parser.add_argument(
+        "--shifts", default="0",
+        help="type shifts, comma-separated: each cell is measured once per seed and shift. A "
+        "shift of K makes K classes before the worker imports anything, which moves the version "
+        "tag of every class imported after (openai's, pydantic's, the SDK's, ours) and with it "
+        "which (class, attribute) pairs share a slot of CPython's 4,096-entry method cache: "
+        "two lookups that share one miss it every time. Shifts 0..2 moved a 20-chunk stream's "
+        "count by up to 60k whatever the code does (docs/performance.md, ninth pass); "
+        "compare streams over several",
+    )  # fmt: skip
+    parser.add_argument(
         "--gc", choices=["on", "off"], default="on",
         help="off: no garbage collection in the measured calls. With it on, where a collection "
         "falls moves a run of the same code by up to 13k instructions per call; off, runs of "
         "the same code agree within ~2k (but what the variant's allocations cost the collector "
         "is left out)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--preload-ours", action="store_true",
+        help="the baseline of llm-otel's virtualenv and the hand-written span run with llm-otel "
+        "instrumented and uninstrumented first (bench/worker.py --preload-ours), so they carry "
+        "its modules and objects as the llm-otel run does: importing them alone moved the "
+        "hand-written 20-chunk stream by +41k instructions (the allocator's frees, not work)",
     )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
@@ -195,18 +228,19 @@ def main() -> int:
     n1, n2 = (int(n) for n in args.calls.split(","))
     scenarios = args.scenarios.split(",")
     contents = args.contents.split(",")
-    seeds = [int(seed) for seed in args.seeds.split(",")]
-    cost: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
+    shifts = [int(shift) for shift in args.shifts.split(",")]
+    layouts = [(int(seed), shift) for seed in args.seeds.split(",") for shift in shifts]
+    cost: dict[tuple[str, str, str], list[tuple[Layout, float]]] = {}
     silent: set[tuple[str, str, str]] = set()
     contentless: set[tuple[str, str, str]] = set()
     venvs = sorted({venv_name(v) for v in variants})
-    # (variant, content, scenario, venv, seed)
-    jobs: list[tuple[str, str, str, str | None, int]] = []
-    for seed in seeds:
+    # (variant, content, scenario, venv, layout)
+    jobs: list[tuple[str, str, str, str | None, Layout]] = []
+    for layout in layouts:
         for _ in range(args.repeat):
             for scenario in scenarios:
                 # The uninstrumented cost in each virtualenv: content switches change nothing.
-                jobs += [("baseline", "off", scenario, venv, seed) for venv in venvs]
+                jobs += [("baseline", "off", scenario, venv, layout) for venv in venvs]
                 for content in contents:
                     for variant in variants:
                         if variant == "baseline" or (
@@ -214,30 +248,37 @@ def main() -> int:
                             and ("async" in scenario or scenario in EXTRA_SCENARIOS)
                         ):
                             continue  # the hand-written span is for the sync chat client only
-                        jobs.append((variant, content, scenario, None, seed))
+                        jobs.append((variant, content, scenario, None, layout))
 
-    def measure(job: tuple[str, str, str, str | None, int]) -> None:
-        variant, content, scenario, venv, seed = job
-        value, results = per_call(variant, content, scenario, n1, n2, venv, args.gc, seed)
+    def measure(job: tuple[str, str, str, str | None, Layout]) -> None:
+        variant, content, scenario, venv, layout = job
+        seed, shift = layout
+        preload = args.preload_ours and (variant == "manual" or venv == venv_name("llm_otel"))
+        value, results = per_call(
+            variant, content, scenario, n1, n2, venv, args.gc, seed, shift, preload
+        )
         if venv is not None:
             for each in contents:
-                cost.setdefault((each, scenario, f"baseline@{venv}"), []).append((seed, value))
+                cost.setdefault((each, scenario, f"baseline@{venv}"), []).append((layout, value))
             return
         key = (content, scenario, variant)
-        cost.setdefault(key, []).append((seed, value))
+        cost.setdefault(key, []).append((layout, value))
         if results.get("spans per call", 0.0) < 1:
             silent.add(key)
         if content == "on" and not results.get("content seen"):
             contentless.add(key)  # its switch did not take: not like for like
-        print(f"{content:3} {scenario:12} {variant:14} seed {seed} {value / 1000:10.1f}k "
+        print(f"{content:3} {scenario:12} {variant:14} seed {seed} shift {shift} "
+              f"{value / 1000:10.1f}k "
               f"instructions/call", file=sys.stderr)  # fmt: skip
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each job is two valgrind runs
         list(pool.map(measure, jobs))  # list(): a failed run's exception is raised here
     print(
         f"\nThousands of instructions per call over the uninstrumented baseline of the same "
-        f"virtualenv (callgrind, {n2} - {n1} calls; mean over hash seeds {args.seeds}, "
-        f"min..max; garbage collector {args.gc})\n"
+        f"virtualenv (callgrind, {n2} - {n1} calls; mean over hash seeds {args.seeds} and type "
+        f"shifts {args.shifts}, min..max; garbage collector {args.gc}"
+        + ("; baseline and manual with llm-otel preloaded" if args.preload_ours else "")
+        + ")\n"
     )
     print_table(cost, silent, contentless, variants, contents, scenarios)
     return 0

@@ -22,9 +22,27 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+SHIFT_VARIABLE = "LLM_OTEL_BENCH_TYPE_SHIFT"
+
+
+def _shift_type_versions(count: int) -> list[type]:
+    """``count`` classes, each given its version tag (CPython hands them out in order, at a
+    class's first attribute lookup): every class imported after this gets a tag ``count``
+    higher. The method cache keys a slot on (tag XOR the name's address), so this moves which
+    (class, attribute) pairs share a slot, and evict each other on every lookup, without
+    changing what runs. bench/icount.py ``--shifts`` measures over several."""
+    classes = [type(f"_Shift{i}", (), {}) for i in range(count)]
+    for cls in classes:
+        getattr(cls, "shifted", None)
+    return classes
+
+
+# Before anything of the client's, the SDK's or ours is imported.
+_SHIFTED = _shift_type_versions(int(os.environ.get(SHIFT_VARIABLE) or 0))
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from scenarios import BUILDERS, EXTRA_SCENARIOS
+from scenarios import BUILDERS, EXTRA_SCENARIOS  # noqa: E402 (after the shift)
 
 CHUNKS = 20
 USAGE = {"prompt_tokens": 12, "completion_tokens": 20, "total_tokens": 32}
@@ -162,8 +180,10 @@ def providers() -> tuple[Any, Any, Any]:
     tracer_provider.add_span_processor(
         BatchSpanProcessor(Drop(), max_queue_size=100_000, schedule_delay_millis=3_600_000)
     )
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
     tracer_provider.drop_exporter = Drop  # type: ignore[attr-defined]
+    meter_provider.bench_reader = reader  # type: ignore[attr-defined]
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     logger_provider = None
@@ -203,20 +223,59 @@ def content_env(variant: str, on: bool) -> None:
         os.environ[name] = "false" if on else "true"
 
 
-def instrument(variant: str, content: bool, tp: Any, mp: Any, lp: Any) -> Callable[..., Any] | None:
-    """Install the variant; returns a wrapper for the hand-written variant, else None."""
+def _llm_otel_instrumentors() -> list[Any]:
+    from llm_otel.instrumentation.openai import OpenAIInstrumentor
+
+    instrumentors: list[Any] = [OpenAIInstrumentor()]
+    if importlib.util.find_spec("anthropic") is not None:
+        from llm_otel.instrumentation.anthropic import AnthropicInstrumentor
+
+        instrumentors.append(AnthropicInstrumentor())
+    return instrumentors
+
+
+def preload_ours() -> None:
+    """Instrument with llm-otel, make a chat call and a stream, and uninstrument, for an
+    uninstrumented or hand-written run that is to carry what an llm-otel run carries
+    (bench/icount.py ``--preload-ours``): the same modules imported (instrumenting imports ~36
+    more than importing the instrumentors; a first call, a few more) and the same data loaded
+    (the price table, at the first priced call), nothing left wrapped. Its telemetry goes to
+    providers of its own, which record nothing. With llm-otel's modules imported and nothing
+    else changed, the hand-written span's 20-chunk stream counted +41k instructions (+1.8k a
+    chunk, all of it in the allocator's frees; the same number of allocations): the heap's
+    state, not work. docs/performance.md, ninth pass."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer_provider, meter_provider = TracerProvider(), MeterProvider()
+    instrumentors = _llm_otel_instrumentors()
+    for each in instrumentors:
+        each.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    client, _ = make_clients()
+    create = client.chat.completions.create
+    create(model="gpt-4o-mini", messages=MESSAGES)
+    for _ in create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    ):
+        pass
+    for each in instrumentors:
+        each.uninstrument()
+
+
+def instrument(
+    variant: str, content: bool, tp: Any, mp: Any, lp: Any, preload: bool = False
+) -> Callable[..., Any] | None:
+    """Install the variant; returns a wrapper for the hand-written variant, else None.
+    ``preload``: :func:`preload_ours` first (baseline and manual only)."""
+    if preload:
+        if variant not in ("baseline", "manual"):
+            raise SystemExit(f"--preload-ours is for baseline and manual, not {variant}")
+        preload_ours()
     if variant == "baseline":
         return None
     if variant == "llm_otel":
-        from llm_otel.instrumentation.openai import OpenAIInstrumentor
-
-        OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
-        if importlib.util.find_spec("anthropic") is not None:
-            from llm_otel.instrumentation.anthropic import AnthropicInstrumentor
-
-            AnthropicInstrumentor().instrument(
-                tracer_provider=tp, meter_provider=mp, logger_provider=lp
-            )
+        for each in _llm_otel_instrumentors():
+            each.instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
     elif variant == "openllmetry":
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor as OL
 
@@ -388,14 +447,20 @@ def _repeat(fn: Callable[[], object], times: int) -> None:
 
 
 def run(
-    variant: str, content: bool, calls: int, scenario: str | None = None, collect: bool = True
+    variant: str,
+    content: bool,
+    calls: int,
+    scenario: str | None = None,
+    collect: bool = True,
+    preload: bool = False,
 ) -> dict[str, float]:
     """Each scenario's µs per call (and spans per call made, whether content was seen).
     ``collect=False``: the garbage collector off from the end of the warm-up (bench/icount.py
-    ``--gc off``)."""
+    ``--gc off``). ``preload``: llm-otel instrumented and uninstrumented first
+    (:func:`preload_ours`), for the baseline and the hand-written span only."""
     content_env(variant, content)
     tp, mp, lp = providers()
-    manual = instrument(variant, content, tp, mp, lp)
+    manual = instrument(variant, content, tp, mp, lp, preload)
     client, aclient = make_clients()
     create = client.chat.completions.create
     acreate = aclient.chat.completions.create
@@ -489,8 +554,16 @@ def main() -> int:
         help="off: no garbage collection after the warm-up (instruction counts without where "
         "a collection happens to fall)",
     )  # fmt: skip
+    parser.add_argument(
+        "--preload-ours", action="store_true",
+        help="baseline and manual: instrument with llm-otel and uninstrument first, so the run "
+        "carries llm-otel's modules and objects as an llm-otel run does",
+    )  # fmt: skip
     args = parser.parse_args()
-    results = run(args.variant, args.content == "on", args.calls, args.scenario, args.gc == "on")
+    results = run(
+        args.variant, args.content == "on", args.calls, args.scenario, args.gc == "on",
+        args.preload_ours,
+    )  # fmt: skip
     print(json.dumps({"variant": args.variant, "content": args.content, "us_per_call": results}))
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -53,17 +54,94 @@ def test_worker_runs_with_the_collector_off_after_the_warm_up() -> None:
         assert out.strip().splitlines()[-1] == f"[[{str(collect == 'on').lower()}], 1.0]", out
 
 
-def test_icount_pairs_each_seed_with_the_baseline_of_the_same_seed() -> None:
-    """``bench/icount.py --seeds``: a hash seed moves the variant and the uninstrumented baseline
-    alike (the same dict layouts), so each seed's figure is taken over its own baseline."""
+def test_icount_pairs_each_layout_with_the_baseline_of_the_same_layout() -> None:
+    """``bench/icount.py --seeds --shifts``: a hash seed and a type shift move the variant and
+    the uninstrumented baseline alike (the same dict layouts, the same version tags for the
+    classes both import), so each layout's figure is taken over its own baseline."""
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         from icount import over_baseline
     finally:
         sys.path.remove(str(ROOT / "bench"))
-    values = [(0, 110.0), (1, 125.0), (1, 127.0), (2, 90.0)]
-    base = [(0, 10.0), (1, 20.0), (3, 0.0)]
-    assert over_baseline(values, base) == [100.0, 106.0]  # seed 2 has no baseline: left out
+    values = [((0, 0), 110.0), ((1, 0), 125.0), ((1, 0), 127.0), ((0, 1), 90.0), ((2, 0), 1.0)]
+    base = [((0, 0), 10.0), ((1, 0), 20.0), ((0, 1), 30.0), ((3, 0), 0.0)]
+    # (2, 0) has no baseline: left out; the rest in layout order
+    assert over_baseline(values, base) == [100.0, 60.0, 106.0]
+
+
+def test_a_type_shift_moves_the_version_tag_of_every_class_the_worker_meets_after_it() -> None:
+    """``LLM_OTEL_BENCH_TYPE_SHIFT=K`` (``icount.py --shifts``): bench/worker.py makes K classes
+    before it imports anything else, so a class first looked up after it has a version tag K
+    higher, and each of its attributes another slot in CPython's method cache."""
+    testcapi = pytest.importorskip("_testcapi")
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import worker, _testcapi\n"
+        "class Later: pass\n"
+        "getattr(Later, 'anything', None)\n"
+        "print(_testcapi.type_get_version(Later))"
+    )
+    tags = {}
+    for shift in (0, 5):
+        env = {**os.environ, "PYTHONHASHSEED": "0", "LLM_OTEL_BENCH_TYPE_SHIFT": str(shift)}
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(ROOT / "bench")],
+            capture_output=True, text=True, timeout=120, check=True, env=env,
+        ).stdout  # fmt: skip
+        tags[shift] = int(out.split()[-1])
+    assert testcapi.type_get_version(int) != 0
+    assert tags[5] - tags[0] == 5, tags
+
+
+_PRELOAD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+sys.argv = ["worker"] + sys.argv[2:]
+import worker
+
+mode = sys.argv[1]
+tp, mp, lp = worker.providers()
+variant = "llm_otel" if mode == "instrumented" else mode
+wrap = worker.instrument(variant, False, tp, mp, lp, preload=mode != "instrumented")
+client, _ = worker.make_clients()
+create = client.chat.completions.create
+calls = [
+    lambda: create(model="gpt-4o-mini", messages=worker.MESSAGES),
+    lambda: list(create(model="gpt-4o-mini", messages=worker.MESSAGES, stream=True)),
+]
+for stream, call in enumerate(calls):
+    wrap(call, bool(stream)) if wrap else call()
+tp.force_flush()
+data = mp.bench_reader.get_metrics_data()  # None: no point at all
+scopes = sorted(
+    scope.scope.name
+    for resource in (data.resource_metrics if data else [])
+    for scope in resource.scope_metrics
+    if any(metric.data.data_points for metric in scope.metrics)
+)
+print(json.dumps({"modules": sorted(sys.modules), "spans": tp.drop_exporter.exported,
+                  "scopes": scopes}))
+"""
+
+
+def test_preloading_ours_carries_what_instrumenting_imports_and_runs_nothing_of_it() -> None:
+    """``--preload-ours`` (bench/worker.py, bench/icount.py): the baseline and the hand-written
+    span run after llm-otel was instrumented and uninstrumented, so they carry every module an
+    instrumented run imports (importing the instrumentors alone misses ~36: what instrumenting
+    imports), and nothing of llm-otel's runs in their calls: no span, no metric point of its."""
+
+    def run(mode: str) -> dict:
+        out = subprocess.run(
+            [sys.executable, "-c", _PRELOAD, str(ROOT / "bench"), mode],
+            capture_output=True, text=True, timeout=300, check=True,
+        ).stdout  # fmt: skip
+        return json.loads(out.strip().splitlines()[-1])
+
+    instrumented, baseline, manual = run("instrumented"), run("baseline"), run("manual")
+    assert instrumented["spans"] == 2 and instrumented["scopes"] != [], instrumented
+    assert (baseline["spans"], baseline["scopes"]) == (0, [])
+    assert (manual["spans"], manual["scopes"]) == (2, ["manual"])
+    assert set(baseline["modules"]) == set(instrumented["modules"])
+    assert set(manual["modules"]) == set(instrumented["modules"])
 
 
 # One process per variant: instrument the client, make one chat call and one 20-chunk stream,
