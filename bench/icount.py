@@ -202,9 +202,9 @@ def main() -> int:
         "shift of K makes K classes before the worker imports anything, which moves the version "
         "tag of every class imported after (openai's, pydantic's, the SDK's, ours) and with it "
         "which (class, attribute) pairs share a slot of CPython's 4,096-entry method cache: "
-        "two lookups that share one miss it every time. Shifts 0..2 moved a 20-chunk stream's "
-        "count by up to 60k whatever the code does (docs/performance.md, ninth pass); "
-        "compare streams over several",
+        "two lookups that share one miss it every time. Shifts 0..8 moved a 20-chunk stream's "
+        "difference to the hand-written span over 88k whatever the code does "
+        "(docs/performance.md, ninth pass); compare streams over several",
     )  # fmt: skip
     parser.add_argument(
         "--gc", choices=["on", "off"], default="on",

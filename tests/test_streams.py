@@ -259,7 +259,8 @@ class _GeneratorIterating(_SelfIterating):
         return (item for item in self._items)
 
 
-def _proxied(telemetry: Telemetry, stream: object) -> Any:
+def _proxied(telemetry: Telemetry, stream: object, proxy_class: type | None = None) -> Any:
+    """(a proxy of ``proxy_class``, SyncStreamProxy by default, over ``stream``; its accumulator)"""
     from llm_otel.genai import GenAITelemetry, Invocation, LLMRequest, SyncStreamProxy
     from llm_otel.genai._streams import make_proxy
 
@@ -268,7 +269,8 @@ def _proxied(telemetry: Telemetry, stream: object) -> Any:
         LLMRequest(operation="chat", provider="test", model="m", stream=True),
     )
     accumulator = _Accumulator()
-    return make_proxy(SyncStreamProxy, stream, invocation, accumulator), accumulator
+    proxy = make_proxy(proxy_class or SyncStreamProxy, stream, invocation, accumulator)
+    return proxy, accumulator
 
 
 @pytest.mark.parametrize("kind", [_SelfIterating, _GeneratorIterating])
@@ -443,16 +445,10 @@ async def test_what_the_app_throws_into_the_async_loop_is_not_the_streams_failur
     """As the sync loop: a failure of the stream ends the call with its error; what the app
     throws in at a chunk it holds (aclose(), athrow()) passes through and records nothing, and
     the call ends once, with no error, when the proxy goes."""
-    from llm_otel.genai import AsyncStreamProxy, GenAITelemetry, Invocation, LLMRequest
-    from llm_otel.genai._streams import make_proxy
+    from llm_otel.genai import AsyncStreamProxy
 
-    invocation = Invocation(
-        GenAITelemetry(**telemetry.providers),
-        LLMRequest(operation="chat", provider="test", model="m", stream=True),
-    )
-    accumulator = _Accumulator()
     stream = _AsyncFailingAfterTwo if how == "the stream fails" else _AsyncGeneratorIterating
-    proxy = make_proxy(AsyncStreamProxy, stream([0, 1, 2, 3]), invocation, accumulator)
+    proxy, accumulator = _proxied(telemetry, stream([0, 1, 2, 3]), AsyncStreamProxy)
     iterator = proxy.__aiter__()
     assert [await iterator.__anext__(), await iterator.__anext__()] == [0, 1]
     if how == "aclose":
