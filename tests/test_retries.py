@@ -276,7 +276,11 @@ def test_the_transport_hook_sees_each_attempt_through_whatever_is_there(
 ) -> None:
     """httpx's ``Client.send`` is hooked whether or not someone else's wrapper is already
     there: each attempt reaches the call in progress (its error type and headers), calls
-    outside one pass through, and unwatching restores what was there."""
+    outside one pass through, and unwatching restores what was there. The hook answers as the
+    method did (name, signature, a coroutine function for the async client), and a wrapper that
+    was there still sees the client as its instance."""
+    import inspect
+
     import httpx
     import wrapt
 
@@ -284,11 +288,11 @@ def test_the_transport_hook_sees_each_attempt_through_whatever_is_there(
     from llm_otel.genai._incall import IN_CALL
 
     original = httpx.Client.__dict__["send"]
-    theirs: list[int] = []
+    theirs: list[Any] = []
     if wrapped_by_someone_else:
 
         def their_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            theirs.append(1)
+            theirs.append(instance)
             return wrapped(*args, **kwargs)
 
         wrapt.wrap_function_wrapper(httpx.Client, "send", their_wrapper)
@@ -304,6 +308,8 @@ def test_the_transport_hook_sees_each_attempt_through_whatever_is_there(
     try:
         assert httpx.Client.__dict__["send"] is not before
         assert httpx.Client.send.__name__ == "send"
+        assert inspect.signature(httpx.Client.send) == inspect.signature(original)
+        assert inspect.iscoroutinefunction(httpx.AsyncClient.send)
         client.get("http://bench.invalid/")  # outside a call: passed through
         statuses = iter([429, 200])
         token = IN_CALL.set(attempts)  # type: ignore[arg-type]
@@ -319,7 +325,7 @@ def test_the_transport_hook_sees_each_attempt_through_whatever_is_there(
         client.close()
     assert restored is before
     assert attempts.seen == [("429", "7"), (None, "7")]
-    assert len(theirs) == (3 if wrapped_by_someone_else else 0)
+    assert theirs == ([client] * 3 if wrapped_by_someone_else else [])
 
 
 def test_an_attempts_outcome_is_read_when_the_call_ends() -> None:
