@@ -17,8 +17,10 @@ EXTRA_SCENARIOS = ("embeddings sync", "responses sync", "anthropic stream sync")
 TEXT = "Write one short sentence about observability."
 
 
-def _http(package: str) -> Any:
-    """The HTTP library ``package`` is built on (httpx2 in the newest releases, httpx before)."""
+def http_library(package: str) -> Any:
+    """The HTTP library ``package`` is built on (httpx2 in the newest releases, httpx before):
+    the one its ``_base_client`` imports (openai 2.5x ships an ``_httpx2`` module too, but
+    sends through httpx)."""
     base = importlib.import_module(f"{package}._base_client")
     return getattr(base, "httpx2", None) or importlib.import_module("httpx")
 
@@ -35,7 +37,7 @@ def _json(http: Any, body: dict[str, Any]) -> Callable[[Any], Any]:
 def embeddings() -> Callable[[], Any]:
     import openai
 
-    http = _http("openai")
+    http = http_library("openai")
     body = {
         "object": "list",
         "model": "text-embedding-3-small",
@@ -52,7 +54,7 @@ def embeddings() -> Callable[[], Any]:
 def responses() -> Callable[[], Any]:
     import openai
 
-    http = _http("openai")
+    http = http_library("openai")
     body = {
         "id": "resp_bench",
         "object": "response",
@@ -107,7 +109,7 @@ def anthropic_stream() -> Callable[[], Any] | None:
         return None
     import anthropic
 
-    http = _http("anthropic")
+    http = http_library("anthropic")
     body = _anthropic_stream()
 
     def handler(request: Any) -> Any:

@@ -42,7 +42,7 @@ _SHIFTED = _shift_type_versions(int(os.environ.get(SHIFT_VARIABLE) or 0))
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from scenarios import BUILDERS, EXTRA_SCENARIOS  # noqa: E402 (after the shift)
+from scenarios import BUILDERS, EXTRA_SCENARIOS, http_library  # noqa: E402 (after the shift)
 
 CHUNKS = 20
 USAGE = {"prompt_tokens": 12, "completion_tokens": 20, "total_tokens": 32}
@@ -119,11 +119,7 @@ def _stream() -> bytes:
 
 def _http_module() -> Any:
     """The HTTP library the installed openai uses (httpx2 from openai 3, httpx before)."""
-    import importlib
-    import importlib.util
-
-    uses_httpx2 = importlib.util.find_spec("openai._httpx2") is not None
-    return importlib.import_module("httpx2" if uses_httpx2 else "httpx")
+    return http_library("openai")
 
 
 def make_clients() -> tuple[Any, Any]:

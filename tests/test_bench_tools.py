@@ -239,3 +239,48 @@ def test_the_hand_written_span_makes_llm_otels_records(content: str, served: dic
     assert ours["chat"]["attributes"]["gen_ai.response.id"] == served.get("id", "chatcmpl-bench")
     assert len(ours["stream"]["points"]) == 6, ours["stream"]["points"]  # 19 gaps in one point
     assert manual == ours
+
+
+# One process per set of parts switched off (bench/ablate.py): three chat calls, then what the
+# run left: the recent-call table's size, whether httpx's send is watched, the spans per call.
+_ABLATED = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import ablate
+import worker
+ablate.switch_off(ablate.parse(sys.argv[2]))
+result = worker.run("llm_otel", False, 3, "chat sync", False)
+from llm_otel.genai import _recent
+client, _ = worker.make_clients()
+send = type(client._client).send
+print(json.dumps([_recent.size_bytes(), hasattr(send, "__wrapped__"), result["spans per call"]]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("parts", "left"),
+    [
+        ("none", [True, True]),
+        ("recent", [False, True]),
+        ("attempts", [True, False]),
+        ("recent,attempts,headroom,coexist", [False, False]),
+    ],
+)
+def test_ablate_switches_off_what_it_names_and_nothing_else(parts: str, left: list[bool]) -> None:
+    """bench/ablate.py, which measured what llm-otel's parts beyond the conventions' records
+    cost a call: each part named is off (nothing remembered; no transport watched), the others
+    still run, and every call still makes its one span."""
+    out = subprocess.run(
+        [sys.executable, "-c", _ABLATED, str(ROOT / "bench"), parts],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout  # fmt: skip
+    table_bytes, watched, spans = json.loads(out.strip().splitlines()[-1])
+    assert [table_bytes > 0, watched, spans] == [*left, 1.0], out
+
+
+def test_ablate_refuses_a_part_it_does_not_know() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "ablate.py"), "recent,tables", "--", "llm_otel"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0 and "unknown part(s) tables" in done.stderr, done.stderr
