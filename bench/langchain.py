@@ -36,7 +36,8 @@ from _frameworks import main, measure
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
-from worker import _completion, _http_module
+from scenarios import http_library
+from worker import _completion
 
 from llm_otel.instrumentation.langchain import LangChainInstrumentor
 
@@ -44,7 +45,7 @@ VARIANTS = ("baseline", "openai only", "langchain + openai", "langchain only")
 
 
 def make_chain() -> Any:
-    http = _http_module()
+    http = http_library("openai")
     body = _completion()
 
     def handler(request: Any) -> Any:

@@ -43,7 +43,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from worker import _http_module
+from scenarios import http_library
 
 from llm_otel.instrumentation.openai import OpenAIInstrumentor
 from llm_otel.instrumentation.openai_agents import OpenAIAgentsInstrumentor
@@ -81,7 +81,7 @@ RESPONSE = json.dumps(
 
 
 def make_agent() -> Agent[Any]:
-    http = _http_module()
+    http = http_library("openai")
 
     async def handler(request: Any) -> Any:
         return http.Response(200, content=RESPONSE, headers={"content-type": "application/json"})

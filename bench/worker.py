@@ -117,15 +117,10 @@ def _stream() -> bytes:
     return body.encode()
 
 
-def _http_module() -> Any:
-    """The HTTP library the installed openai uses (httpx2 from openai 3, httpx before)."""
-    return http_library("openai")
-
-
 def make_clients() -> tuple[Any, Any]:
     import openai
 
-    http = _http_module()
+    http = http_library("openai")
     completion, stream = _completion(), _stream()
 
     def handler(request: Any) -> Any:
